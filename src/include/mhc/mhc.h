@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef MHC_MHC_H
+#define MHC_MHC_H
+
+/* The whole public API of libmhc; see libmhc(3). */
+
+#include <mhc/common.h>
+#include <mhc/config.h>
+#include <mhc/error.h>
+#include <mhc/log.h>
+#include <mhc/shell.h>
+#include <mhc/ssh.h>
+#include <mhc/version.h>
+
+#endif

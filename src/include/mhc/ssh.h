@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef MHC_SSH_H
+#define MHC_SSH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mhc/common.h>
+#include <mhc/config.h>
+#include <mhc/error.h>
+
+MH_BEGIN_DECLS
+
+/*
+ * One persistent, authenticated SSH session to a host.  Commands, file
+ * transfers and (later) D-Bus channels share it.  An mh_ssh is used by one
+ * thread at a time; different sessions may be used by different threads.
+ */
+typedef struct mh_ssh mh_ssh;
+
+/*
+ * Connect to host and authenticate: with conn.private_key if set, else with
+ * ssh-agent if SSH_AUTH_SOCK is set, then with conn.password if set.  The
+ * host key is verified against conn.known_hosts by conn.host_key_policy.
+ * Fails with -MH_ERR_HOST_KEY, -MH_ERR_AUTH, -ETIMEDOUT, -ECONNREFUSED,
+ * -EHOSTUNREACH or -MH_ERR_SSH and a message that says what to do.
+ * host must outlive the session.
+ */
+MH_EXPORT int mh_ssh_connect(const mh_host_config *host, mh_ssh **ret, mh_error *error);
+
+/*
+ * Connect to n hosts in parallel.  ret_sessions[i] and errors[i] (both
+ * arrays of n, errors may be NULL) receive each host's session or failure.
+ * Returns 0 when every host connected, else the first failure's code; the
+ * sessions that did connect are the caller's either way.
+ */
+MH_EXPORT int mh_ssh_connect_many(const mh_host_config *const *hosts, size_t n,
+                                  mh_ssh **ret_sessions, mh_error *errors);
+
+/* Disconnect and free (NULL is fine); returns NULL. */
+MH_EXPORT mh_ssh *mh_ssh_free(mh_ssh *s);
+
+/* The host this session belongs to. */
+MH_EXPORT const mh_host_config *mh_ssh_host(const mh_ssh *s);
+
+/* The SHA256 fingerprint of the host key the server showed, "SHA256:...". */
+MH_EXPORT const char *mh_ssh_host_key_fingerprint(const mh_ssh *s);
+
+/* Default cap on each of stdout and stderr of one command: 256 MiB. */
+#define MH_EXEC_MAX_OUTPUT_DEFAULT ((size_t) 256 << 20)
+
+typedef struct mh_exec_options {
+        const void *input;      /* sent to the command's stdin, then EOF */
+        size_t input_size;
+        unsigned timeout_msec;  /* 0: the host's conn.command_timeout */
+        size_t max_output;      /* per stream; 0: MH_EXEC_MAX_OUTPUT_DEFAULT */
+} mh_exec_options;
+
+typedef struct mh_exec_result {
+        int exit_status;        /* 0..255; 128+N when killed by signal N */
+        int signal;             /* N, or 0 */
+        char *out;              /* stdout, NUL-terminated (may hold NULs) */
+        size_t out_size;
+        char *err;              /* stderr, likewise */
+        size_t err_size;
+        uint64_t duration_usec;
+} mh_exec_result;
+
+/*
+ * Run command with the user's shell on the host and wait for it.  A
+ * non-zero exit status is a result, not a failure: the return value is
+ * negative only when the command could not run to its end (connection
+ * lost, -ETIMEDOUT with the remote command ended, -EFBIG for output over
+ * max_output).  A dropped connection is re-opened once if the command had
+ * not been sent yet.  On success *ret is filled; release it with
+ * mh_exec_result_dispose().  options may be NULL.
+ */
+MH_EXPORT int mh_ssh_exec(mh_ssh *s, const char *command, const mh_exec_options *options,
+                          mh_exec_result *ret, mh_error *error);
+
+/* Free the buffers of r and zero it. */
+MH_EXPORT void mh_exec_result_dispose(mh_exec_result *r);
+
+/* Copy a local file to the host over SFTP (mode taken from the local file). */
+MH_EXPORT int mh_ssh_upload(mh_ssh *s, const char *local_path, const char *remote_path,
+                            mh_error *error);
+
+/* Copy a file from the host to local_path over SFTP. */
+MH_EXPORT int mh_ssh_download(mh_ssh *s, const char *remote_path, const char *local_path,
+                              mh_error *error);
+
+/* Write data to remote_path over SFTP, created or truncated with mode. */
+MH_EXPORT int mh_ssh_write_file(mh_ssh *s, const char *remote_path, const void *data,
+                                size_t size, unsigned mode, mh_error *error);
+
+/* Read remote_path over SFTP, up to max_size bytes (else -EFBIG); *ret is
+ * NUL-terminated and the caller's to free(). */
+MH_EXPORT int mh_ssh_read_file(mh_ssh *s, const char *remote_path, size_t max_size,
+                               char **ret, size_t *ret_size, mh_error *error);
+
+MH_END_DECLS
+
+#endif

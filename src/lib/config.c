@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: MIT */
+/* stub: being written */
+#include "util.h"
