@@ -41,12 +41,23 @@ struct mh_node {
         size_t n_pairs;
 };
 
-/* Parse one document; an empty document gives an empty mapping.  Errors are
- * -MH_ERR_YAML with "origin:line:column: ..." from libyaml's position. */
+/*
+ * Parse one document; an empty document gives an empty mapping at 1:1.
+ * Malformed YAML, aliases, duplicate or non-scalar keys, more than one
+ * document, nesting deeper than 64 and more than 100000 nodes are refused
+ * with -MH_ERR_YAML and "origin:line:column: ..." (origin NULL is
+ * "<input>").  A tag such as !!str makes a scalar not plain; anchors
+ * without aliases are accepted and forgotten.
+ */
 int mh_yaml_parse(const char *text, size_t size, const char *origin, mh_node **ret,
                   mh_error *error);
 
+/* Free n and everything below it (NULL is fine); returns NULL. */
 mh_node *mh_node_free(mh_node *n);
+
+static inline void mh_node_freep(mh_node **n) {
+        mh_node_free(*n);
+}
 
 /* The value under key in a mapping, or NULL. */
 const mh_node *mh_node_get(const mh_node *mapping, const char *key);

@@ -1,1 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdlib.h>
+#include <string.h>
+
 #include "mhtest.h"
+#include "util.h"
+
+/* What --check-hosts learnt about one host. */
+typedef struct row {
+        const mh_host_config *host;
+        int r;                  /* < 0: connecting or probing failed */
+        bool connected;
+        mh_probe probe;
+        mh_error error;
+} row;
+
+static int check_one(size_t i, void *userdata) {
+        row *rw = &((row *) userdata)[i];
+        mh_ssh *s = NULL;
+
+        rw->r = mh_ssh_connect(rw->host, &s, &rw->error);
+        if (rw->r >= 0) {
+                rw->connected = true;
+                rw->r = mh_probe_host(s, &rw->probe, &rw->error);
+        }
+        mh_ssh_free(s);
+        return rw->r;
+}
+
+/* The state of each stage of a connection, from the error that ended it. */
+static void stages(const row *rw, const char **reach, const char **key, const char **auth) {
+        int code = rw->connected ? 0 : rw->r;
+
+        *reach = code == 0 || code == -MH_ERR_HOST_KEY || code == -MH_ERR_AUTH ? "ok" : "FAIL";
+        *key = code == 0 || code == -MH_ERR_AUTH ? "ok" : code == -MH_ERR_HOST_KEY ? "FAIL" : "-";
+        *auth = code == 0 ? "ok" : code == -MH_ERR_AUTH ? "FAIL" : "-";
+}
+
+static bool usable(const row *rw) {
+        return rw->r >= 0 && mh_probe_usable(&rw->probe);
+}
+
+/* The columns of the table; widths are computed from the rows. */
+enum { C_HOST, C_ROLE, C_TYPE, C_ADDRESS, C_REACH, C_KEY, C_AUTH, C_OS, C_SYSTEMD, C_RTT, N_COLUMNS };
+
+static const char *const headers[N_COLUMNS] = {
+        "HOST", "ROLE", "TYPE", "ADDRESS", "REACH", "HOSTKEY", "AUTH", "OS", "SYSTEMD", "RTT",
+};
+
+static void cells(const row *rw, char address[], size_t address_size, char rtt[], size_t rtt_size,
+                  const char *out[N_COLUMNS]) {
+        snprintf(address, address_size, "%s:%u", mh_host_config_address(rw->host),
+                 mh_host_config_port(rw->host));
+        if (rw->r >= 0)
+                snprintf(rtt, rtt_size, "%.1f ms", rw->probe.rtt_usec / 1000.0);
+        else
+                snprintf(rtt, rtt_size, "-");
+
+        out[C_HOST] = mh_host_config_hostname(rw->host);
+        out[C_ROLE] = mh_host_config_role(rw->host);
+        out[C_TYPE] = mh_host_config_type(rw->host);
+        out[C_ADDRESS] = address;
+        stages(rw, &out[C_REACH], &out[C_KEY], &out[C_AUTH]);
+        out[C_OS] = rw->r >= 0 && rw->probe.os[0] ? rw->probe.os : "-";
+        out[C_SYSTEMD] = rw->r >= 0 ? rw->probe.system_state : "-";
+        out[C_RTT] = rtt;
+}
+
+static const char *cell_color(const arguments *args, int column, const char *text, const row *rw) {
+        if (column == C_REACH || column == C_KEY || column == C_AUTH)
+                return streq(text, "ok") ? color_on(args, COLOR_GREEN)
+                       : streq(text, "FAIL") ? color_on(args, COLOR_RED) : "";
+        if (column == C_SYSTEMD && rw->r >= 0)
+                return streq(text, "running") ? color_on(args, COLOR_GREEN)
+                       : usable(rw) ? color_on(args, COLOR_YELLOW) : color_on(args, COLOR_RED);
+        return "";
+}
+
+int check_hosts(const arguments *args, const mh_config *config) {
+        size_t n = mh_config_n_hosts(config), width[N_COLUMNS], n_usable = 0;
+        char address[300], rtt[32];
+        const char *c[N_COLUMNS];
+        row *rows;
+
+        rows = calloc(n, sizeof(row));
+        if (!rows) {
+                fprintf(stderr, "mhtest: out of memory\n");
+                return EXIT_LAB;
+        }
+        for (size_t i = 0; i < n; i++)
+                rows[i].host = mh_config_host(config, i);
+
+        (void) mh_parallel_for(n, check_one, rows);
+
+        for (size_t k = 0; k < N_COLUMNS; k++)
+                width[k] = strlen(headers[k]);
+        for (size_t i = 0; i < n; i++) {
+                cells(&rows[i], address, sizeof(address), rtt, sizeof(rtt), c);
+                for (size_t k = 0; k < N_COLUMNS; k++)
+                        if (strlen(c[k]) > width[k])
+                                width[k] = strlen(c[k]);
+        }
+
+        if (args->verbosity >= 0) {
+                printf("%s", color_on(args, COLOR_BOLD));
+                for (size_t k = 0; k < N_COLUMNS; k++)
+                        printf("%-*s%s", (int) width[k], headers[k], k + 1 < N_COLUMNS ? "  " : "");
+                printf("%s\n", color_off(args));
+        }
+        for (size_t i = 0; i < n; i++) {
+                bool ok = usable(&rows[i]);
+
+                n_usable += ok;
+                if (ok && args->verbosity < 0)
+                        continue;
+                cells(&rows[i], address, sizeof(address), rtt, sizeof(rtt), c);
+                for (size_t k = 0; k < N_COLUMNS; k++) {
+                        const char *color = cell_color(args, (int) k, c[k], &rows[i]);
+
+                        printf("%s%-*s%s%s", color, (int) width[k], c[k],
+                               *color ? color_off(args) : "", k + 1 < N_COLUMNS ? "  " : "");
+                }
+                printf("\n");
+        }
+
+        /* Below the table, one line per unusable host saying why. */
+        for (size_t i = 0; i < n; i++) {
+                const row *rw = &rows[i];
+
+                if (usable(rw))
+                        continue;
+                if (rw->r < 0)
+                        printf("%s\n", mh_error_message(&rw->error, rw->r));
+                else
+                        printf("host '%s': systemd is '%s', not running (wait for boot to finish, or "
+                               "see systemctl --failed on the host)\n",
+                               mh_host_config_hostname(rw->host), rw->probe.system_state);
+        }
+        printf("%zu of %zu hosts usable\n", n_usable, n);
+
+        free(rows);
+        return n_usable == n ? EXIT_PASSED : EXIT_LAB;
+}

@@ -1,1 +1,221 @@
-int main(void) { return 0; }
+/* SPDX-License-Identifier: MIT */
+#include <getopt.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mhtest.h"
+#include "util.h"
+
+/*
+ * Every option is one row here: the row parses it and documents it, and
+ * --help is printed from this table.  mhtest(1) describes the same names.
+ */
+typedef struct option_entry {
+        const char *name;
+        int short_name;         /* 0 if none */
+        const char *arg;        /* what --help calls the value; NULL for flags */
+        const char *help;
+        int (*parse)(arguments *args, const char *value);
+} option_entry;
+
+static int parse_config(arguments *args, const char *value) {
+        args->config_path = value;
+        return 0;
+}
+
+static int parse_check_hosts(arguments *args, const char *value) {
+        args->action = ACTION_CHECK_HOSTS;
+        return 0;
+}
+
+static int parse_verbose(arguments *args, const char *value) {
+        args->verbosity = args->verbosity < 0 ? 1 : args->verbosity + 1;
+        return 0;
+}
+
+static int parse_quiet(arguments *args, const char *value) {
+        args->verbosity = -1;
+        return 0;
+}
+
+static int parse_color(arguments *args, const char *value) {
+        if (streq(value, "always"))
+                args->color = true;
+        else if (streq(value, "never"))
+                args->color = false;
+        else if (streq(value, "auto"))
+                args->color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+        else {
+                fprintf(stderr, "mhtest: --color takes auto, always or never, not '%s'\n", value);
+                return -1;
+        }
+        return 0;
+}
+
+static int parse_help(arguments *args, const char *value) {
+        args->action = ACTION_HELP;
+        return 0;
+}
+
+static int parse_version(arguments *args, const char *value) {
+        args->action = ACTION_VERSION;
+        return 0;
+}
+
+static const option_entry options[] = {
+        { "config", 'c', "FILE", "the lab description (default: ./mhc.yaml)", parse_config },
+        { "check-hosts", 0, NULL,
+          "connect to every host and report its state instead of running tests",
+          parse_check_hosts },
+        { "verbose", 'v', NULL, "say more: every remote command, debug logs", parse_verbose },
+        { "quiet", 'q', NULL, "say less: only failures and the summary", parse_quiet },
+        { "color", 0, "WHEN", "colour the output: auto (default), always, never", parse_color },
+        { "help", 'h', NULL, "show this help and exit", parse_help },
+        { "version", 'V', NULL, "show the version and exit", parse_version },
+};
+
+static void print_help(void) {
+        printf("Usage: mhtest [OPTION]...\n"
+               "Run multihost system tests against the lab described in mhc.yaml.\n\n");
+        for (size_t i = 0; i < ELEMENTSOF(options); i++) {
+                const option_entry *o = &options[i];
+                char left[64];
+
+                snprintf(left, sizeof(left), "%c%c%s--%s%s%s", o->short_name ? '-' : ' ',
+                         o->short_name ? o->short_name : ' ', o->short_name ? ", " : "  ",
+                         o->name, o->arg ? "=" : "", o->arg ? o->arg : "");
+                printf("  %-26s %s\n", left, o->help);
+        }
+        printf("\nExit status: 0 all passed (or every host usable), 1 a test failed,\n"
+               "2 usage or configuration error, 3 the lab is not usable.\n"
+               "See mhtest(1) and mhc.yaml(5).\n");
+}
+
+/* Build getopt_long's tables from the option table and parse argv. */
+static int parse_arguments(int argc, char *argv[], arguments *args) {
+        enum { N = ELEMENTSOF(options) };
+        struct option long_options[N + 1] = {};
+        char short_options[3 * N + 2] = ":";
+        size_t s = 1;
+        int c;
+
+        for (size_t i = 0; i < N; i++) {
+                long_options[i] = (struct option){
+                        .name = options[i].name,
+                        .has_arg = options[i].arg ? required_argument : no_argument,
+                        .val = 256 + (int) i,
+                };
+                if (options[i].short_name) {
+                        short_options[s++] = (char) options[i].short_name;
+                        if (options[i].arg)
+                                short_options[s++] = ':';
+                }
+        }
+
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, short_options, long_options, NULL)) != -1) {
+                const option_entry *o = NULL;
+
+                if (c == '?' || c == ':') {
+                        fprintf(stderr, "mhtest: %s '%s'; see mhtest --help\n",
+                                c == '?' ? "unknown option" : "missing value for",
+                                argv[optind - 1]);
+                        return -1;
+                }
+                for (size_t i = 0; i < N && !o; i++)
+                        if (c == 256 + (int) i || (options[i].short_name && c == options[i].short_name))
+                                o = &options[i];
+                if (o->parse(args, optarg) < 0)
+                        return -1;
+        }
+        if (optind < argc) {
+                fprintf(stderr, "mhtest: unexpected argument '%s'; see mhtest --help\n",
+                        argv[optind]);
+                return -1;
+        }
+        return 0;
+}
+
+const char *color_on(const arguments *args, const char *sgr) {
+        static __thread char buf[16];
+
+        if (!args->color)
+                return "";
+        snprintf(buf, sizeof(buf), "\033[%sm", sgr);
+        return buf;
+}
+
+const char *color_off(const arguments *args) {
+        return args->color ? "\033[0m" : "";
+}
+
+static pthread_mutex_t output_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The library's log lines go to stderr, one whole line at a time. */
+static void log_to_stderr(mh_log_level level, const char *host, const char *message,
+                          void *userdata) {
+        bool loud = level <= MH_LOG_WARNING;
+
+        pthread_mutex_lock(&output_lock);
+        fprintf(stderr, "mhtest: %s%s%s%s%s\n", loud ? mh_log_level_to_string(level) : "",
+                loud ? ": " : "", host ? host : "", host ? ": " : "", message);
+        pthread_mutex_unlock(&output_lock);
+}
+
+static void log_command(const mh_command_record *r, void *userdata) {
+        pthread_mutex_lock(&output_lock);
+        fprintf(stderr, "mhtest: %s: $ %s  [exit %d, %.1f ms]\n", r->host, r->command,
+                r->exit_status, r->duration_usec / 1000.0);
+        pthread_mutex_unlock(&output_lock);
+}
+
+int main(int argc, char *argv[]) {
+        arguments args = {
+                .action = ACTION_RUN,
+                .config_path = "mhc.yaml",
+                .color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR"),
+        };
+        mh_config *config = NULL;
+        mh_error error = MH_ERROR_INIT;
+        int status;
+
+        if (parse_arguments(argc, argv, &args) < 0)
+                return EXIT_USAGE;
+
+        switch (args.action) {
+        case ACTION_HELP:
+                print_help();
+                return EXIT_PASSED;
+        case ACTION_VERSION:
+                printf("mhtest %s (libmhc %s)\n", PACKAGE_VERSION, mh_version());
+                return EXIT_PASSED;
+        default:
+                break;
+        }
+
+        mh_log_set_handler(log_to_stderr, args.verbosity > 0 ? MH_LOG_DEBUG
+                                          : args.verbosity < 0 ? MH_LOG_ERROR
+                                                               : MH_LOG_WARNING,
+                           NULL);
+        if (args.verbosity > 0)
+                mh_log_set_command_handler(log_command, NULL);
+
+        if (mh_config_load(args.config_path, &config, &error) < 0) {
+                fprintf(stderr, "mhtest: %s\n", error.message);
+                return EXIT_USAGE;
+        }
+
+        if (args.action == ACTION_CHECK_HOSTS)
+                status = check_hosts(&args, config);
+        else {
+                fprintf(stderr, "mhtest: running tests is not implemented yet; "
+                                "use --check-hosts\n");
+                status = EXIT_USAGE;
+        }
+
+        mh_config_free(config);
+        return status;
+}

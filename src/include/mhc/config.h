@@ -25,7 +25,8 @@ typedef enum mh_host_key_policy {
  * Load and validate the file at path.  Relative paths in it are resolved
  * against its directory and ${env:NAME} is expanded.  On failure error
  * says where: "mhc.yaml:12:5: unknown key 'hostnme' in host (did you mean
- * 'hostname'?)", and the code is -MH_ERR_CONFIG or -MH_ERR_YAML.
+ * 'hostname'?)", and the code is -MH_ERR_CONFIG or -MH_ERR_YAML, or -errno
+ * (-EFBIG for a file over 4 MiB) when the file cannot be read.
  */
 MH_EXPORT int mh_config_load(const char *path, mh_config **ret, mh_error *error);
 

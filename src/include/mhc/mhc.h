@@ -8,6 +8,8 @@
 #include <mhc/config.h>
 #include <mhc/error.h>
 #include <mhc/log.h>
+#include <mhc/parallel.h>
+#include <mhc/probe.h>
 #include <mhc/shell.h>
 #include <mhc/ssh.h>
 #include <mhc/version.h>
