@@ -104,7 +104,8 @@ int check_hosts(const arguments *args, const mh_config *config) {
         if (args->verbosity >= 0) {
                 printf("%s", color_on(args, COLOR_BOLD));
                 for (size_t k = 0; k < N_COLUMNS; k++)
-                        printf("%-*s%s", (int) width[k], headers[k], k + 1 < N_COLUMNS ? "  " : "");
+                        printf("%-*s%s", k + 1 < N_COLUMNS ? (int) width[k] : 0, headers[k],
+                               k + 1 < N_COLUMNS ? "  " : "");
                 printf("%s\n", color_off(args));
         }
         for (size_t i = 0; i < n; i++) {
@@ -117,7 +118,7 @@ int check_hosts(const arguments *args, const mh_config *config) {
                 for (size_t k = 0; k < N_COLUMNS; k++) {
                         const char *color = cell_color(args, (int) k, c[k], &rows[i]);
 
-                        printf("%s%-*s%s%s", color, (int) width[k], c[k],
+                        printf("%s%-*s%s%s", color, k + 1 < N_COLUMNS ? (int) width[k] : 0, c[k],
                                *color ? color_off(args) : "", k + 1 < N_COLUMNS ? "  " : "");
                 }
                 printf("\n");
