@@ -25,34 +25,44 @@
 #include <libssh/sftp.h>
 
 #include <mhc/log.h>
+#include <mhc/parallel.h>
 #include <mhc/shell.h>
 #include <mhc/ssh.h>
 
 #include "config.h"
 #include "util.h"
 
-#define MAX_CONNECT_THREADS 64
-#define COMMAND_SHOWN_MAX 200           /* bytes of a command quoted in a message */
-#define INPUT_CHUNK (256u << 10)        /* stdin bytes handed to libssh at once */
-#define SFTP_CHUNK (64u << 10)
-#define KILL_AFTER_SEC 2u       /* timeout(1): SIGTERM at the limit, SIGKILL this much later */
-#define GIVE_UP_AFTER_SEC 5u    /* after the limit, stop waiting for the host */
+#define COMMAND_SHOWN_MAX   200          /* bytes of a command quoted in a message */
+#define INPUT_CHUNK         (256u << 10) /* stdin bytes handed to libssh at once */
+#define SFTP_CHUNK          (64u << 10)
+#define KILL_AFTER_SEC      2u /* timeout(1): SIGTERM at the limit, SIGKILL this much later */
+#define GIVE_UP_AFTER_SEC   5u /* after the limit, stop waiting for the host */
 
 struct mh_ssh {
         const mh_host_config *host;
         ssh_session session;
-        sftp_session sftp;              /* made on first use */
-        char *fingerprint;              /* "SHA256:..." of the host key */
+        sftp_session sftp; /* made on first use */
+        char *fingerprint; /* "SHA256:..." of the host key */
 };
 
 /* Serialises appends to known_hosts files by accept-new across threads. */
 static pthread_mutex_t known_hosts_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/*
+ * End a session and close its socket.  libssh 0.10 leaves a socket given
+ * with SSH_OPTIONS_FD open in ssh_disconnect() but closes it itself when
+ * the connection fails; ssh_silent_disconnect() always closes it, so the
+ * socket is libssh's from ssh_connect() on and is closed exactly once.
+ */
+static void session_end(ssh_session session) {
+        if (!session)
+                return;
+        ssh_silent_disconnect(session);
+        ssh_free(session);
+}
+
 static void ssh_freep(ssh_session *s) {
-        if (*s) {
-                ssh_disconnect(*s);
-                ssh_free(*s);
-        }
+        session_end(*s);
 }
 
 static void ssh_key_freep(ssh_key *k) {
@@ -69,9 +79,9 @@ static void sftp_closep(sftp_file *f) {
 }
 
 #define _cleanup_ssh_session_ _cleanup_(ssh_freep)
-#define _cleanup_ssh_key_ _cleanup_(ssh_key_freep)
-#define _cleanup_ssh_string_ _cleanup_(ssh_string_free_charp)
-#define _cleanup_sftp_file_ _cleanup_(sftp_closep)
+#define _cleanup_ssh_key_     _cleanup_(ssh_key_freep)
+#define _cleanup_ssh_string_  _cleanup_(ssh_string_free_charp)
+#define _cleanup_sftp_file_   _cleanup_(sftp_closep)
 
 static const char *hostname(const mh_host_config *host) {
         return mh_host_config_hostname(host);
@@ -100,12 +110,19 @@ static void format_command(const char *command, char *buf, size_t size) {
                 snprintf(buf, size, "%.*s...", COMMAND_SHOWN_MAX, command);
 }
 
-/* Seconds as people write them: "1s", "2.5s". */
+/* Seconds as people write them: "1s", "2.5s", "0.25s". */
 static void format_seconds(uint64_t msec, char *buf, size_t size) {
-        if (msec % 1000 == 0)
+        char frac[8];
+        size_t n;
+
+        if (msec % 1000 == 0) {
                 snprintf(buf, size, "%" PRIu64 "s", msec / 1000);
-        else
-                snprintf(buf, size, "%.3gs", (double) msec / 1000.0);
+                return;
+        }
+        snprintf(frac, sizeof(frac), "%03u", (unsigned) (msec % 1000));
+        for (n = strlen(frac); n > 0 && frac[n - 1] == '0'; n--)
+                frac[n - 1] = '\0';
+        snprintf(buf, size, "%" PRIu64 ".%ss", msec / 1000, frac);
 }
 
 /* --- connecting ---------------------------------------------------------- */
@@ -194,9 +211,10 @@ static int tcp_connect(const mh_host_config *host, int *ret_fd, mh_error *e) {
                 return mh_error_set(e, -ETIMEDOUT, "cannot connect to %s: timed out after %us",
                                     endpoint, timeout);
         case ECONNREFUSED:
-                return mh_error_set(e, -ECONNREFUSED,
-                                    "cannot connect to %s: connection refused (is sshd listening on port %u?)",
-                                    endpoint, mh_host_config_port(host));
+                return mh_error_set(
+                        e, -ECONNREFUSED,
+                        "cannot connect to %s: connection refused (is sshd listening on port %u?)",
+                        endpoint, mh_host_config_port(host));
         case EHOSTUNREACH:
         case ENETUNREACH:
                 return mh_error_set(e, -EHOSTUNREACH, "cannot connect to %s: %s", endpoint,
@@ -236,15 +254,46 @@ static char *key_fingerprint(ssh_key key) {
         return copy;
 }
 
+/*
+ * The fingerprint of the key of type that the known_hosts file at path
+ * records for name, for telling people what changed; NULL if none.
+ */
+static char *recorded_fingerprint(const char *path, const char *name, enum ssh_keytypes_e type) {
+        _cleanup_fclose_ FILE *f = NULL;
+        char line[16384];
+
+        if (!path)
+                return NULL;
+        f = fopen(path, "re");
+        if (!f)
+                return NULL;
+        while (fgets(line, sizeof(line), f)) {
+                struct ssh_knownhosts_entry *entry = NULL;
+                char *fp = NULL;
+
+                line[strcspn(line, "\r\n")] = '\0';
+                if (line[0] == '\0' || line[0] == '#')
+                        continue;
+                if (ssh_known_hosts_parse_line(name, line, &entry) != SSH_OK || !entry)
+                        continue;
+                if (entry->hostname && entry->publickey && ssh_key_type(entry->publickey) == type)
+                        fp = key_fingerprint(entry->publickey);
+                ssh_knownhosts_entry_free(entry);
+                if (fp)
+                        return fp;
+        }
+        return NULL;
+}
+
 /* Verify the server's host key by the host's policy; *ret_fingerprint on success. */
 static int check_host_key(const mh_host_config *host, ssh_session session, char **ret_fingerprint,
                           mh_error *e) {
         _cleanup_ssh_key_ ssh_key key = NULL;
         _cleanup_free_ char *fp = NULL;
-        struct ssh_knownhosts_entry *entry = NULL;
         const char *kh = known_hosts_path(host);
         char endpoint[300], name[300];
         enum ssh_known_hosts_e state;
+        bool missing;
         int r;
 
         format_endpoint(host, endpoint, sizeof(endpoint));
@@ -259,12 +308,13 @@ static int check_host_key(const mh_host_config *host, ssh_session session, char 
 
         if (mh_host_config_host_key_policy(host) == MH_HOST_KEY_OFF) {
                 mh_log(MH_LOG_WARNING, hostname(host),
-                       "host key %s %s not checked (conn.host_key_policy: off)", ssh_key_type_to_char(ssh_key_type(key)), fp);
+                       "host key %s %s not checked (conn.host_key_policy: off)",
+                       ssh_key_type_to_char(ssh_key_type(key)), fp);
                 *ret_fingerprint = TAKE_PTR(fp);
                 return 0;
         }
 
-        state = ssh_session_get_known_hosts_entry(session, &entry);
+        state = ssh_session_is_known_server(session);
         switch (state) {
         case SSH_KNOWN_HOSTS_OK:
                 r = 0;
@@ -272,16 +322,15 @@ static int check_host_key(const mh_host_config *host, ssh_session session, char 
 
         case SSH_KNOWN_HOSTS_CHANGED:
         case SSH_KNOWN_HOSTS_OTHER: {
-                _cleanup_free_ char *known_fp = entry ? key_fingerprint(entry->publickey) : NULL;
+                _cleanup_free_ char *known_fp = recorded_fingerprint(
+                        mh_host_config_known_hosts(host), name, ssh_key_type(key));
 
                 r = mh_error_set(e, -MH_ERR_HOST_KEY,
-                                 "host key of %s CHANGED: server shows %s %s, %s has %s%s; "
+                                 "host key of %s CHANGED: server shows %s %s, %s has %s; "
                                  "possible man-in-the-middle; if the host was reinstalled, "
                                  "remove its line with `ssh-keygen -f %s -R '%s'`",
                                  endpoint, ssh_key_type_to_char(ssh_key_type(key)), fp, kh,
-                                 state == SSH_KNOWN_HOSTS_OTHER ? "a key of another type" : "",
-                                 state == SSH_KNOWN_HOSTS_OTHER ? "" : strempty(known_fp),
-                                 kh, name);
+                                 known_fp ? known_fp : "another key for it", kh, name);
                 break;
         }
 
@@ -302,12 +351,14 @@ static int check_host_key(const mh_host_config *host, ssh_session session, char 
                         r = 0;
                         break;
                 }
+                missing = state == SSH_KNOWN_HOSTS_NOT_FOUND ||
+                          (mh_host_config_known_hosts(host) &&
+                           access(mh_host_config_known_hosts(host), F_OK) < 0);
                 r = mh_error_set(e, -MH_ERR_HOST_KEY,
                                  "host key of %s is not in %s%s: %s %s; add it with "
                                  "`ssh-keyscan -p %u %s >> %s` after checking the fingerprint, "
                                  "or set conn.host_key_policy: accept-new",
-                                 endpoint, kh,
-                                 state == SSH_KNOWN_HOSTS_NOT_FOUND ? " (the file does not exist)" : "",
+                                 endpoint, kh, missing ? " (the file does not exist)" : "",
                                  ssh_key_type_to_char(ssh_key_type(key)), fp,
                                  mh_host_config_port(host), mh_host_config_address(host), kh);
                 break;
@@ -319,7 +370,6 @@ static int check_host_key(const mh_host_config *host, ssh_session session, char 
                 break;
         }
 
-        ssh_knownhosts_entry_free(entry);
         if (r < 0)
                 return r;
         *ret_fingerprint = TAKE_PTR(fp);
@@ -348,11 +398,13 @@ static int load_private_key(const char *path, ssh_key *ret, mh_error *e) {
         if (rc != SSH_OK) {
                 if (asked)
                         return mh_error_set(e, -MH_ERR_AUTH,
-                                            "private key %s is protected by a passphrase, which mhc cannot ask for: "
+                                            "private key %s is protected by a passphrase, which "
+                                            "mhc cannot ask for: "
                                             "add it to ssh-agent and leave conn.private_key unset, "
                                             "or use a key without a passphrase",
                                             path);
-                return mh_error_set(e, -MH_ERR_AUTH, "cannot load private key %s: not a private key libssh can read",
+                return mh_error_set(e, -MH_ERR_AUTH,
+                                    "cannot load private key %s: not a private key libssh can read",
                                     path);
         }
         *ret = key;
@@ -404,8 +456,9 @@ static int auth_result(ssh_session session, int rc, const char *method, mh_error
                 return 0;
         default:
                 if (!ssh_is_connected(session))
-                        return mh_error_set(e, -MH_ERR_SSH, "connection lost during %s authentication: %s",
-                                            method, ssh_get_error(session));
+                        return mh_error_set(e, -MH_ERR_SSH,
+                                            "connection lost during %s authentication: %s", method,
+                                            ssh_get_error(session));
                 return 0;
         }
 }
@@ -426,7 +479,8 @@ static int authenticate(const mh_host_config *host, ssh_session session, mh_erro
                 r = load_private_key(key_path, &key, e);
                 if (r < 0)
                         return r;
-                r = auth_result(session, ssh_userauth_publickey(session, NULL, key), "publickey", e);
+                r = auth_result(session, ssh_userauth_publickey(session, NULL, key), "publickey",
+                                e);
                 if (r != 0)
                         return r < 0 ? r : 0;
                 snprintf(methods, sizeof(methods), "publickey %s", key_path);
@@ -439,26 +493,29 @@ static int authenticate(const mh_host_config *host, ssh_session session, mh_erro
         }
 
         if (password && mh_host_config_has_password(host)) {
-                r = auth_result(session, ssh_userauth_password(session, NULL, password), "password", e);
+                r = auth_result(session, ssh_userauth_password(session, NULL, password), "password",
+                                e);
                 if (r != 0)
                         return r < 0 ? r : 0;
                 append_method(tried, sizeof(tried), "password");
         }
 
         if (!tried[0])
-                return mh_error_set(e, -MH_ERR_AUTH,
-                                    "no way to authenticate as '%s': set conn.private_key or conn.password, "
-                                    "or start ssh-agent (SSH_AUTH_SOCK is not set)",
-                                    strempty(user));
+                return mh_error_set(
+                        e, -MH_ERR_AUTH,
+                        "no way to authenticate as '%s': set conn.private_key or conn.password, "
+                        "or start ssh-agent (SSH_AUTH_SOCK is not set)",
+                        strempty(user));
 
         format_server_methods(session, methods, sizeof(methods));
         return mh_error_set(e, -MH_ERR_AUTH, "authentication as '%s' failed (tried: %s%s%s)",
-                            strempty(user), tried, methods[0] ? "; the server accepts: " : "", methods);
+                            strempty(user), tried, methods[0] ? "; the server accepts: " : "",
+                            methods);
 }
 
 /* Make a new, checked and authenticated session: for connecting and reconnecting alike. */
-static int open_session(const mh_host_config *host, ssh_session *ret_session, char **ret_fingerprint,
-                        mh_error *e) {
+static int open_session(const mh_host_config *host, ssh_session *ret_session,
+                        char **ret_fingerprint, mh_error *e) {
         _cleanup_ssh_session_ ssh_session session = NULL;
         _cleanup_close_ int fd = -1;
         const char *address = mh_host_config_address(host);
@@ -483,15 +540,19 @@ static int open_session(const mh_host_config *host, ssh_session *ret_session, ch
             (timeout > 0 && ssh_options_set(session, SSH_OPTIONS_TIMEOUT, &timeout) < 0) ||
             (known_hosts && ssh_options_set(session, SSH_OPTIONS_KNOWNHOSTS, known_hosts) < 0) ||
             /* a configured known_hosts is the only one consulted */
-            (known_hosts && ssh_options_set(session, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") < 0))
-                return mh_error_set(e, -MH_ERR_SSH, "cannot set SSH options: %s", ssh_get_error(session));
+            (known_hosts &&
+             ssh_options_set(session, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") < 0))
+                return mh_error_set(e, -MH_ERR_SSH, "cannot set SSH options: %s",
+                                    ssh_get_error(session));
 
         r = tcp_connect(host, &fd, e);
         if (r < 0)
                 return r;
 
-        if (ssh_options_set(session, SSH_OPTIONS_FD, &fd) < 0)
-                return mh_error_set(e, -MH_ERR_SSH, "cannot set SSH options: %s", ssh_get_error(session));
+        /* libssh 0.10 keeps only the low 16 bits of the descriptor */
+        if (fd > 0xffff || ssh_options_set(session, SSH_OPTIONS_FD, &fd) < 0)
+                return mh_error_set(e, -MH_ERR_SSH, "cannot set SSH options: %s",
+                                    ssh_get_error(session));
         fd = -1; /* libssh closes it from ssh_connect() on */
 
         if (ssh_connect(session) != SSH_OK) {
@@ -500,8 +561,8 @@ static int open_session(const mh_host_config *host, ssh_session *ret_session, ch
                 format_endpoint(host, endpoint, sizeof(endpoint));
                 if (timeout > 0 && mh_now_usec() - start >= (uint64_t) timeout * 1000000u)
                         return mh_error_set(e, -ETIMEDOUT,
-                                            "SSH handshake with %s timed out after %lds: %s", endpoint,
-                                            timeout, ssh_get_error(session));
+                                            "SSH handshake with %s timed out after %lds: %s",
+                                            endpoint, timeout, ssh_get_error(session));
                 return mh_error_set(e, -MH_ERR_SSH, "SSH handshake with %s failed: %s", endpoint,
                                     ssh_get_error(session));
         }
@@ -528,11 +589,8 @@ static void drop_session(mh_ssh *s) {
                 sftp_free(s->sftp);
                 s->sftp = NULL;
         }
-        if (s->session) {
-                ssh_disconnect(s->session);
-                ssh_free(s->session);
-                s->session = NULL;
-        }
+        session_end(s->session);
+        s->session = NULL;
 }
 
 /* Replace a lost connection by a new one with the same checks. */
@@ -550,8 +608,8 @@ static int reconnect(mh_ssh *s, mh_error *e) {
                 return r;
         }
         if (s->fingerprint && !streq(s->fingerprint, fingerprint))
-                mh_log(MH_LOG_WARNING, hostname(s->host), "host key changed from %s to %s on reconnect",
-                       s->fingerprint, fingerprint);
+                mh_log(MH_LOG_WARNING, hostname(s->host),
+                       "host key changed from %s to %s on reconnect", s->fingerprint, fingerprint);
         free(s->fingerprint);
         s->fingerprint = fingerprint;
         s->session = session;
@@ -588,62 +646,30 @@ typedef struct connect_job {
         const mh_host_config *const *hosts;
         mh_ssh **sessions;
         mh_error *errors;
-        int *results;
-        size_t n;
-        size_t next;            /* taken with __atomic_fetch_add */
 } connect_job;
 
-static void *connect_worker(void *userdata) {
+static int connect_one(size_t i, void *userdata) {
         connect_job *job = userdata;
 
-        for (;;) {
-                size_t i = __atomic_fetch_add(&job->next, 1, __ATOMIC_RELAXED);
-
-                if (i >= job->n)
-                        return NULL;
-                job->results[i] = mh_ssh_connect(job->hosts[i], &job->sessions[i],
-                                                 job->errors ? &job->errors[i] : NULL);
-        }
+        return mh_ssh_connect(job->hosts[i], &job->sessions[i], job->errors ? &job->errors[i] : NULL);
 }
 
 int mh_ssh_connect_many(const mh_host_config *const *hosts, size_t n, mh_ssh **ret_sessions,
                         mh_error *errors) {
-        pthread_t threads[MAX_CONNECT_THREADS - 1];
-        size_t n_threads = 0, want;
-        _cleanup_free_ int *results = NULL;
-        connect_job job;
+        connect_job job = {
+                .hosts = hosts,
+                .sessions = ret_sessions,
+                .errors = errors,
+        };
 
         if (n == 0)
                 return 0;
         if (!hosts || !ret_sessions)
                 return -EINVAL;
 
-        results = calloc(n, sizeof(int));
-        if (!results)
-                return -ENOMEM;
         for (size_t i = 0; i < n; i++)
                 ret_sessions[i] = NULL;
-
-        job = (connect_job) {
-                .hosts = hosts,
-                .sessions = ret_sessions,
-                .errors = errors,
-                .results = results,
-                .n = n,
-        };
-
-        /* This thread works too, so n hosts need n - 1 more threads. */
-        want = (n < MAX_CONNECT_THREADS ? n : MAX_CONNECT_THREADS) - 1;
-        while (n_threads < want && pthread_create(&threads[n_threads], NULL, connect_worker, &job) == 0)
-                n_threads++;
-        connect_worker(&job);
-        for (size_t i = 0; i < n_threads; i++)
-                pthread_join(threads[i], NULL);
-
-        for (size_t i = 0; i < n; i++)
-                if (results[i] < 0)
-                        return results[i];
-        return 0;
+        return mh_parallel_for(n, connect_one, &job);
 }
 
 mh_ssh *mh_ssh_free(mh_ssh *s) {
@@ -667,15 +693,15 @@ const char *mh_ssh_host_key_fingerprint(const mh_ssh *s) {
 
 typedef struct exec_state {
         mh_buf out, err;
-        int failed;             /* first failure to store output, e.g. -EFBIG */
+        int failed; /* first failure to store output, e.g. -EFBIG */
         bool failed_stderr;
-        bool closed;            /* the host closed the channel */
-        int exit_status;        /* -1 until the host sent one */
-        char exit_signal[32];   /* "" until the host sent one */
+        bool closed;          /* the host closed the channel */
+        int exit_status;      /* -1 until the host sent one */
+        char exit_signal[32]; /* "" until the host sent one */
 } exec_state;
 
-static int on_data(ssh_session session, ssh_channel channel, void *data, uint32_t len, int is_stderr,
-                   void *userdata) {
+static int on_data(ssh_session session, ssh_channel channel, void *data, uint32_t len,
+                   int is_stderr, void *userdata) {
         exec_state *st = userdata;
         int r;
 
@@ -711,13 +737,16 @@ static int signal_number(const char *name) {
                 const char *name;
                 int number;
         } table[] = {
-                { "ABRT", SIGABRT }, { "ALRM", SIGALRM }, { "BUS", SIGBUS },   { "CHLD", SIGCHLD },
-                { "CONT", SIGCONT }, { "FPE", SIGFPE },   { "HUP", SIGHUP },   { "ILL", SIGILL },
-                { "INT", SIGINT },   { "KILL", SIGKILL }, { "PIPE", SIGPIPE }, { "PROF", SIGPROF },
-                { "QUIT", SIGQUIT }, { "SEGV", SIGSEGV }, { "STOP", SIGSTOP }, { "SYS", SIGSYS },
-                { "TERM", SIGTERM }, { "TRAP", SIGTRAP }, { "TSTP", SIGTSTP }, { "TTIN", SIGTTIN },
-                { "TTOU", SIGTTOU }, { "URG", SIGURG },   { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 },
-                { "VTALRM", SIGVTALRM }, { "WINCH", SIGWINCH }, { "XCPU", SIGXCPU }, { "XFSZ", SIGXFSZ },
+                { "ABRT", SIGABRT },     { "ALRM", SIGALRM },   { "BUS", SIGBUS },
+                { "CHLD", SIGCHLD },     { "CONT", SIGCONT },   { "FPE", SIGFPE },
+                { "HUP", SIGHUP },       { "ILL", SIGILL },     { "INT", SIGINT },
+                { "KILL", SIGKILL },     { "PIPE", SIGPIPE },   { "PROF", SIGPROF },
+                { "QUIT", SIGQUIT },     { "SEGV", SIGSEGV },   { "STOP", SIGSTOP },
+                { "SYS", SIGSYS },       { "TERM", SIGTERM },   { "TRAP", SIGTRAP },
+                { "TSTP", SIGTSTP },     { "TTIN", SIGTTIN },   { "TTOU", SIGTTOU },
+                { "URG", SIGURG },       { "USR1", SIGUSR1 },   { "USR2", SIGUSR2 },
+                { "VTALRM", SIGVTALRM }, { "WINCH", SIGWINCH }, { "XCPU", SIGXCPU },
+                { "XFSZ", SIGXFSZ },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(table); i++)
@@ -776,7 +805,7 @@ static int remote_command(const char *command, uint64_t timeout_msec, char **ret
         _cleanup_free_ char *quoted = NULL;
         char *s;
 
-        if (timeout_msec == 0 || getenv("MHC_WRAP_OFF")) {
+        if (timeout_msec == 0) {
                 s = strdup(command);
                 if (!s)
                         return -ENOMEM;
@@ -785,7 +814,7 @@ static int remote_command(const char *command, uint64_t timeout_msec, char **ret
         }
         if (mh_shell_quote(command, &quoted) < 0)
                 return -ENOMEM;
-        if (asprintf(&s, getenv("MHC_WRAP_SH") ? "exec timeout -k %u %" PRIu64 ".%03u sh -c %s" : "exec timeout -k %u %" PRIu64 ".%03u \"$SHELL\" -c %s", KILL_AFTER_SEC,
+        if (asprintf(&s, "exec timeout -k %u %" PRIu64 ".%03u \"$SHELL\" -c %s", KILL_AFTER_SEC,
                      timeout_msec / 1000, (unsigned) (timeout_msec % 1000), quoted) < 0)
                 return -ENOMEM;
         *ret = s;
@@ -822,7 +851,8 @@ static int run_channel(mh_ssh *s, ssh_channel channel, const char *shown, const 
                 if (st->closed)
                         break;
                 if (!ssh_is_connected(s->session)) {
-                        r = mh_error_set(e, -MH_ERR_SSH, "connection lost while the command ran: %s: %s",
+                        r = mh_error_set(e, -MH_ERR_SSH,
+                                         "connection lost while the command ran: %s: %s",
                                          ssh_get_error(s->session), shown);
                         break;
                 }
@@ -830,11 +860,13 @@ static int run_channel(mh_ssh *s, ssh_channel channel, const char *shown, const 
                         /* Closing the channel closes the command's pipes: a
                          * writer gets SIGPIPE, and timeout(1) ends the rest. */
                         if (st->failed == -EFBIG)
-                                r = mh_error_set(e, -EFBIG, "%s of the command went over %zu bytes: %s",
-                                                 st->failed_stderr ? "stderr" : "stdout",
-                                                 st->failed_stderr ? st->err.max : st->out.max, shown);
+                                r = mh_error_set(
+                                        e, -EFBIG, "%s of the command went over %zu bytes: %s",
+                                        st->failed_stderr ? "stderr" : "stdout",
+                                        st->failed_stderr ? st->err.max : st->out.max, shown);
                         else
-                                r = mh_error_set(e, st->failed, "cannot store the output of the command: %s",
+                                r = mh_error_set(e, st->failed,
+                                                 "cannot store the output of the command: %s",
                                                  shown);
                         break;
                 }
@@ -868,7 +900,8 @@ static int run_channel(mh_ssh *s, ssh_channel channel, const char *shown, const 
                 now = mh_now_usec();
                 if (now >= give_up) {
                         mh_log(MH_LOG_WARNING, hostname(s->host),
-                               "command did not end after its timeout; closing its channel: %s", shown);
+                               "command did not end after its timeout; closing its channel: %s",
+                               shown);
                         gave_up = true;
                         break;
                 }
@@ -906,8 +939,9 @@ static int exec_impl(mh_ssh *s, const char *command, const mh_exec_options *o, m
                 .err.max = max,
                 .exit_status = -1,
         };
-        uint64_t timeout_msec = o && o->timeout_msec ? o->timeout_msec
-                                                     : (uint64_t) mh_host_config_command_timeout(s->host) * 1000u;
+        uint64_t timeout_msec =
+                o && o->timeout_msec ? o->timeout_msec
+                                     : (uint64_t) mh_host_config_command_timeout(s->host) * 1000u;
         uint64_t start = mh_now_usec(), sent, give_up = UINT64_MAX;
         _cleanup_free_ char *remote = NULL;
         char shown[COMMAND_SHOWN_MAX + 8], seconds[32];
@@ -937,10 +971,12 @@ static int exec_impl(mh_ssh *s, const char *command, const mh_exec_options *o, m
         if (ssh_channel_request_exec(channel, remote) != SSH_OK) {
                 if (!ssh_is_connected(s->session))
                         r = mh_error_set(e, -MH_ERR_SSH,
-                                         "connection lost while starting the command (not retried: it may have run): %s: %s",
+                                         "connection lost while starting the command (not retried: "
+                                         "it may have run): %s: %s",
                                          ssh_get_error(s->session), shown);
                 else
-                        r = mh_error_set(e, -MH_ERR_SSH, "the host refused to run the command: %s: %s",
+                        r = mh_error_set(e, -MH_ERR_SSH,
+                                         "the host refused to run the command: %s: %s",
                                          ssh_get_error(s->session), shown);
         } else
                 r = run_channel(s, channel, shown, o, give_up, &st, &gave_up, e);
@@ -960,12 +996,14 @@ static int exec_impl(mh_ssh *s, const char *command, const mh_exec_options *o, m
          * dies of SIGKILL when it had to use that; either only counts once
          * the limit has passed here too. */
         if (r == 0 && timeout_msec > 0 &&
-            (gave_up || ((status == 124 || sig == SIGKILL) && mh_now_usec() - sent >= timeout_msec * 1000u))) {
+            (gave_up ||
+             ((status == 124 || sig == SIGKILL) && mh_now_usec() - sent >= timeout_msec * 1000u))) {
                 format_seconds(timeout_msec, seconds, sizeof(seconds));
                 r = mh_error_set(e, -ETIMEDOUT, "command timed out after %s: %s", seconds, shown);
         }
         if (r == 0 && status < 0)
-                r = mh_error_set(e, -MH_ERR_REMOTE, "the command ended without an exit status: %s", shown);
+                r = mh_error_set(e, -MH_ERR_REMOTE, "the command ended without an exit status: %s",
+                                 shown);
 
 finish:;
         uint64_t duration = mh_now_usec() - start;
@@ -981,7 +1019,7 @@ finish:;
                 return r;
         }
 
-        *ret = (mh_exec_result) {
+        *ret = (mh_exec_result){
                 .exit_status = status,
                 .signal = sig,
                 .duration_usec = duration,
@@ -1014,7 +1052,7 @@ void mh_exec_result_dispose(mh_exec_result *r) {
                 return;
         free(r->out);
         free(r->err);
-        *r = (mh_exec_result) {};
+        *r = (mh_exec_result){};
 }
 
 /* --- SFTP ---------------------------------------------------------------- */
@@ -1024,7 +1062,8 @@ static int sftp_fail(mh_ssh *s, mh_error *e, const char *what, const char *path,
         int code;
 
         if (!connected(s))
-                return mh_error_set(e, -MH_ERR_SSH, "cannot %s '%s'%s: connection lost: %s", what, path, how,
+                return mh_error_set(e, -MH_ERR_SSH, "cannot %s '%s'%s: connection lost: %s", what,
+                                    path, how,
                                     s->session ? ssh_get_error(s->session) : "no session");
 
         code = s->sftp ? sftp_get_error(s->sftp) : SSH_FX_OK;
@@ -1034,16 +1073,19 @@ static int sftp_fail(mh_ssh *s, mh_error *e, const char *what, const char *path,
                 return mh_error_set(e, -ENOENT, "cannot %s '%s'%s: No such file", what, path, how);
         case SSH_FX_PERMISSION_DENIED:
         case SSH_FX_WRITE_PROTECT:
-                return mh_error_set(e, -EACCES, "cannot %s '%s'%s: Permission denied", what, path, how);
+                return mh_error_set(e, -EACCES, "cannot %s '%s'%s: Permission denied", what, path,
+                                    how);
         case SSH_FX_FILE_ALREADY_EXISTS:
                 return mh_error_set(e, -EEXIST, "cannot %s '%s'%s: File exists", what, path, how);
         case SSH_FX_OP_UNSUPPORTED:
-                return mh_error_set(e, -EOPNOTSUPP, "cannot %s '%s'%s: operation not supported by the SFTP server",
+                return mh_error_set(e, -EOPNOTSUPP,
+                                    "cannot %s '%s'%s: operation not supported by the SFTP server",
                                     what, path, how);
         case SSH_FX_FAILURE:
                 /* OpenSSH's sftp-server says only "Failure" (a directory, a full disk, ...). */
-                return mh_error_set(e, -EIO, "cannot %s '%s'%s: the SFTP server reports a failure (%s)", what,
-                                    path, how, ssh_get_error(s->session));
+                return mh_error_set(e, -EIO,
+                                    "cannot %s '%s'%s: the SFTP server reports a failure (%s)",
+                                    what, path, how, ssh_get_error(s->session));
         default:
                 return mh_error_set(e, -MH_ERR_SSH, "cannot %s '%s'%s: %s", what, path, how,
                                     ssh_get_error(s->session));
@@ -1058,10 +1100,13 @@ static int sftp_start(mh_ssh *s, mh_error *e) {
 
         sftp = sftp_new(s->session);
         if (!sftp)
-                return mh_error_set(e, -MH_ERR_SSH, "cannot start SFTP: %s", ssh_get_error(s->session));
+                return mh_error_set(e, -MH_ERR_SSH, "cannot start SFTP: %s",
+                                    ssh_get_error(s->session));
         if (sftp_init(sftp) != SSH_OK) {
-                int r = mh_error_set(e, -MH_ERR_SSH, "cannot start SFTP (is the sftp subsystem enabled in sshd?): %s",
-                                     ssh_get_error(s->session));
+                int r = mh_error_set(
+                        e, -MH_ERR_SSH,
+                        "cannot start SFTP (is the sftp subsystem enabled in sshd?): %s",
+                        ssh_get_error(s->session));
                 sftp_free(sftp);
                 return r;
         }
@@ -1078,7 +1123,7 @@ struct sftp_job {
         size_t size;
         unsigned mode;
         size_t max_size;
-        char *ret_data;         /* read_file's result */
+        char *ret_data; /* read_file's result */
         size_t ret_size;
 };
 
@@ -1101,8 +1146,8 @@ static int sftp_run(mh_ssh *s, sftp_job *job, mh_error *e) {
                         r = job->run(s, job, e);
                 if (r >= 0 || attempt > 0 || connected(s))
                         return r;
-                mh_log(MH_LOG_DEBUG, hostname(s->host), "SFTP failed on a lost connection (%s); retrying",
-                       mh_error_message(e, r));
+                mh_log(MH_LOG_DEBUG, hostname(s->host),
+                       "SFTP failed on a lost connection (%s); retrying", mh_error_message(e, r));
                 mh_error_clear(e);
         }
 }
@@ -1174,7 +1219,8 @@ static int job_upload(mh_ssh *s, sftp_job *job, mh_error *e) {
                 return mh_error_set(e, -errno, "cannot read local file '%s': %s", job->local_path,
                                     strerror(errno));
         if (!S_ISREG(st.st_mode))
-                return mh_error_set(e, -EINVAL, "cannot upload '%s': not a regular file", job->local_path);
+                return mh_error_set(e, -EINVAL, "cannot upload '%s': not a regular file",
+                                    job->local_path);
 
         buf = malloc(SFTP_CHUNK);
         if (!buf)
@@ -1190,8 +1236,8 @@ static int job_upload(mh_ssh *s, sftp_job *job, mh_error *e) {
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0)
-                        return mh_error_set(e, -errno, "cannot read local file '%s': %s", job->local_path,
-                                            strerror(errno));
+                        return mh_error_set(e, -errno, "cannot read local file '%s': %s",
+                                            job->local_path, strerror(errno));
                 if (n == 0)
                         break;
                 r = sftp_write_all(s, f, buf, (size_t) n, job->remote_path, e);
@@ -1239,8 +1285,8 @@ static int sink_fd(const void *data, size_t size, void *userdata, mh_error *e) {
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0)
-                        return mh_error_set(e, -errno, "cannot write local file '%s': %s", sink->path,
-                                            strerror(errno));
+                        return mh_error_set(e, -errno, "cannot write local file '%s': %s",
+                                            sink->path, strerror(errno));
                 p += n;
                 size -= (size_t) n;
         }
@@ -1296,7 +1342,8 @@ static int sink_buf(const void *data, size_t size, void *userdata, mh_error *e) 
 
         r = mh_buf_append(&sink->buf, data, size);
         if (r == -EFBIG)
-                return mh_error_set(e, r, "cannot read '%s': larger than %zu bytes", sink->path, sink->buf.max);
+                return mh_error_set(e, r, "cannot read '%s': larger than %zu bytes", sink->path,
+                                    sink->buf.max);
         if (r < 0)
                 return mh_error_set(e, r, "cannot read '%s': %s", sink->path, strerror(-r));
         return 0;
@@ -1317,7 +1364,8 @@ static int job_read_file(mh_ssh *s, sftp_job *job, mh_error *e) {
 
         r = sftp_read_all(s, f, job->remote_path, sink_buf, &sink, e);
         if (r >= 0 && job->max_size == 0 && sink.buf.size > 0)
-                r = mh_error_set(e, -EFBIG, "cannot read '%s': larger than 0 bytes", job->remote_path);
+                r = mh_error_set(e, -EFBIG, "cannot read '%s': larger than 0 bytes",
+                                 job->remote_path);
         if (r < 0) {
                 mh_buf_dispose(&sink.buf);
                 return r;
@@ -1343,7 +1391,9 @@ int mh_ssh_upload(mh_ssh *s, const char *local_path, const char *remote_path, mh
 }
 
 int mh_ssh_download(mh_ssh *s, const char *remote_path, const char *local_path, mh_error *error) {
-        sftp_job job = { .run = job_download, .local_path = local_path, .remote_path = remote_path };
+        sftp_job job = { .run = job_download,
+                         .local_path = local_path,
+                         .remote_path = remote_path };
         mh_error e = MH_ERROR_INIT;
         int r;
 
@@ -1356,8 +1406,8 @@ int mh_ssh_download(mh_ssh *s, const char *remote_path, const char *local_path, 
         return 0;
 }
 
-int mh_ssh_write_file(mh_ssh *s, const char *remote_path, const void *data, size_t size, unsigned mode,
-                      mh_error *error) {
+int mh_ssh_write_file(mh_ssh *s, const char *remote_path, const void *data, size_t size,
+                      unsigned mode, mh_error *error) {
         sftp_job job = {
                 .run = job_write_file,
                 .remote_path = remote_path,
@@ -1376,8 +1426,8 @@ int mh_ssh_write_file(mh_ssh *s, const char *remote_path, const void *data, size
         return 0;
 }
 
-int mh_ssh_read_file(mh_ssh *s, const char *remote_path, size_t max_size, char **ret, size_t *ret_size,
-                     mh_error *error) {
+int mh_ssh_read_file(mh_ssh *s, const char *remote_path, size_t max_size, char **ret,
+                     size_t *ret_size, mh_error *error) {
         sftp_job job = { .run = job_read_file, .remote_path = remote_path, .max_size = max_size };
         mh_error e = MH_ERROR_INIT;
         int r;

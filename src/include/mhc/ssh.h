@@ -49,6 +49,12 @@ MH_EXPORT const char *mh_ssh_host_key_fingerprint(const mh_ssh *s);
 /* Default cap on each of stdout and stderr of one command: 256 MiB. */
 #define MH_EXEC_MAX_OUTPUT_DEFAULT ((size_t) 256 << 20)
 
+/*
+ * The timeout is enforced on the host: the command runs under coreutils'
+ * timeout(1) in a process group of its own, which gets SIGTERM at the limit
+ * and SIGKILL 2 s later, even if the connection is gone by then.  Processes
+ * that leave that group (setsid, daemons) are not ended.
+ */
 typedef struct mh_exec_options {
         const void *input;      /* sent to the command's stdin, then EOF */
         size_t input_size;
@@ -85,7 +91,8 @@ MH_EXPORT void mh_exec_result_dispose(mh_exec_result *r);
 MH_EXPORT int mh_ssh_upload(mh_ssh *s, const char *local_path, const char *remote_path,
                             mh_error *error);
 
-/* Copy a file from the host to local_path over SFTP. */
+/* Copy a file from the host to local_path over SFTP (mode taken from the
+ * remote file, less the umask); a copy that fails midway is removed. */
 MH_EXPORT int mh_ssh_download(mh_ssh *s, const char *remote_path, const char *local_path,
                               mh_error *error);
 
