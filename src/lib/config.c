@@ -25,7 +25,8 @@ typedef struct strv {
 } strv;
 
 struct mh_host_config {
-        char *location; /* "origin:line:column" of the host mapping */
+        const mh_config *config; /* the owner */
+        char *location;          /* "origin:line:column" of the host mapping */
         unsigned line, column;
         char *hostname;
         char *domain;
@@ -191,12 +192,6 @@ static int fail(const ctx *c, const mh_node *n, const char *fmt, ...) {
                             message);
 }
 
-static bool is_null(const mh_node *n) {
-        return n->kind == MH_NODE_SCALAR && n->plain &&
-               (n->length == 0 || streq(n->value, "~") || streq(n->value, "null") ||
-                streq(n->value, "Null") || streq(n->value, "NULL"));
-}
-
 /* What n is, for "... must be a string, not a mapping". */
 static const char *describe(const mh_node *n) {
         switch (n->kind) {
@@ -205,7 +200,7 @@ static const char *describe(const mh_node *n) {
         case MH_NODE_SEQUENCE:
                 return "a sequence";
         default:
-                return is_null(n) ? "null" : "a scalar";
+                return mh_node_is_null(n) ? "null" : "a scalar";
         }
 }
 
@@ -368,7 +363,7 @@ static int read_string(const ctx *c, const mh_node *n, const char *label, bool s
         _cleanup_free_ char *s = NULL;
         int r;
 
-        if (n->kind != MH_NODE_SCALAR || is_null(n))
+        if (n->kind != MH_NODE_SCALAR || mh_node_is_null(n))
                 return fail(c, n, "%s must be a string, not %s", label, describe(n));
         r = expand_env(c, n, secret, &s);
         if (r < 0)
@@ -402,7 +397,7 @@ static int read_integer(const ctx *c, const mh_node *n, const char *name, unsign
         _cleanup_free_ char *s = NULL;
         int r;
 
-        if (n->kind != MH_NODE_SCALAR || is_null(n))
+        if (n->kind != MH_NODE_SCALAR || mh_node_is_null(n))
                 return fail(c, n, "'%s' must be an integer from 1 to %u, not %s", name, max,
                             describe(n));
         r = expand_env(c, n, false, &s);
@@ -434,18 +429,22 @@ static int join(const char *dir, const char *path, char **ret) {
         return 0;
 }
 
-/* path, or path under the configuration's directory when it is relative. */
-static int resolve(const ctx *c, const char *path, char **ret) {
+/* path, or path under base_dir when it is relative. */
+static int resolve_in(const char *base_dir, const char *path, char **ret) {
         char *s;
 
         if (path[0] != '/')
-                return join(c->config->base_dir, skip_dot_slashes(path), ret);
+                return join(base_dir, skip_dot_slashes(path), ret);
 
         s = strdup(path);
         if (!s)
                 return -ENOMEM;
         *ret = s;
         return 0;
+}
+
+static int resolve(const ctx *c, const char *path, char **ret) {
+        return resolve_in(c->config->base_dir, path, ret);
 }
 
 static int read_local_path(const ctx *c, const mh_node *n, const char *label, char **ret) {
@@ -838,6 +837,7 @@ static int add_host(mh_config *config, mh_host_config **ret) {
         h = calloc(1, sizeof(*h));
         if (!h)
                 return -ENOMEM;
+        h->config = config;
         h->port = 22;
         h->host_key_policy = MH_HOST_KEY_STRICT;
         h->connect_timeout = 10;
@@ -1127,6 +1127,24 @@ size_t mh_config_n_topology_dirs(const mh_config *c) {
 
 const char *mh_config_topology_dir(const mh_config *c, size_t i) {
         return strv_get(&c->topology_dirs, i);
+}
+
+int mh_host_config_resolve(const mh_host_config *h, const char *path, char **ret) {
+        return resolve_in(h->config->base_dir, path, ret);
+}
+
+int mh_host_config_fail(const mh_host_config *h, const mh_node *n, mh_error *error, const char *fmt,
+                        ...) {
+        char message[MH_ERROR_MESSAGE_MAX];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(message, sizeof(message), fmt, ap);
+        va_end(ap);
+        if (!n)
+                return mh_error_set(error, -MH_ERR_CONFIG, "%s: %s", h->location, message);
+        return mh_error_set(error, -MH_ERR_CONFIG, "%s:%u:%u: %s", h->config->path, n->line,
+                            n->column, message);
 }
 
 const char *mh_host_config_location(const mh_host_config *h) {

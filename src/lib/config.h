@@ -15,4 +15,14 @@ const char *mh_host_config_password(const mh_host_config *h);
  * already expanded; NULL when the file has none.  Borrowed from the host. */
 const mh_node *mh_host_config_options(const mh_host_config *h);
 
+/* path, or path under the configuration file's directory when it is
+ * relative, as every local path in mhc.yaml is taken; *ret is malloc'd. */
+int mh_host_config_resolve(const mh_host_config *h, const char *path, char **ret);
+
+/* Fail with -MH_ERR_CONFIG and "origin:line:column: message" for node n of
+ * the host's part of the file (n NULL: the host itself).  For host types
+ * checking their `config:` settings. */
+int mh_host_config_fail(const mh_host_config *h, const mh_node *n, mh_error *error,
+                        const char *fmt, ...) MH_PRINTF(4, 5);
+
 #endif

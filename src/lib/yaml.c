@@ -415,3 +415,9 @@ const char *mh_node_kind_to_string(mh_node_kind kind) {
                 return "unknown";
         return names[kind];
 }
+
+bool mh_node_is_null(const mh_node *n) {
+        return n->kind == MH_NODE_SCALAR && n->plain &&
+               (n->length == 0 || streq(n->value, "~") || streq(n->value, "null") ||
+                streq(n->value, "Null") || streq(n->value, "NULL"));
+}

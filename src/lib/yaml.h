@@ -8,6 +8,7 @@
  * for mhc.yaml and topology files.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <mhc/error.h>
@@ -61,6 +62,9 @@ static inline void mh_node_freep(mh_node **n) {
 
 /* The value under key in a mapping, or NULL. */
 const mh_node *mh_node_get(const mh_node *mapping, const char *key);
+
+/* Whether n is YAML's null: an empty plain scalar, ~ or null. */
+bool mh_node_is_null(const mh_node *n);
 
 /* "mapping", "sequence" or "scalar", for messages. */
 const char *mh_node_kind_to_string(mh_node_kind kind);

@@ -22,21 +22,9 @@
 #include <mhc/mhc.h>
 
 #include "../integration/lab.h"
+#include "bench.h"
 
 #define WARMUP 5
-
-static double now_msec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
-}
-
-static int compare_double(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
-
-        return x < y ? -1 : x > y;
-}
 
 typedef struct way {
         const char *name;
@@ -49,9 +37,8 @@ static void summarise(way *w) {
         w->total = 0;
         for (size_t i = 0; i < w->n; i++)
                 w->total += w->samples[i];
-        qsort(w->samples, w->n, sizeof(double), compare_double);
-        w->median = w->samples[w->n / 2];
-        w->p90 = w->samples[(w->n * 9) / 10 < w->n ? (w->n * 9) / 10 : w->n - 1];
+        w->median = quantile(w->samples, w->n, 0.5);
+        w->p90 = quantile(w->samples, w->n, 0.9);
 }
 
 /* Run argv (stderr to /dev/null if quiet) and wait; returns its exit status, or -1. */

@@ -29,13 +29,20 @@ typedef struct mh_restore_options {
 
 /*
  * Make the host of config with its type: a built-in one ("systemd",
- * "postgresql", "script") or "plugin:/path/to/type.so".  Checks the type's
- * `config:` settings; does not connect.  config must outlive the host.
+ * "postgresql", "script") or "plugin:PATH" (relative to the directory of
+ * the configuration file): a shared object loaded with dlopen() that
+ * exports MH_HOST_TYPE_PLUGIN_SYMBOL (see <mhc/sys/host.h>).  Checks the
+ * type's `config:` settings; does not connect.  config must outlive the
+ * host.  Fails with -MH_ERR_CONFIG (unknown type, plug-in that cannot be
+ * loaded, bad `config:`) or -MH_ERR_ABI (plug-in built for another
+ * MH_HOST_TYPE_ABI), the message starting with the host's place in the
+ * file ("mhc.yaml:12:7: ...").
  */
 MH_EXPORT int mh_host_new(const mh_host_config *config, mh_host **ret, mh_error *error);
 
-/* Disconnect and free (NULL is fine); backups on the host are kept until
- * dropped, or until the next run finds them stale.  Returns NULL. */
+/* Disconnect, end the run's lease and free (NULL is fine).  Backups left
+ * on the host stay there until a later run finds them stale; without any,
+ * the run's directory is removed.  Returns NULL. */
 MH_EXPORT mh_host *mh_host_free(mh_host *h);
 
 MH_EXPORT const char *mh_host_name(const mh_host *h);
@@ -43,14 +50,23 @@ MH_EXPORT const mh_host_config *mh_host_get_config(const mh_host *h);
 MH_EXPORT const char *mh_host_type_name(const mh_host *h);
 
 /*
- * Connect over SSH, take this run's lease on the host (its backup
- * directory under /var/lib/mhc/, mode 0700) and remove the backups of
- * runs that died.  Every other call below needs a connected host.
+ * Connect over SSH, take this run's lease on the host and remove the
+ * backups of runs that died.  A run (one process) has a random id and on
+ * each host a directory /var/lib/mhc/run-ID (mode 0700, like /var/lib/mhc)
+ * holding its backups; its lease is a flock(1) on run-ID/.lease, held
+ * over an SSH connection of its own until mh_host_free().  Another run's
+ * directory is stale, and removed, when its .lease exists, was last
+ * modified more than 60 s ago and nobody holds a lock on it.  Needs root
+ * (or write access to /var/lib/mhc) on the host.  Every other call below
+ * needs a connected host (else -ENOTCONN); connecting twice does nothing.
  */
 MH_EXPORT int mh_host_connect(mh_host *h, mh_error *error);
 
 /* The host's SSH session (borrowed), or NULL before mh_host_connect(). */
 MH_EXPORT mh_ssh *mh_host_ssh(mh_host *h);
+
+/* The host's systemd over D-Bus (borrowed), opened on first use. */
+MH_EXPORT struct mh_systemd *mh_host_systemd(mh_host *h, mh_error *error);
 
 MH_EXPORT int mh_host_start(mh_host *h, mh_error *error);
 MH_EXPORT int mh_host_stop(mh_host *h, mh_error *error);
@@ -58,14 +74,16 @@ MH_EXPORT int mh_host_stop(mh_host *h, mh_error *error);
 /* Wait until the host's services are up, at most timeout_msec. */
 MH_EXPORT int mh_host_ready(mh_host *h, unsigned timeout_msec, mh_error *error);
 
-/* Take backup name of the host (replacing an earlier one of that name). */
+/* Take backup name of the host (replacing an earlier one of that name),
+ * in run-ID/NAME on the host.  Names are made of A-Z a-z 0-9 _ . - and do
+ * not start with '.' (else -EINVAL). */
 MH_EXPORT int mh_host_backup(mh_host *h, const char *name, mh_error *error);
 
 /* Put the host back as it was at backup name; options may be NULL. */
 MH_EXPORT int mh_host_restore(mh_host *h, const char *name, const mh_restore_options *options,
                               mh_error *error);
 
-/* Remove backup name from the host. */
+/* Remove backup name from the host; -ENOENT if the host has none of that name. */
 MH_EXPORT int mh_host_drop_backup(mh_host *h, const char *name, mh_error *error);
 
 /* Whether the host holds backup name. */

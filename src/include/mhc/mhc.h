@@ -7,11 +7,14 @@
 #include <mhc/common.h>
 #include <mhc/config.h>
 #include <mhc/error.h>
+#include <mhc/host.h>
 #include <mhc/log.h>
 #include <mhc/parallel.h>
 #include <mhc/probe.h>
 #include <mhc/shell.h>
+#include <mhc/sql.h>
 #include <mhc/ssh.h>
+#include <mhc/systemd.h>
 #include <mhc/version.h>
 
 #endif

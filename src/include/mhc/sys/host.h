@@ -23,11 +23,16 @@ MH_BEGIN_DECLS
 /* The symbol a plug-in exports: const mh_host_type mh_host_type_plugin. */
 #define MH_HOST_TYPE_PLUGIN_SYMBOL "mh_host_type_plugin"
 
-/* One backup on a host: its name and its directory there, for the type's
- * files.  The directory exists (mode 0700) when backup() is called. */
+/*
+ * One backup on a host: its name and its directory there, for the type's
+ * files; the directory exists (mode 0700) when backup() is called.  data
+ * is the type's own, for what it keeps in memory about the backup; drop()
+ * or done() frees it.
+ */
 typedef struct mh_backup {
         const char *name;
         const char *dir;
+        void *data;
 } mh_backup;
 
 typedef struct mh_host_type mh_host_type;
@@ -37,14 +42,16 @@ struct mh_host {
         const mh_host_type *type;
         const mh_host_config *config;
         mh_ssh *ssh;            /* connected by mh_host_connect() */
+        struct mh_systemd *systemd; /* opened by mh_host_systemd() */
         char *run_dir;          /* this run's directory on the host */
-        void *internal;         /* libmhc's; not for types */
+        void *internal;         /* libmhc's bookkeeping; not for types */
 };
 
 /*
  * Every slot may be NULL: the call then fails with -EOPNOTSUPP and says so,
- * except done(), which is skipped.  Each returns 0 or a negative code with
- * error set; messages need not name the host (the caller adds it).
+ * except done() and drop(), which are skipped.  Each returns 0 or a
+ * negative code with error set; messages need not name the host (the
+ * caller adds it).
  */
 struct mh_host_type {
         unsigned abi;           /* MH_HOST_TYPE_ABI */
@@ -60,12 +67,17 @@ struct mh_host_type {
         int (*stop)(mh_host *h, mh_error *error);
         int (*ready)(mh_host *h, unsigned timeout_msec, mh_error *error);
 
-        int (*backup)(mh_host *h, const mh_backup *b, mh_error *error);
-        int (*restore)(mh_host *h, const mh_backup *b, const mh_restore_options *options,
+        /* Fill b->dir (and b->data).  If it fails with b->data set, drop()
+         * is called with a NULL error to free it; the library removes b->dir. */
+        int (*backup)(mh_host *h, mh_backup *b, mh_error *error);
+        int (*restore)(mh_host *h, mh_backup *b, const mh_restore_options *options,
                        mh_error *error);
-        /* Forget what the type keeps of b besides its directory, which the
-         * library removes. */
-        int (*drop)(mh_host *h, const mh_backup *b, mh_error *error);
+        /* Forget what the type keeps of b (b->data, state outside b->dir);
+         * the library then removes b->dir.  Also called for each backup
+         * left when the host is freed, with a NULL error, after a lost
+         * connection too: it must not block.  b is forgotten whether drop()
+         * succeeds or not. */
+        int (*drop)(mh_host *h, mh_backup *b, mh_error *error);
 };
 
 /* The built-in types, for types that extend one (call its slots). */

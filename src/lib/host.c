@@ -1,0 +1,927 @@
+/* SPDX-License-Identifier: MIT */
+#include <dlfcn.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+
+#include <mhc/host.h>
+#include <mhc/log.h>
+#include <mhc/parallel.h>
+#include <mhc/shell.h>
+#include <mhc/sys/host.h>
+#include <mhc/systemd.h>
+
+#include "ssh.h"
+#include "config.h"
+#include "util.h"
+
+#define MHC_STATE_DIR "/var/lib/mhc"
+#define PLUGIN_PREFIX "plugin:"
+
+/* A run dir whose lease is this old and not held belongs to a dead run. */
+#define STALE_LEASE_SEC 60
+
+/* How long mh_host_free() waits for the lease's tunnel to close. */
+#define LEASE_END_WAIT_MSEC 3000u
+
+/* Longest backup name; it becomes a directory name on the host. */
+#define BACKUP_NAME_MAX 128
+
+/* Output of the library's own housekeeping commands is small. */
+#define HOUSEKEEPING_MAX_OUTPUT ((size_t) 64 << 10)
+
+static const mh_host_type *const builtin_types[] = {
+        &mh_host_type_systemd,
+        &mh_host_type_postgresql,
+        &mh_host_type_script,
+};
+
+/* One backup the library knows of; backup's name and dir point into the strings. */
+typedef struct entry {
+        mh_backup backup;
+        char *name;
+        char *dir;
+} entry;
+
+/* The library's bookkeeping of one host (mh_host.internal). */
+typedef struct internal {
+        entry **backups;
+        size_t n_backups;
+        int lease_fd; /* the tunnel holding the run's lease, or -1 */
+        void *plugin; /* dlopen() handle of the type's plug-in, or NULL */
+} internal;
+
+/* --- the run ------------------------------------------------------------- */
+
+static pthread_once_t run_id_once = PTHREAD_ONCE_INIT;
+static char run_id[17];
+static int run_id_error;
+
+static void make_run_id(void) {
+        uint8_t bytes[8];
+        size_t got = 0;
+
+        while (got < sizeof(bytes)) {
+                ssize_t n = getrandom(bytes + got, sizeof(bytes) - got, 0);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        run_id_error = -errno;
+                        return;
+                }
+                got += (size_t) n;
+        }
+        for (size_t i = 0; i < sizeof(bytes); i++)
+                snprintf(run_id + 2 * i, 3, "%02x", bytes[i]);
+}
+
+/* The process-wide id of this run, made once: 16 hex digits. */
+static int get_run_id(const char **ret) {
+        pthread_once(&run_id_once, make_run_id);
+        if (run_id_error < 0)
+                return run_id_error;
+        *ret = run_id;
+        return 0;
+}
+
+/* --- helpers ------------------------------------------------------------- */
+
+static internal *internal_of(const mh_host *h) {
+        return h->internal;
+}
+
+static double msec_since(uint64_t start) {
+        return (double) (mh_now_usec() - start) / 1000.0;
+}
+
+/*
+ * Hand a failure recorded in e to the caller's error, naming the host once:
+ * messages that already start with "host 'NAME'" (from the SSH layer) are
+ * passed on as they are.
+ */
+static int host_fail(const mh_host *h, int r, const mh_error *e, mh_error *error) {
+        const char *name = mh_host_name(h);
+        const char *message = mh_error_message(e, r);
+        size_t n = strlen(name);
+
+        if (strncmp(message, "host '", 6) == 0 && strncmp(message + 6, name, n) == 0 &&
+            message[6 + n] == '\'')
+                return mh_error_set(error, r, "%s", message);
+        return mh_error_set(error, r, "host '%s': %s", name, message);
+}
+
+static int need_connected(const mh_host *h, mh_error *error) {
+        if (h->ssh)
+                return 0;
+        return mh_error_set(error, -ENOTCONN,
+                            "host '%s' is not connected (call mh_host_connect() first)",
+                            mh_host_name(h));
+}
+
+static int not_supported(const mh_host *h, const char *verb, mh_error *error) {
+        return mh_error_set(error, -EOPNOTSUPP, "host '%s': host type '%s' cannot %s",
+                            mh_host_name(h), h->type->name, verb);
+}
+
+/* Run a housekeeping command of the library's on the host; a non-zero exit is an error. */
+static int run_command(mh_host *h, const char *command, const char *what, mh_exec_result *ret,
+                       mh_error *e) {
+        mh_exec_options options = { .max_output = HOUSEKEEPING_MAX_OUTPUT };
+        mh_exec_result res = {};
+        int r;
+
+        r = mh_ssh_exec(h->ssh, command, &options, &res, e);
+        if (r < 0)
+                return r;
+        if (res.exit_status != 0) {
+                char *last = res.err;
+                size_t n = strlen(res.err);
+
+                while (n > 0 && (res.err[n - 1] == '\n' || res.err[n - 1] == '\r'))
+                        res.err[--n] = '\0';
+                for (char *p = res.err; *p; p++)
+                        if (*p == '\n')
+                                last = p + 1;
+                r = mh_error_set(e, -MH_ERR_COMMAND, "cannot %s (exit status %d): %s", what,
+                                 res.exit_status, *last ? last : "no message");
+                mh_exec_result_dispose(&res);
+                return r;
+        }
+        if (ret)
+                *ret = res;
+        else
+                mh_exec_result_dispose(&res);
+        return 0;
+}
+
+/* --- types and plug-ins -------------------------------------------------- */
+
+static int load_plugin(const mh_host_config *config, const char *path, const mh_host_type **ret,
+                       void **ret_handle, mh_error *error) {
+        const char *where = mh_host_config_location(config);
+        _cleanup_free_ char *absolute = NULL;
+        const mh_host_type *type;
+        void *handle;
+
+        /* Relative to mhc.yaml, like every local path in it. */
+        if (mh_host_config_resolve(config, path, &absolute) < 0)
+                return -ENOMEM;
+        path = absolute;
+
+        handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        if (!handle)
+                return mh_error_set(error, -MH_ERR_CONFIG, "%s: cannot load plug-in '%s': %s",
+                                    where, path, dlerror());
+
+        (void) dlerror();
+        type = dlsym(handle, MH_HOST_TYPE_PLUGIN_SYMBOL);
+        if (!type) {
+                const char *why = dlerror();
+                int r = mh_error_set(error, -MH_ERR_CONFIG,
+                                     "%s: plug-in '%s' does not export " MH_HOST_TYPE_PLUGIN_SYMBOL
+                                     ": %s",
+                                     where, path, why ? why : "the symbol is NULL");
+
+                dlclose(handle);
+                return r;
+        }
+        if (type->abi != MH_HOST_TYPE_ABI) {
+                int r = mh_error_set(error, -MH_ERR_ABI,
+                                     "%s: plug-in '%s' was built for host type ABI %u, this libmhc "
+                                     "has %u: rebuild it against this libmhc",
+                                     where, path, type->abi, (unsigned) MH_HOST_TYPE_ABI);
+
+                dlclose(handle);
+                return r;
+        }
+        if (!type->name || !type->name[0] || type->size < sizeof(mh_host)) {
+                int r = mh_error_set(error, -MH_ERR_CONFIG,
+                                     "%s: plug-in '%s' exports a broken host type: %s", where, path,
+                                     !type->name || !type->name[0]
+                                             ? "it has no name"
+                                             : "its size is less than sizeof(mh_host)");
+
+                dlclose(handle);
+                return r;
+        }
+
+        *ret = type;
+        *ret_handle = handle;
+        return 0;
+}
+
+/* The type named by config's `type:`, built-in or from a plug-in (then *ret_handle is set). */
+static int find_type(const mh_host_config *config, const mh_host_type **ret, void **ret_handle,
+                     mh_error *error) {
+        const char *name = mh_host_config_type(config);
+
+        if (strncmp(name, PLUGIN_PREFIX, strlen(PLUGIN_PREFIX)) == 0)
+                return load_plugin(config, name + strlen(PLUGIN_PREFIX), ret, ret_handle, error);
+
+        for (size_t i = 0; i < ELEMENTSOF(builtin_types); i++)
+                if (streq(builtin_types[i]->name, name)) {
+                        *ret = builtin_types[i];
+                        *ret_handle = NULL;
+                        return 0;
+                }
+
+        return mh_error_set(error, -MH_ERR_CONFIG,
+                            "%s: unknown host type '%s' (known: systemd, postgresql, script, or "
+                            "plugin:PATH)",
+                            mh_host_config_location(config), name);
+}
+
+/* --- new and free -------------------------------------------------------- */
+
+static void entry_free(entry *b) {
+        if (!b)
+                return;
+        free(b->name);
+        free(b->dir);
+        free(b);
+}
+
+int mh_host_new(const mh_host_config *config, mh_host **ret, mh_error *error) {
+        const mh_host_type *type = NULL;
+        mh_error e = MH_ERROR_INIT;
+        void *handle = NULL;
+        const char *id;
+        internal *in;
+        mh_host *h;
+        int r;
+
+        if (!config || !ret)
+                return mh_error_set(error, -EINVAL, "mh_host_new: invalid argument");
+
+        r = find_type(config, &type, &handle, error);
+        if (r < 0)
+                return r;
+
+        r = get_run_id(&id);
+        if (r < 0) {
+                if (handle)
+                        dlclose(handle);
+                return mh_error_set(error, r, "cannot make a run id: %s", mh_strerror(r));
+        }
+
+        h = calloc(1, type->size);
+        in = calloc(1, sizeof(internal));
+        if (!h || !in) {
+                free(h);
+                free(in);
+                if (handle)
+                        dlclose(handle);
+                return mh_error_set(error, -ENOMEM, "out of memory");
+        }
+        in->lease_fd = -1;
+        in->plugin = handle;
+        h->type = type;
+        h->config = config;
+        h->internal = in;
+        if (asprintf(&h->run_dir, MHC_STATE_DIR "/run-%s", id) < 0) {
+                h->run_dir = NULL;
+                mh_host_free(h);
+                return mh_error_set(error, -ENOMEM, "out of memory");
+        }
+
+        if (type->init) {
+                r = type->init(h, &e);
+                if (r < 0) {
+                        host_fail(h, r, &e, error);
+                        mh_host_free(h);
+                        return r;
+                }
+        }
+
+        mh_log(MH_LOG_DEBUG, mh_host_name(h), "host of type '%s' made", type->name);
+        *ret = h;
+        return 0;
+}
+
+/* Remove the run dir from the host when nothing of the run is left in it. */
+static void remove_run_dir(mh_host *h) {
+        _cleanup_free_ char *quoted = NULL, *command = NULL;
+        mh_error e = MH_ERROR_INIT;
+        int r;
+
+        if (mh_shell_quote(h->run_dir, &quoted) < 0 ||
+            asprintf(&command, "rm -rf %s", quoted) < 0) {
+                command = NULL;
+                return;
+        }
+        r = run_command(h, command, "remove the run directory", NULL, &e);
+        if (r < 0)
+                mh_log(MH_LOG_WARNING, mh_host_name(h), "cannot remove %s: %s", h->run_dir,
+                       mh_error_message(&e, r));
+}
+
+/*
+ * End the run's lease: EOF ends the lock command on the host, and the
+ * tunnel closes our socket once its connection is gone, so that the lease
+ * is free when mh_host_free() returns and no thread of ours outlives it
+ * for long (a process that exits right after must not race it).
+ */
+static void end_lease(const mh_host *h, int fd) {
+        uint64_t deadline = mh_now_usec() + LEASE_END_WAIT_MSEC * 1000u;
+        char buf[64];
+
+        if (shutdown(fd, SHUT_WR) < 0) {
+                close(fd);
+                return;
+        }
+        for (;;) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                uint64_t now = mh_now_usec();
+                ssize_t n;
+                int k;
+
+                if (now >= deadline) {
+                        mh_log(MH_LOG_DEBUG, mh_host_name(h),
+                               "the lease's tunnel did not close in time; leaving it");
+                        break;
+                }
+                k = poll(&p, 1, (int) ((deadline - now) / 1000u) + 1);
+                if (k < 0 && errno != EINTR)
+                        break;
+                if (k <= 0)
+                        continue;
+                n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+                if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+                        break;
+        }
+        close(fd);
+}
+
+mh_host *mh_host_free(mh_host *h) {
+        uint64_t start = mh_now_usec();
+        bool connected;
+        internal *in;
+        void *plugin = NULL;
+
+        if (!h)
+                return NULL;
+        in = internal_of(h);
+        connected = h->ssh != NULL;
+
+        if (in) {
+                /* Backups stay on the host; only what the type keeps in memory goes. */
+                for (size_t i = 0; i < in->n_backups; i++) {
+                        if (h->type->drop)
+                                (void) h->type->drop(h, &in->backups[i]->backup, NULL);
+                        entry_free(in->backups[i]);
+                }
+                if (in->n_backups == 0 && h->ssh && in->lease_fd >= 0)
+                        remove_run_dir(h);
+                free(in->backups);
+        }
+
+        h->systemd = mh_systemd_free(h->systemd);
+        if (in && in->lease_fd >= 0)
+                end_lease(h, in->lease_fd);
+        if (h->type->done)
+                h->type->done(h);
+        h->ssh = mh_ssh_free(h->ssh);
+        if (connected)
+                mh_log(MH_LOG_DEBUG, mh_host_name(h), "disconnected, lease ended in %.1f ms",
+                       msec_since(start));
+        if (in)
+                plugin = in->plugin;
+        free(in);
+        free(h->run_dir);
+        free(h);
+        if (plugin)
+                dlclose(plugin);
+        return NULL;
+}
+
+const char *mh_host_name(const mh_host *h) {
+        return h ? mh_host_config_hostname(h->config) : NULL;
+}
+
+const mh_host_config *mh_host_get_config(const mh_host *h) {
+        return h ? h->config : NULL;
+}
+
+const char *mh_host_type_name(const mh_host *h) {
+        return h ? h->type->name : NULL;
+}
+
+mh_ssh *mh_host_ssh(mh_host *h) {
+        return h ? h->ssh : NULL;
+}
+
+/* --- connecting and the lease -------------------------------------------- */
+
+/*
+ * One round trip: make the state and run directories and remove the run
+ * dirs of dead runs (see mh_host_connect() in <mhc/host.h> for the rule),
+ * printing each one removed.
+ */
+static int prepare_host(mh_host *h, mh_error *e) {
+        _cleanup_free_ char *quoted = NULL, *command = NULL;
+        mh_exec_result res = {};
+        char *line, *save = NULL;
+        int r;
+
+        if (mh_shell_quote(h->run_dir, &quoted) < 0)
+                return mh_error_set(e, -ENOMEM, "out of memory");
+        if (asprintf(&command,
+                     "umask 077 && mkdir -p " MHC_STATE_DIR
+                     " && mkdir -p %1$s && : >%1$s/.lease && "
+                     "now=$(date +%%s) && "
+                     "for d in " MHC_STATE_DIR "/run-*; do "
+                     "[ \"$d\" != %1$s ] && [ -f \"$d/.lease\" ] || continue; "
+                     "m=$(stat -c %%Y \"$d/.lease\") || continue; "
+                     "[ $((now - m)) -gt %2$d ] || continue; "
+                     "flock -n \"$d/.lease\" true || continue; "
+                     "rm -rf \"$d\" && echo \"$d\"; "
+                     "done",
+                     quoted, STALE_LEASE_SEC) < 0) {
+                command = NULL;
+                return mh_error_set(e, -ENOMEM, "out of memory");
+        }
+
+        r = run_command(h, command, "make the run directory " MHC_STATE_DIR "/run-*", &res, e);
+        if (r < 0)
+                return r;
+        for (line = strtok_r(res.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+                mh_log(MH_LOG_INFO, mh_host_name(h), "removed stale backups of a dead run: %s",
+                       line);
+        mh_exec_result_dispose(&res);
+        return 0;
+}
+
+/* Wait for the lease command's word that it holds the lock. */
+static int wait_lease(mh_host *h, int fd, mh_error *e) {
+        unsigned timeout = mh_host_config_connect_timeout(h->config);
+        uint64_t deadline = mh_now_usec() + (uint64_t) (timeout ? timeout : 10) * 1000000u;
+        char buf[16];
+        size_t got = 0;
+
+        while (got < 7) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                uint64_t now = mh_now_usec();
+                ssize_t n;
+                int k;
+
+                if (now >= deadline)
+                        return mh_error_set(e, -ETIMEDOUT,
+                                            "timed out taking the run's lease on %s/.lease",
+                                            h->run_dir);
+                k = poll(&p, 1, (int) ((deadline - now) / 1000u) + 1);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return mh_error_set(e, -errno, "cannot wait for the run's lease: %m");
+                if (k == 0)
+                        continue;
+                n = read(fd, buf + got, 7 - got);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return mh_error_set(e, -errno, "cannot read from the lease channel: %m");
+                if (n == 0)
+                        return mh_error_set(e, -MH_ERR_COMMAND,
+                                            "cannot take the run's lease on %s/.lease: the lock "
+                                            "command ended (is flock(1) installed?)",
+                                            h->run_dir);
+                got += (size_t) n;
+        }
+        if (memcmp(buf, "leased\n", 7) != 0)
+                return mh_error_set(e, -MH_ERR_REMOTE, "unexpected output from the lease command");
+        return 0;
+}
+
+/*
+ * Hold RUN_DIR/.lease with flock(1) for as long as the tunnel stays open.
+ * The lock is shared, so that two hosts of one run on the same machine do
+ * not wait for each other; a dead run's dir is one nobody holds at all.
+ */
+static int take_lease(mh_host *h, mh_error *e) {
+        _cleanup_free_ char *lease = NULL, *quoted = NULL, *command = NULL;
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        if (asprintf(&lease, "%s/.lease", h->run_dir) < 0) {
+                lease = NULL;
+                return mh_error_set(e, -ENOMEM, "out of memory");
+        }
+        if (mh_shell_quote(lease, &quoted) < 0 ||
+            asprintf(&command, "exec flock -s %s sh -c 'echo leased && exec cat'", quoted) < 0) {
+                command = NULL;
+                return mh_error_set(e, -ENOMEM, "out of memory");
+        }
+
+        r = mh_ssh_tunnel(h->config, command, &fd, e);
+        if (r < 0)
+                return r;
+        r = wait_lease(h, fd, e);
+        if (r < 0)
+                return r;
+        internal_of(h)->lease_fd = fd;
+        fd = -1;
+        return 0;
+}
+
+int mh_host_connect(mh_host *h, mh_error *error) {
+        mh_error e = MH_ERROR_INIT;
+        uint64_t start = mh_now_usec();
+        mh_ssh *s = NULL;
+        int r;
+
+        if (!h)
+                return mh_error_set(error, -EINVAL, "mh_host_connect: invalid argument");
+        if (h->ssh)
+                return 0;
+
+        r = mh_ssh_connect(h->config, &s, &e);
+        if (r < 0)
+                return host_fail(h, r, &e, error);
+        h->ssh = s;
+
+        r = prepare_host(h, &e);
+        if (r >= 0)
+                r = take_lease(h, &e);
+        if (r < 0) {
+                h->ssh = mh_ssh_free(h->ssh);
+                return host_fail(h, r, &e, error);
+        }
+
+        mh_log(MH_LOG_DEBUG, mh_host_name(h), "connected, lease on %s taken in %.1f ms", h->run_dir,
+               msec_since(start));
+        return 0;
+}
+
+struct mh_systemd *mh_host_systemd(mh_host *h, mh_error *error) {
+        mh_error e = MH_ERROR_INIT;
+        mh_systemd *sd = NULL;
+        int r;
+
+        if (!h) {
+                mh_error_set(error, -EINVAL, "mh_host_systemd: invalid argument");
+                return NULL;
+        }
+        if (h->systemd)
+                return h->systemd;
+        if (need_connected(h, error) < 0)
+                return NULL;
+
+        r = mh_systemd_open(h->ssh, &sd, &e);
+        if (r < 0) {
+                host_fail(h, r, &e, error);
+                return NULL;
+        }
+        h->systemd = sd;
+        return sd;
+}
+
+/* --- lifecycle ----------------------------------------------------------- */
+
+int mh_host_start(mh_host *h, mh_error *error) {
+        mh_error e = MH_ERROR_INIT;
+        uint64_t start = mh_now_usec();
+        int r;
+
+        if (!h)
+                return mh_error_set(error, -EINVAL, "mh_host_start: invalid argument");
+        r = need_connected(h, error);
+        if (r < 0)
+                return r;
+        if (!h->type->start)
+                return not_supported(h, "start", error);
+
+        r = h->type->start(h, &e);
+        if (r < 0)
+                return host_fail(h, r, &e, error);
+        mh_log(MH_LOG_DEBUG, mh_host_name(h), "started in %.1f ms", msec_since(start));
+        return 0;
+}
+
+int mh_host_stop(mh_host *h, mh_error *error) {
+        mh_error e = MH_ERROR_INIT;
+        uint64_t start = mh_now_usec();
+        int r;
+
+        if (!h)
+                return mh_error_set(error, -EINVAL, "mh_host_stop: invalid argument");
+        r = need_connected(h, error);
+        if (r < 0)
+                return r;
+        if (!h->type->stop)
+                return not_supported(h, "stop", error);
+
+        r = h->type->stop(h, &e);
+        if (r < 0)
+                return host_fail(h, r, &e, error);
+        mh_log(MH_LOG_DEBUG, mh_host_name(h), "stopped in %.1f ms", msec_since(start));
+        return 0;
+}
+
+int mh_host_ready(mh_host *h, unsigned timeout_msec, mh_error *error) {
+        mh_error e = MH_ERROR_INIT;
+        uint64_t start = mh_now_usec();
+        int r;
+
+        if (!h)
+                return mh_error_set(error, -EINVAL, "mh_host_ready: invalid argument");
+        r = need_connected(h, error);
+        if (r < 0)
+                return r;
+        if (!h->type->ready)
+                return not_supported(h, "wait until it is ready", error);
+
+        r = h->type->ready(h, timeout_msec, &e);
+        if (r < 0)
+                return host_fail(h, r, &e, error);
+        mh_log(MH_LOG_DEBUG, mh_host_name(h), "ready after %.1f ms", msec_since(start));
+        return 0;
+}
+
+/* --- backups ------------------------------------------------------------- */
+
+static int check_backup_name(const mh_host *h, const char *name, mh_error *error) {
+        size_t n;
+
+        if (!name)
+                return mh_error_set(error, -EINVAL, "host '%s': backup name is NULL",
+                                    mh_host_name(h));
+        n = strlen(name);
+        if (n == 0 || n > BACKUP_NAME_MAX || name[0] == '.' ||
+            strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") != n)
+                return mh_error_set(error, -EINVAL,
+                                    "host '%s': invalid backup name '%.*s': use 1 to %d of "
+                                    "A-Z a-z 0-9 _ . - and do not start with '.'",
+                                    mh_host_name(h), BACKUP_NAME_MAX + 8, name, BACKUP_NAME_MAX);
+        return 0;
+}
+
+static entry *find_backup(const mh_host *h, const char *name, size_t *ret_index) {
+        internal *in = internal_of(h);
+
+        for (size_t i = 0; i < in->n_backups; i++)
+                if (streq(in->backups[i]->name, name)) {
+                        if (ret_index)
+                                *ret_index = i;
+                        return in->backups[i];
+                }
+        return NULL;
+}
+
+static void forget_backup(mh_host *h, size_t i) {
+        internal *in = internal_of(h);
+
+        entry_free(in->backups[i]);
+        memmove(in->backups + i, in->backups + i + 1, (in->n_backups - i - 1) * sizeof(entry *));
+        in->n_backups--;
+}
+
+/* Remove dir on the host and (when make) create it again, empty, mode 0700. */
+static int reset_dir(mh_host *h, const char *dir, bool make, mh_error *e) {
+        _cleanup_free_ char *quoted = NULL, *command = NULL;
+
+        if (mh_shell_quote(dir, &quoted) < 0)
+                return mh_error_set(e, -ENOMEM, "out of memory");
+        if (asprintf(&command, make ? "rm -rf %1$s && mkdir -m 0700 %1$s" : "rm -rf %1$s", quoted) <
+            0) {
+                command = NULL;
+                return mh_error_set(e, -ENOMEM, "out of memory");
+        }
+        return run_command(h, command,
+                           make ? "make the backup directory" : "remove the backup directory", NULL,
+                           e);
+}
+
+/* Let the type forget backup i, remove its directory and forget it here too. */
+static int drop_backup(mh_host *h, size_t i, mh_error *e) {
+        entry *b = internal_of(h)->backups[i];
+        int r = 0, k;
+
+        if (h->type->drop)
+                r = h->type->drop(h, &b->backup, e);
+        k = reset_dir(h, b->dir, false, e);
+        forget_backup(h, i);
+        return r < 0 ? r : k;
+}
+
+int mh_host_backup(mh_host *h, const char *name, mh_error *error) {
+        mh_error e = MH_ERROR_INIT;
+        uint64_t start = mh_now_usec();
+        internal *in;
+        entry *b, **backups;
+        size_t i;
+        int r;
+
+        if (!h)
+                return mh_error_set(error, -EINVAL, "mh_host_backup: invalid argument");
+        r = check_backup_name(h, name, error);
+        if (r < 0)
+                return r;
+        r = need_connected(h, error);
+        if (r < 0)
+                return r;
+        if (!h->type->backup)
+                return not_supported(h, "back up", error);
+        in = internal_of(h);
+
+        if (find_backup(h, name, &i)) {
+                r = drop_backup(h, i, &e);
+                if (r < 0)
+                        return host_fail(h, r, &e, error);
+        }
+
+        backups = realloc(in->backups, (in->n_backups + 1) * sizeof(entry *));
+        if (!backups)
+                return mh_error_set(error, -ENOMEM, "out of memory");
+        in->backups = backups;
+        b = calloc(1, sizeof(entry));
+        if (!b)
+                return mh_error_set(error, -ENOMEM, "out of memory");
+        b->name = strdup(name);
+        if (b->name && asprintf(&b->dir, "%s/%s", h->run_dir, name) < 0)
+                b->dir = NULL;
+        if (!b->name || !b->dir) {
+                entry_free(b);
+                return mh_error_set(error, -ENOMEM, "out of memory");
+        }
+        b->backup.name = b->name;
+        b->backup.dir = b->dir;
+
+        r = reset_dir(h, b->dir, true, &e);
+        if (r >= 0)
+                r = h->type->backup(h, &b->backup, &e);
+        if (r < 0) {
+                host_fail(h, r, &e, error);
+                /* A type that kept something of the failed backup frees it in drop(). */
+                if (b->backup.data && h->type->drop)
+                        (void) h->type->drop(h, &b->backup, NULL);
+                (void) reset_dir(h, b->dir, false, NULL);
+                entry_free(b);
+                return r;
+        }
+        in->backups[in->n_backups++] = b;
+
+        mh_log(MH_LOG_DEBUG, mh_host_name(h), "backup '%s' taken in %.1f ms", name,
+               msec_since(start));
+        return 0;
+}
+
+int mh_host_restore(mh_host *h, const char *name, const mh_restore_options *options,
+                    mh_error *error) {
+        mh_restore_options none = {};
+        mh_error e = MH_ERROR_INIT;
+        uint64_t start = mh_now_usec();
+        entry *b;
+        int r;
+
+        if (!h)
+                return mh_error_set(error, -EINVAL, "mh_host_restore: invalid argument");
+        r = check_backup_name(h, name, error);
+        if (r < 0)
+                return r;
+        r = need_connected(h, error);
+        if (r < 0)
+                return r;
+        b = find_backup(h, name, NULL);
+        if (!b)
+                return mh_error_set(error, -ENOENT, "host '%s' has no backup '%s'", mh_host_name(h),
+                                    name);
+        if (!h->type->restore)
+                return not_supported(h, "restore", error);
+
+        r = h->type->restore(h, &b->backup, options ? options : &none, &e);
+        if (r < 0)
+                return host_fail(h, r, &e, error);
+        mh_log(MH_LOG_DEBUG, mh_host_name(h), "backup '%s' restored in %.1f ms", name,
+               msec_since(start));
+        return 0;
+}
+
+int mh_host_drop_backup(mh_host *h, const char *name, mh_error *error) {
+        mh_error e = MH_ERROR_INIT;
+        uint64_t start = mh_now_usec();
+        size_t i;
+        int r;
+
+        if (!h)
+                return mh_error_set(error, -EINVAL, "mh_host_drop_backup: invalid argument");
+        r = check_backup_name(h, name, error);
+        if (r < 0)
+                return r;
+        r = need_connected(h, error);
+        if (r < 0)
+                return r;
+        if (!find_backup(h, name, &i))
+                return mh_error_set(error, -ENOENT, "host '%s' has no backup '%s'", mh_host_name(h),
+                                    name);
+
+        r = drop_backup(h, i, &e);
+        if (r < 0)
+                return host_fail(h, r, &e, error);
+        mh_log(MH_LOG_DEBUG, mh_host_name(h), "backup '%s' dropped in %.1f ms", name,
+               msec_since(start));
+        return 0;
+}
+
+int mh_host_has_backup(const mh_host *h, const char *name) {
+        if (!h || !name)
+                return 0;
+        return find_backup(h, name, NULL) != NULL;
+}
+
+/* --- many hosts at once -------------------------------------------------- */
+
+typedef enum op {
+        OP_CONNECT,
+        OP_START,
+        OP_STOP,
+        OP_READY,
+        OP_BACKUP,
+        OP_RESTORE,
+        OP_DROP,
+} op;
+
+typedef struct many {
+        op op;
+        mh_host *const *hosts;
+        mh_error *errors;
+        unsigned timeout_msec;
+        const char *name;
+        const mh_restore_options *options;
+} many;
+
+static int one(size_t i, void *userdata) {
+        const many *m = userdata;
+        mh_host *h = m->hosts[i];
+        mh_error *e = m->errors ? &m->errors[i] : NULL;
+
+        switch (m->op) {
+        case OP_CONNECT:
+                return mh_host_connect(h, e);
+        case OP_START:
+                return mh_host_start(h, e);
+        case OP_STOP:
+                return mh_host_stop(h, e);
+        case OP_READY:
+                return mh_host_ready(h, m->timeout_msec, e);
+        case OP_BACKUP:
+                return mh_host_backup(h, m->name, e);
+        case OP_RESTORE:
+                return mh_host_restore(h, m->name, m->options, e);
+        case OP_DROP:
+                return mh_host_drop_backup(h, m->name, e);
+        }
+        return -EINVAL;
+}
+
+static int run_many(many *m, size_t n) {
+        if (n > 0 && !m->hosts)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+                if (!m->hosts[i])
+                        return -EINVAL;
+        return mh_parallel_for(n, one, m);
+}
+
+int mh_hosts_connect(mh_host *const *hosts, size_t n, mh_error *errors) {
+        return run_many(&(many){ .op = OP_CONNECT, .hosts = hosts, .errors = errors }, n);
+}
+
+int mh_hosts_start(mh_host *const *hosts, size_t n, mh_error *errors) {
+        return run_many(&(many){ .op = OP_START, .hosts = hosts, .errors = errors }, n);
+}
+
+int mh_hosts_stop(mh_host *const *hosts, size_t n, mh_error *errors) {
+        return run_many(&(many){ .op = OP_STOP, .hosts = hosts, .errors = errors }, n);
+}
+
+int mh_hosts_ready(mh_host *const *hosts, size_t n, unsigned timeout_msec, mh_error *errors) {
+        return run_many(&(many){ .op = OP_READY,
+                                 .hosts = hosts,
+                                 .errors = errors,
+                                 .timeout_msec = timeout_msec },
+                        n);
+}
+
+int mh_hosts_backup(mh_host *const *hosts, size_t n, const char *name, mh_error *errors) {
+        return run_many(&(many){ .op = OP_BACKUP, .hosts = hosts, .errors = errors, .name = name },
+                        n);
+}
+
+int mh_hosts_restore(mh_host *const *hosts, size_t n, const char *name,
+                     const mh_restore_options *options, mh_error *errors) {
+        return run_many(&(many){ .op = OP_RESTORE,
+                                 .hosts = hosts,
+                                 .errors = errors,
+                                 .name = name,
+                                 .options = options },
+                        n);
+}
+
+int mh_hosts_drop_backup(mh_host *const *hosts, size_t n, const char *name, mh_error *errors) {
+        return run_many(&(many){ .op = OP_DROP, .hosts = hosts, .errors = errors, .name = name },
+                        n);
+}
