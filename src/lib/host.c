@@ -291,7 +291,11 @@ int mh_host_new(const mh_host_config *config, mh_host **ret, mh_error *error) {
         if (type->init) {
                 r = type->init(h, &e);
                 if (r < 0) {
-                        host_fail(h, r, &e, error);
+                        /* A bad config: setting says where it is in the file; that is enough. */
+                        if (r == -MH_ERR_CONFIG)
+                                mh_error_set(error, r, "%s", mh_error_message(&e, r));
+                        else
+                                host_fail(h, r, &e, error);
                         mh_host_free(h);
                         return r;
                 }

@@ -172,6 +172,25 @@ START_TEST(test_bad_config_exits_2_with_location) {
 }
 END_TEST
 
+START_TEST(test_bad_host_type_exits_2) {
+        _cleanup_free_ char *path = NULL, *args = NULL, *expected = NULL;
+        run r;
+
+        path = write_config("domains:\n  - id: lab\n    hosts:\n      - hostname: a\n"
+                            "        role: client\n        type: systemd\n"
+                            "        config: {restart_allways: [x.service]}\n");
+        ck_assert_int_ge(asprintf(&args, "-c %s --check-hosts", path), 0);
+        mhtest(&r, args);
+        unlink(path);
+
+        ck_assert_int_eq(r.status, 2);
+        ck_assert_int_ge(asprintf(&expected, "mhtest: %s:7:18: unknown key 'restart_allways'", path),
+                         0);
+        ck_assert_msg(strncmp(r.err, expected, strlen(expected)) == 0, "got: %s", r.err);
+        ck_assert_str_eq(r.out, "");
+}
+END_TEST
+
 START_TEST(test_missing_config) {
         run r;
 
@@ -222,6 +241,7 @@ static Suite *mhtest_suite(void) {
         tcase_add_test(tc, test_quiet_shows_only_unusable_hosts);
         tcase_add_test(tc, test_verbose_shows_remote_commands);
         tcase_add_test(tc, test_bad_config_exits_2_with_location);
+        tcase_add_test(tc, test_bad_host_type_exits_2);
         tcase_add_test(tc, test_missing_config);
         tcase_add_test(tc, test_usage);
         suite_add_tcase(s, tc);
