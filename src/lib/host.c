@@ -323,43 +323,6 @@ static void remove_run_dir(mh_host *h) {
                        mh_error_message(&e, r));
 }
 
-/*
- * End the run's lease: EOF ends the lock command on the host, and the
- * tunnel closes our socket once its connection is gone, so that the lease
- * is free when mh_host_free() returns and no thread of ours outlives it
- * for long (a process that exits right after must not race it).
- */
-static void end_lease(const mh_host *h, int fd) {
-        uint64_t deadline = mh_now_usec() + LEASE_END_WAIT_MSEC * 1000u;
-        char buf[64];
-
-        if (shutdown(fd, SHUT_WR) < 0) {
-                close(fd);
-                return;
-        }
-        for (;;) {
-                struct pollfd p = { .fd = fd, .events = POLLIN };
-                uint64_t now = mh_now_usec();
-                ssize_t n;
-                int k;
-
-                if (now >= deadline) {
-                        mh_log(MH_LOG_DEBUG, mh_host_name(h),
-                               "the lease's tunnel did not close in time; leaving it");
-                        break;
-                }
-                k = poll(&p, 1, (int) ((deadline - now) / 1000u) + 1);
-                if (k < 0 && errno != EINTR)
-                        break;
-                if (k <= 0)
-                        continue;
-                n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-                if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
-                        break;
-        }
-        close(fd);
-}
-
 mh_host *mh_host_free(mh_host *h) {
         uint64_t start = mh_now_usec();
         bool connected;
@@ -384,8 +347,9 @@ mh_host *mh_host_free(mh_host *h) {
         }
 
         h->systemd = mh_systemd_free(h->systemd);
+        /* EOF ends the lock command on the host: the lease is free when this returns. */
         if (in && in->lease_fd >= 0)
-                end_lease(h, in->lease_fd);
+                mh_ssh_tunnel_close(in->lease_fd, LEASE_END_WAIT_MSEC);
         if (h->type->done)
                 h->type->done(h);
         h->ssh = mh_ssh_free(h->ssh);

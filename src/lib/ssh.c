@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <libssh/callbacks.h>
 #include <libssh/libssh.h>
@@ -1462,6 +1463,16 @@ typedef struct tunnel {
         size_t line_size;
 } tunnel;
 
+/* The threads of open tunnels, by the caller's fd, for mh_ssh_tunnel_close() to join. */
+typedef struct tunnel_ref {
+        int fd;
+        pthread_t thread;
+        struct tunnel_ref *next;
+} tunnel_ref;
+
+static pthread_mutex_t tunnels_lock = PTHREAD_MUTEX_INITIALIZER;
+static tunnel_ref *tunnels;
+
 static void tunnel_free(tunnel *t) {
         if (!t)
                 return;
@@ -1630,7 +1641,7 @@ int mh_ssh_tunnel(const mh_host_config *host, const char *command, int *ret_fd, 
         _cleanup_free_ char *fingerprint = NULL;
         mh_error e = MH_ERROR_INIT;
         char shown[COMMAND_SHOWN_MAX + 8];
-        pthread_attr_t attr;
+        tunnel_ref *ref;
         pthread_t thread;
         tunnel *t;
         int pair[2], r;
@@ -1679,17 +1690,24 @@ int mh_ssh_tunnel(const mh_host_config *host, const char *command, int *ret_fd, 
         }
         t->fd = pair[1];
 
-        r = -pthread_attr_init(&attr);
-        if (r == 0) {
-                (void) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-                r = -pthread_create(&thread, &attr, tunnel_run, t);
-                pthread_attr_destroy(&attr);
+        ref = calloc(1, sizeof(*ref));
+        if (!ref) {
+                close(pair[0]);
+                r = mh_error_set(&e, -ENOMEM, "out of memory");
+                goto fail;
         }
+        r = -pthread_create(&thread, NULL, tunnel_run, t);
         if (r < 0) {
+                free(ref);
                 close(pair[0]);
                 r = mh_error_set(&e, r, "cannot start the tunnel's thread: %s", strerror(-r));
                 goto fail;
         }
+        *ref = (tunnel_ref){ .fd = pair[0], .thread = thread };
+        pthread_mutex_lock(&tunnels_lock);
+        ref->next = tunnels;
+        tunnels = ref;
+        pthread_mutex_unlock(&tunnels_lock);
 
         mh_log(MH_LOG_DEBUG, hostname(host), "tunnel '%s' open", shown);
         *ret_fd = pair[0];
@@ -1700,15 +1718,38 @@ fail:
         return fail(host, r, &e, error);
 }
 
+/* Take the thread of the tunnel at fd off the list; false if there is none. */
+static bool tunnel_ref_take(int fd, pthread_t *ret) {
+        bool found = false;
+
+        pthread_mutex_lock(&tunnels_lock);
+        for (tunnel_ref **p = &tunnels; *p; p = &(*p)->next)
+                if ((*p)->fd == fd) {
+                        tunnel_ref *ref = *p;
+
+                        *ret = ref->thread;
+                        *p = ref->next;
+                        free(ref);
+                        found = true;
+                        break;
+                }
+        pthread_mutex_unlock(&tunnels_lock);
+        return found;
+}
+
 void mh_ssh_tunnel_close(int fd, unsigned timeout_msec) {
         uint64_t deadline = mh_now_usec() + (uint64_t) timeout_msec * 1000u;
+        bool joinable, ended = false;
+        pthread_t thread;
         char buf[4096];
 
         if (fd < 0)
                 return;
+        joinable = tunnel_ref_take(fd, &thread);
+
         /* The thread closes its end only after it let go of the connection. */
         if (shutdown(fd, SHUT_WR) == 0)
-                for (;;) {
+                while (!ended) {
                         struct pollfd p = { .fd = fd, .events = POLLIN };
                         uint64_t now = mh_now_usec();
                         ssize_t n;
@@ -1721,8 +1762,15 @@ void mh_ssh_tunnel_close(int fd, unsigned timeout_msec) {
                                 break;
                         }
                         n = read(fd, buf, sizeof(buf));
-                        if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
-                                break;
+                        ended = n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN);
                 }
         close(fd);
+
+        /* Once its end is closed the thread only returns: join it, so that
+         * nothing of the connection outlives the call.  One stuck on a dead
+         * host past the deadline is left to end alone. */
+        if (joinable && ended)
+                pthread_join(thread, NULL);
+        else if (joinable)
+                pthread_detach(thread);
 }

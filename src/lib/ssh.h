@@ -19,10 +19,11 @@
 int mh_ssh_tunnel(const mh_host_config *host, const char *command, int *ret_fd, mh_error *error);
 
 /*
- * Close a tunnel's fd in an orderly way: send EOF to the command, wait at
- * most timeout_msec until the tunnel's thread has closed the connection
- * (what the command still prints is dropped), then close fd.  For callers
- * that may exit right after, while the thread would still use libssh.
+ * Close a tunnel's fd: send EOF to the command, wait at most timeout_msec
+ * until the tunnel's thread has closed the connection (what the command
+ * still prints is dropped), close fd and join the thread.  Every tunnel is
+ * closed with this, never with close(2), so that no thread of it outlives
+ * its caller.
  */
 void mh_ssh_tunnel_close(int fd, unsigned timeout_msec);
 

@@ -247,6 +247,7 @@ START_TEST(test_restore_everything) {
         ck_assert_str_ne(before, after);
 
         restore("t", NULL);
+        free(after);
         after = snapshot();
         ck_assert_str_eq(before, after);
         assert_unit_active();

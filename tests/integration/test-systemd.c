@@ -548,7 +548,7 @@ START_TEST(test_tunnel_close_ends_command) {
         ck_assert_str_eq(out, "alive\n");
         free(out);
 
-        close(fd);
+        mh_ssh_tunnel_close(fd, 5000);
         start = now_sec();
         for (;;) {
                 out = run_out(cmd);
