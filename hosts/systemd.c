@@ -847,12 +847,14 @@ static int restore_services(mh_host *h, backup_data *data, const files_result *f
                 const char *unit = service(h, i);
                 mh_unit_state st;
 
-                if (actions[i] == ACTION_START)
-                        r = mh_systemd_start_unit(sd, unit, 0, error);
-                else if (actions[i] == ACTION_RESTART)
-                        r = mh_systemd_restart_unit(sd, unit, 0, error);
-                else
+                if (actions[i] != ACTION_START && actions[i] != ACTION_RESTART)
                         continue;
+                /* Restores restart units more often than StartLimitBurst allows. */
+                r = mh_systemd_reset_failed_unit(sd, unit, error);
+                if (r >= 0 && actions[i] == ACTION_START)
+                        r = mh_systemd_start_unit(sd, unit, 0, error);
+                else if (r >= 0)
+                        r = mh_systemd_restart_unit(sd, unit, 0, error);
                 (void) mh_buf_printf(summary, ", %s %s",
                                      r < 0                        ? "failed to start"
                                      : actions[i] == ACTION_START ? "started"

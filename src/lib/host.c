@@ -549,44 +549,36 @@ struct mh_systemd *mh_host_systemd(mh_host *h, mh_error *error) {
 
 /* --- lifecycle ----------------------------------------------------------- */
 
-int mh_host_start(mh_host *h, mh_error *error) {
+/* Call a slot that takes nothing but the host, after the checks all slots need. */
+static int call_slot(mh_host *h, const char *verb, int (*slot)(mh_host *h, mh_error *error),
+                     mh_error *error) {
         mh_error e = MH_ERROR_INIT;
         uint64_t start = mh_now_usec();
         int r;
 
-        if (!h)
-                return mh_error_set(error, -EINVAL, "mh_host_start: invalid argument");
         r = need_connected(h, error);
         if (r < 0)
                 return r;
-        if (!h->type->start)
-                return not_supported(h, "start", error);
+        if (!slot)
+                return not_supported(h, verb, error);
 
-        r = h->type->start(h, &e);
+        r = slot(h, &e);
         if (r < 0)
                 return host_fail(h, r, &e, error);
-        mh_log(MH_LOG_DEBUG, mh_host_name(h), "started in %.1f ms", msec_since(start));
+        mh_log(MH_LOG_DEBUG, mh_host_name(h), "%s took %.1f ms", verb, msec_since(start));
         return 0;
 }
 
-int mh_host_stop(mh_host *h, mh_error *error) {
-        mh_error e = MH_ERROR_INIT;
-        uint64_t start = mh_now_usec();
-        int r;
+int mh_host_start(mh_host *h, mh_error *error) {
+        if (!h)
+                return mh_error_set(error, -EINVAL, "mh_host_start: invalid argument");
+        return call_slot(h, "start", h->type->start, error);
+}
 
+int mh_host_stop(mh_host *h, mh_error *error) {
         if (!h)
                 return mh_error_set(error, -EINVAL, "mh_host_stop: invalid argument");
-        r = need_connected(h, error);
-        if (r < 0)
-                return r;
-        if (!h->type->stop)
-                return not_supported(h, "stop", error);
-
-        r = h->type->stop(h, &e);
-        if (r < 0)
-                return host_fail(h, r, &e, error);
-        mh_log(MH_LOG_DEBUG, mh_host_name(h), "stopped in %.1f ms", msec_since(start));
-        return 0;
+        return call_slot(h, "stop", h->type->stop, error);
 }
 
 int mh_host_ready(mh_host *h, unsigned timeout_msec, mh_error *error) {

@@ -897,3 +897,24 @@ int mh_systemd_daemon_reload(mh_systemd *sd, mh_error *error) {
                (double) (mh_now_usec() - start) / 1000.0);
         return 0;
 }
+
+int mh_systemd_reset_failed_unit(mh_systemd *sd, const char *unit, mh_error *error) {
+        _cleanup_bus_error_ sd_bus_error be = SD_BUS_ERROR_NULL;
+        mh_error e = MH_ERROR_INIT;
+        int r;
+
+        if (!sd || !unit)
+                return mh_error_set(error, -EINVAL, "mh_systemd_reset_failed_unit: invalid argument");
+        r = drain(sd, &e);
+        if (r >= 0) {
+                r = call_manager(sd, "ResetFailedUnit", call_usec(sd), NULL, &be, "s", unit);
+                /* A unit that is not loaded has nothing to reset. */
+                if (r < 0 && sd_bus_error_has_name(&be, "org.freedesktop.systemd1.NoSuchUnit"))
+                        r = 0;
+                if (r < 0)
+                        r = bus_fail(&e, r, &be, "cannot reset the failed state of the unit");
+        }
+        if (r < 0)
+                return fail(sd->host, r, &e, error);
+        return 0;
+}

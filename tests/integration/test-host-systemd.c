@@ -21,6 +21,7 @@
 #include <mhc/sys/host.h>
 
 #include "lab.h"
+#include "check-run.h"
 
 static mh_config *config;      /* the admin session's */
 static mh_config *host_config;  /* the host's, made by each test */
@@ -481,6 +482,22 @@ START_TEST(test_restart_always) {
 }
 END_TEST
 
+/* Restores restart a unit more often than systemd's default start limit
+ * (5 starts in 10 s) allows; each must still succeed. */
+START_TEST(test_restart_often) {
+        char extra[256];
+
+        snprintf(extra, sizeof(extra), "        config:\n          restart_always: [%s]\n", unit);
+        make_host(extra);
+        backup("t");
+        for (int i = 0; i < 8; i++) {
+                restore("t", NULL);
+                assert_unit_active();
+        }
+        host_free();
+}
+END_TEST
+
 START_TEST(test_stopped_at_backup_stays_stopped) {
         char *state;
 
@@ -701,6 +718,7 @@ static Suite *host_systemd_suite(void) {
         tcase_add_test(tc, test_service_paths);
         tcase_add_test(tc, test_contents_changed);
         tcase_add_test(tc, test_restart_always);
+        tcase_add_test(tc, test_restart_often);
         tcase_add_test(tc, test_stopped_at_backup_stays_stopped);
         tcase_add_test(tc, test_full_restore);
         tcase_add_test(tc, test_verify);
@@ -711,17 +729,5 @@ static Suite *host_systemd_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr;
-        int failed;
-
-        if (!lab_is_up()) {
-                fprintf(stderr, "SKIP: the lab is not up (run tests/lab/up as root)\n");
-                return 77;
-        }
-
-        sr = srunner_create(host_systemd_suite());
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return run_suite(host_systemd_suite());
 }

@@ -20,6 +20,7 @@
 
 #include "lab.h"
 #include "util.h"
+#include "check-run.h"
 
 /* A file on the lab hosts that the script host tests use; removed at the end. */
 #define STATE_FILE "/tmp/mhc-test-host-state"
@@ -827,17 +828,5 @@ static Suite *host_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr;
-        int failed;
-
-        if (!lab_is_up()) {
-                fprintf(stderr, "SKIP: the lab is not up (run tests/lab/up as root)\n");
-                return 77;
-        }
-
-        sr = srunner_create(host_suite());
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return run_suite(host_suite());
 }

@@ -10,6 +10,7 @@
 
 #include "lab.h"
 #include "util.h"
+#include "check-run.h"
 
 typedef struct run {
         int status;             /* exit status */
@@ -249,11 +250,5 @@ static Suite *mhtest_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(mhtest_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return run_suite(mhtest_suite());
 }

@@ -20,6 +20,7 @@
 #include <mhc/sys/host.h>
 
 #include "lab.h"
+#include "check-run.h"
 
 #define PG_PASSWORD_FILE LAB_STATE "/pg-password"
 #define SERVICE          "postgresql@15-main.service"
@@ -676,17 +677,5 @@ static Suite *postgresql_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr;
-        int failed;
-
-        if (!lab_is_up()) {
-                fprintf(stderr, "SKIP: the lab is not up (run tests/lab/up as root)\n");
-                return 77;
-        }
-
-        sr = srunner_create(postgresql_suite());
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return run_suite(postgresql_suite());
 }

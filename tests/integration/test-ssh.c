@@ -19,6 +19,7 @@
 #include <mhc/mhc.h>
 
 #include "lab.h"
+#include "check-run.h"
 
 #define MB (1000u * 1000u)
 
@@ -1078,17 +1079,5 @@ static Suite *ssh_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr;
-        int failed;
-
-        if (!lab_is_up()) {
-                fprintf(stderr, "SKIP: the lab is not up (run tests/lab/up as root)\n");
-                return 77;
-        }
-
-        sr = srunner_create(ssh_suite());
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return run_suite(ssh_suite());
 }

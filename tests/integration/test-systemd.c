@@ -25,6 +25,7 @@
 #include "lab.h"
 #include "ssh.h"
 #include "util.h"
+#include "check-run.h"
 
 #define UNIT_PREFIX "mhc-test-systemd-"
 #define UNIT_DIR    "/run/systemd/system/"
@@ -665,18 +666,6 @@ static Suite *systemd_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr;
-        int failed;
-
-        if (!lab_is_up()) {
-                fprintf(stderr, "SKIP: the lab is not up (run tests/lab/up as root)\n");
-                return 77;
-        }
         snprintf(prefix, sizeof(prefix), UNIT_PREFIX "%ld-", (long) getpid());
-
-        sr = srunner_create(systemd_suite());
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return run_suite(systemd_suite());
 }

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "util.h"
 #include "yaml.h"
+#include "check-run.h"
 
 #define DATA MH_TEST_SRCDIR "/tests/unit/data"
 
@@ -705,11 +706,5 @@ static Suite *config_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(config_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return run_suite(config_suite());
 }

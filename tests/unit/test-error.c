@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include <mhc/error.h>
+#include "check-run.h"
 
 START_TEST(test_set_returns_code_and_formats) {
         mh_error e = MH_ERROR_INIT;
@@ -110,11 +111,5 @@ static Suite *error_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(error_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return run_suite(error_suite());
 }

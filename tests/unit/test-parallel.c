@@ -7,6 +7,7 @@
 #include <mhc/parallel.h>
 
 #include "util.h"
+#include "check-run.h"
 
 typedef struct state {
         pthread_mutex_t lock;
@@ -103,11 +104,5 @@ static Suite *parallel_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(parallel_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return run_suite(parallel_suite());
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "probe.h"
+#include "check-run.h"
 
 static const char debian[] =
         "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n"
@@ -55,11 +56,5 @@ static Suite *probe_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(probe_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return run_suite(probe_suite());
 }

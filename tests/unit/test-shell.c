@@ -9,6 +9,7 @@
 #include <mhc/shell.h>
 
 #include "util.h"
+#include "check-run.h"
 
 static void check_quote(const char *in, const char *expected) {
         _cleanup_free_ char *q = NULL;
@@ -101,11 +102,5 @@ static Suite *shell_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(shell_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return run_suite(shell_suite());
 }

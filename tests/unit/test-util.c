@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "util.h"
+#include "check-run.h"
 
 START_TEST(test_buf_append_and_steal) {
         mh_buf b = {};
@@ -82,11 +83,5 @@ static Suite *util_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(util_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return run_suite(util_suite());
 }

@@ -7,6 +7,7 @@
 
 #include "util.h"
 #include "yaml.h"
+#include "check-run.h"
 
 static mh_node *parse_ok(const char *text) {
         mh_error e = MH_ERROR_INIT;
@@ -409,11 +410,5 @@ static Suite *yaml_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(yaml_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return run_suite(yaml_suite());
 }

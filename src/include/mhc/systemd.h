@@ -61,6 +61,10 @@ MH_EXPORT int mh_systemd_get_unit(mh_systemd *sd, const char *unit, mh_unit_stat
 MH_EXPORT int mh_systemd_wait_active(mh_systemd *sd, const char *unit, unsigned timeout_msec,
                                      mh_error *error);
 
+/* Forget that unit failed and reset its start rate limit (ResetFailedUnit),
+ * so that a unit restarted after every test does not hit StartLimitBurst. */
+MH_EXPORT int mh_systemd_reset_failed_unit(mh_systemd *sd, const char *unit, mh_error *error);
+
 /* systemd's SystemState ("running", "degraded", ...) into buf. */
 MH_EXPORT int mh_systemd_system_state(mh_systemd *sd, char *buf, size_t size, mh_error *error);
 
