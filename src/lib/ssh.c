@@ -24,6 +24,7 @@
 #include <libssh/callbacks.h>
 #include <libssh/libssh.h>
 #include <libssh/sftp.h>
+#include <openssl/crypto.h>
 
 #include <mhc/log.h>
 #include <mhc/parallel.h>
@@ -1511,21 +1512,27 @@ static void tunnel_stderr(tunnel *t, const char *data, size_t size) {
 }
 
 /* Move what the host sent, as far as our buffer takes it; false once the channel ended. */
-static bool tunnel_from_host(tunnel *t, char *buf, bool *progress) {
+/* Log what the command wrote to stderr and libssh has received. */
+static void tunnel_drain_stderr(tunnel *t, char *buf, bool *progress) {
         int n;
 
-        for (;;) {
-                n = ssh_channel_read_nonblocking(t->channel, buf, TUNNEL_CHUNK, 1);
-                if (n <= 0)
-                        break;
+        while ((n = ssh_channel_read_nonblocking(t->channel, buf, TUNNEL_CHUNK, 1)) > 0) {
                 tunnel_stderr(t, buf, (size_t) n);
                 *progress = true;
         }
+}
 
+static bool tunnel_from_host(tunnel *t, char *buf, bool *progress) {
+        int n;
+
+        tunnel_drain_stderr(t, buf, progress);
         while (t->to_local.size - t->to_local_start < TUNNEL_BUFFER_MAX) {
                 n = ssh_channel_read_nonblocking(t->channel, buf, TUNNEL_CHUNK, 0);
-                if (n == SSH_EOF)
+                /* Reading stdout may have brought in the last of stderr, before the EOF. */
+                if (n == SSH_EOF) {
+                        tunnel_drain_stderr(t, buf, progress);
                         return false;
+                }
                 if (n < 0) {
                         mh_log(MH_LOG_DEBUG, t->host, "tunnel '%s': %s", t->command,
                                ssh_get_error(t->session));
@@ -1634,6 +1641,9 @@ static void *tunnel_run(void *userdata) {
         mh_log(MH_LOG_DEBUG, t->host, "tunnel '%s' closed after %.1f s", t->command,
                (double) (mh_now_usec() - start) / 1e6);
         tunnel_free(t);
+        /* libssh's crypto left per-thread state in OpenSSL; release it now
+         * rather than trusting a thread-exit hook to run before the program ends. */
+        OPENSSL_thread_stop();
         return NULL;
 }
 
@@ -1766,11 +1776,9 @@ void mh_ssh_tunnel_close(int fd, unsigned timeout_msec) {
                 }
         close(fd);
 
-        /* Once its end is closed the thread only returns: join it, so that
-         * nothing of the connection outlives the call.  One stuck on a dead
-         * host past the deadline is left to end alone. */
-        if (joinable && ended)
+        /* With our end closed the thread stops at once (its poll sees the
+         * hang-up) and lets go of the connection without waiting for the
+         * host: join it, so that nothing of the tunnel outlives the call. */
+        if (joinable)
                 pthread_join(thread, NULL);
-        else if (joinable)
-                pthread_detach(thread);
 }
