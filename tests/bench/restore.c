@@ -90,7 +90,7 @@ typedef struct bench {
         bool parallel_ran;
         size_t n_hosts;
         char host_list[MAX_HOSTS * 16];
-        figure par_backup, par_one, par_all, par_seq;
+        figure par_backup, par_one, par_all, par_seq, par_one_clean, par_all_clean;
 } bench;
 
 /* The log line that says a restore found nothing to restore, by kind of host. */
@@ -681,6 +681,14 @@ static int bench_parallel(bench *b) {
                 if (r >= 0)
                         r = time_restore(&b->par_seq, hosts, n, false, PAR_BACKUP, NULL,
                                          SKIP_FILES);
+                /* Nothing changed: one round trip per host, little CPU on the
+                 * hosts, so this shows mhc's own parallelism. */
+                if (r >= 0)
+                        r = time_restore(&b->par_one_clean, hosts, 1, false, PAR_BACKUP, NULL,
+                                         SKIP_FILES);
+                if (r >= 0)
+                        r = time_restore(&b->par_all_clean, hosts, n, true, PAR_BACKUP, NULL,
+                                         SKIP_FILES);
         }
 
 out:
@@ -797,6 +805,10 @@ static void print_results(bench *b, bool skip_db, bool skip_parallel) {
                 print_ratio("all in parallel / one host", r, "<= 2x", r <= 2);
                 print_ratio("all one after the other / all in parallel",
                             ratio(&b->par_seq, &b->par_all), NULL, false);
+                print_figure(&b->par_one_clean);
+                print_figure(&b->par_all_clean);
+                r = ratio(&b->par_all_clean, &b->par_one_clean);
+                print_ratio("no change: all in parallel / one host", r, "<= 2x", r <= 2);
         } else
                 printf("\n3. parallel: %s\n", skip_parallel ? "skipped" : "not run");
 }
@@ -844,6 +856,8 @@ int main(int argc, char **argv) {
                 .par_one = { .what = "restore one host (the first) alone" },
                 .par_all = { .what = "restore all in parallel (mh_hosts_restore)" },
                 .par_seq = { .what = "restore all one after the other" },
+                .par_one_clean = { .what = "no change: restore one host alone" },
+                .par_all_clean = { .what = "no change: restore all in parallel" },
         };
         struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
         bool skip_db = false, skip_parallel = false;
