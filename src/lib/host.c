@@ -729,6 +729,26 @@ int mh_host_backup(mh_host *h, const char *name, mh_error *error) {
         return 0;
 }
 
+/* The connected host's backup name and its index, for restore and drop. */
+static int existing_backup(mh_host *h, const char *name, entry **ret, size_t *ret_index,
+                           mh_error *error) {
+        entry *b;
+        int r;
+
+        r = check_backup_name(h, name, error);
+        if (r < 0)
+                return r;
+        r = need_connected(h, error);
+        if (r < 0)
+                return r;
+        b = find_backup(h, name, ret_index);
+        if (!b)
+                return mh_error_set(error, -ENOENT, "host '%s' has no backup '%s'",
+                                    mh_host_name(h), name);
+        *ret = b;
+        return 0;
+}
+
 int mh_host_restore(mh_host *h, const char *name, const mh_restore_options *options,
                     mh_error *error) {
         mh_restore_options none = {};
@@ -739,16 +759,9 @@ int mh_host_restore(mh_host *h, const char *name, const mh_restore_options *opti
 
         if (!h)
                 return mh_error_set(error, -EINVAL, "mh_host_restore: invalid argument");
-        r = check_backup_name(h, name, error);
+        r = existing_backup(h, name, &b, NULL, error);
         if (r < 0)
                 return r;
-        r = need_connected(h, error);
-        if (r < 0)
-                return r;
-        b = find_backup(h, name, NULL);
-        if (!b)
-                return mh_error_set(error, -ENOENT, "host '%s' has no backup '%s'", mh_host_name(h),
-                                    name);
         if (!h->type->restore)
                 return not_supported(h, "restore", error);
 
@@ -763,20 +776,15 @@ int mh_host_restore(mh_host *h, const char *name, const mh_restore_options *opti
 int mh_host_drop_backup(mh_host *h, const char *name, mh_error *error) {
         mh_error e = MH_ERROR_INIT;
         uint64_t start = mh_now_usec();
+        entry *b;
         size_t i;
         int r;
 
         if (!h)
                 return mh_error_set(error, -EINVAL, "mh_host_drop_backup: invalid argument");
-        r = check_backup_name(h, name, error);
+        r = existing_backup(h, name, &b, &i, error);
         if (r < 0)
                 return r;
-        r = need_connected(h, error);
-        if (r < 0)
-                return r;
-        if (!find_backup(h, name, &i))
-                return mh_error_set(error, -ENOENT, "host '%s' has no backup '%s'", mh_host_name(h),
-                                    name);
 
         r = drop_backup(h, i, &e);
         if (r < 0)
