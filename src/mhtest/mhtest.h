@@ -3,6 +3,7 @@
 #define MHTEST_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <mhc/mhc.h>
@@ -22,11 +23,37 @@ typedef enum action {
         ACTION_VERSION,
 } action;
 
+typedef enum collect_mode {
+        COLLECT_ON_FAILURE,
+        COLLECT_ALWAYS,
+        COLLECT_NEVER,
+} collect_mode;
+
+/* A growable list of strings from repeated options (borrowed from argv). */
+typedef struct string_list {
+        const char **items;
+        size_t n;
+} string_list;
+
 typedef struct arguments {
         action action;
         const char *config_path;
         int verbosity;          /* -1 quiet, 0 normal, 1 and up verbose */
         bool color;
+        bool list;              /* --list: print the plan, connect nothing */
+        string_list topologies; /* --topology */
+        string_list not_topologies; /* --not-topology */
+        string_list patterns;   /* -k */
+        string_list tests;      /* --tests: replace mhc.yaml's tests: */
+        bool exact_topology;
+        bool shuffle;
+        bool have_seed;
+        uint64_t seed;
+        const char *junit_path;
+        const char *json_path;
+        bool tap;               /* TAP on stdout instead of the console lines */
+        const char *artifacts_dir;
+        collect_mode collect;
 } arguments;
 
 /* The terminal colour of a word, or "" when colour is off. */
@@ -40,5 +67,79 @@ const char *color_off(const arguments *args);
 
 /* mhtest --check-hosts: returns an exit status. */
 int check_hosts(const arguments *args, const mh_config *config);
+
+/* mhtest (--list): plan and run the tests; returns an exit status. */
+int run_tests(const arguments *args, const mh_config *config);
+
+/* --- reports (report.c) ---------------------------------------------------- */
+
+/* One test on one topology, as it ended (or was skipped before it started). */
+typedef struct test_result {
+        const char *name;               /* the test */
+        const char *topology;
+        const char *module;             /* the module's path */
+        const char *file;               /* where the test is defined */
+        unsigned line;
+        mh_test_status status;
+        const char *message;            /* one line, NULL when passed */
+        const char *details;            /* more lines (output, notes), or NULL */
+        const char *reproducer;         /* "mhtest --config ... -k NAME --seed S", or NULL */
+        uint64_t duration_usec;         /* of the test's body */
+        uint64_t restore_usec;          /* of the restore after it */
+        size_t index, total;            /* [index/total] */
+} test_result;
+
+typedef struct report report;
+
+/*
+ * Open the reports args asks for: --junit FILE (written by report_close()),
+ * --json FILE (an event log: one JSON object per line, written as events
+ * happen, flushed after each) and --tap (TAP 13 on stdout, a line per
+ * test as it ends).  Fails with a message in error (which file, why).
+ */
+int report_open(const arguments *args, report **ret, mh_error *error);
+
+/*
+ * One event of the run for the JSON log: a lifecycle step ("run-start",
+ * "topology-start", "setup", "backup", "test-start", "restore",
+ * "topology-end", "run-end", ...) with NULL-terminated key/value string
+ * pairs, e.g. report_event(r, "restore", "topology", "client-db", "host",
+ * "db", "status", "ok", "duration_usec", "12000", NULL).  Values that are
+ * all digits are written as numbers.
+ */
+void report_event(report *r, const char *event, ...) __attribute__((sentinel));
+
+/* A remote command, for the JSON log. */
+void report_command(report *r, const mh_command_record *record);
+
+/* A test ended (or was skipped): TAP line, JSON event, kept for JUnit. */
+void report_test(report *r, const test_result *result);
+
+/* Write the JUnit file (if asked for), close everything, free r (NULL is
+ * fine).  interrupted: the run was cut short by Ctrl-C.  Returns 0 or a
+ * negative code with the message in error. */
+int report_close(report *r, bool interrupted, mh_error *error);
+
+/* --- artifacts (artifacts.c) ----------------------------------------------- */
+
+/*
+ * Collect one host's artifacts of one test into
+ * DIR/<topology>/<test>/<host>/: the files matching the host's
+ * `artifacts:` globs (directories: the files below them) under their
+ * absolute path (DIR/.../<host>/var/log/x.log), the journal since
+ * since_realtime_usec (journal.log) and the commands run on it during the
+ * test (commands.log, given as text).  Secrets listed in secrets (a
+ * NULL-terminated list, may be NULL) are replaced by "********" in what is
+ * written.  A file that cannot be fetched is noted in the host directory's
+ * errors.log; only a local failure (cannot write DIR) is returned.
+ */
+int collect_artifacts(const char *dir, const char *topology, const char *test, mh_host *h,
+                      uint64_t since_realtime_usec, const char *commands_log,
+                      const char *const *secrets, mh_error *error);
+
+/* Replace every occurrence of each secret in s (in place) with "********"
+ * when the secret is at least 4 bytes long; returns s, maybe re-allocated.
+ * s is malloc'd. */
+char *redact_secrets(char *s, const char *const *secrets);
 
 #endif

@@ -1,0 +1,5 @@
+/* SPDX-License-Identifier: MIT */
+/* Placeholder: filled in by issue 4. */
+int main(void) {
+        return 77;
+}
