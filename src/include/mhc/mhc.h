@@ -15,6 +15,8 @@
 #include <mhc/sql.h>
 #include <mhc/ssh.h>
 #include <mhc/systemd.h>
+#include <mhc/test.h>
+#include <mhc/topology.h>
 #include <mhc/version.h>
 
 #endif
