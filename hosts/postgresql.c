@@ -449,6 +449,21 @@ void mh_postgresql_disconnect(mh_host *h, const char *database) {
         }
 }
 
+const char *mh_postgresql_password(const mh_host *h) {
+        return mh_host_is_postgresql(h) ? ((const pg_host *) h)->password : NULL;
+}
+
+void mh_postgresql_forget_connections(mh_host *h) {
+        pg_host *p;
+
+        if (!mh_host_is_postgresql(h))
+                return;
+        p = pg(h);
+        /* Not closed: PQfinish() would end the parent's sessions on the server. */
+        for (size_t i = 0; i < p->n_conns; i++)
+                p->conns[i].conn = NULL;
+}
+
 /* The cached connection to database, opened when missing or broken; borrowed. */
 static int get_conn(pg_host *p, const char *database, PGconn **ret, mh_error *e) {
         pg_conn *c = find_conn(p, database), *conns;

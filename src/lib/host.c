@@ -14,6 +14,7 @@
 #include <mhc/sys/host.h>
 #include <mhc/systemd.h>
 
+#include "postgresql.h"
 #include "ssh.h"
 #include "config.h"
 #include "util.h"
@@ -376,6 +377,29 @@ const mh_host_config *mh_host_get_config(const mh_host *h) {
 
 const char *mh_host_type_name(const mh_host *h) {
         return h ? h->type->name : NULL;
+}
+
+/* The host's secrets: its SSH password and its type's (PostgreSQL's password). */
+static size_t secrets(const mh_host *h, const char *ret[static 2]) {
+        size_t n = 0;
+
+        if (mh_host_config_password(h->config))
+                ret[n++] = mh_host_config_password(h->config);
+        if (mh_host_is_postgresql(h) && mh_postgresql_password(h))
+                ret[n++] = mh_postgresql_password(h);
+        return n;
+}
+
+size_t mh_host_n_secrets(const mh_host *h) {
+        const char *s[2];
+
+        return h ? secrets(h, s) : 0;
+}
+
+const char *mh_host_secret(const mh_host *h, size_t i) {
+        const char *s[2];
+
+        return h && i < secrets(h, s) ? s[i] : NULL;
 }
 
 mh_ssh *mh_host_ssh(mh_host *h) {

@@ -928,6 +928,20 @@ static int run_channel(mh_ssh *s, ssh_channel channel, const char *shown, const 
         return r;
 }
 
+/* Set in a test's process: the sessions it inherited belong to mhtest. */
+static bool sessions_forbidden;
+
+void mh_ssh_forbid_sessions(void) {
+        sessions_forbidden = true;
+}
+
+static int check_allowed(mh_error *e) {
+        if (sessions_forbidden)
+                return mh_error_set(e, -EPERM, "a test cannot use SSH sessions directly; "
+                                               "use mh_run() and the other mh_test calls");
+        return 0;
+}
+
 static int exec_impl(mh_ssh *s, const char *command, const mh_exec_options *o, mh_exec_result *ret,
                      mh_error *e) {
         struct ssh_channel_callbacks_struct callbacks = {
@@ -952,6 +966,9 @@ static int exec_impl(mh_ssh *s, const char *command, const mh_exec_options *o, m
         bool gave_up = false;
         int status = -1, sig = 0, r;
 
+        r = check_allowed(e);
+        if (r < 0)
+                return r;
         format_command(command, shown, sizeof(shown));
         callbacks.userdata = &st;
         ssh_callbacks_init(&callbacks);
@@ -1136,6 +1153,10 @@ struct sftp_job {
  * on a new connection.
  */
 static int sftp_run(mh_ssh *s, sftp_job *job, mh_error *e) {
+        int allowed = check_allowed(e);
+
+        if (allowed < 0)
+                return allowed;
         for (unsigned attempt = 0;; attempt++) {
                 int r;
 
@@ -1658,6 +1679,9 @@ int mh_ssh_tunnel(const mh_host_config *host, const char *command, int *ret_fd, 
 
         if (!host || !command || !ret_fd)
                 return mh_error_set(error, -EINVAL, "mh_ssh_tunnel: invalid argument");
+        r = check_allowed(error);
+        if (r < 0)
+                return r;
 
         format_command(command, shown, sizeof(shown));
         t = calloc(1, sizeof(*t));

@@ -27,4 +27,8 @@ int mh_ssh_tunnel(const mh_host_config *host, const char *command, int *ret_fd, 
  */
 void mh_ssh_tunnel_close(int fd, unsigned timeout_msec);
 
+/* In a forked test process: every later call on a session fails with
+ * -EPERM, as the sessions the process inherited belong to its parent. */
+void mh_ssh_forbid_sessions(void);
+
 #endif

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -55,6 +57,99 @@ static int parse_color(arguments *args, const char *value) {
         return 0;
 }
 
+static int append(string_list *l, const char *value) {
+        const char **items = reallocarray(l->items, l->n + 1, sizeof(*items));
+
+        if (!items) {
+                fprintf(stderr, "mhtest: out of memory\n");
+                return -1;
+        }
+        items[l->n++] = value;
+        l->items = items;
+        return 0;
+}
+
+static int parse_list(arguments *args, const char *value) {
+        args->list = true;
+        return 0;
+}
+
+static int parse_topology(arguments *args, const char *value) {
+        return append(&args->topologies, value);
+}
+
+static int parse_not_topology(arguments *args, const char *value) {
+        return append(&args->not_topologies, value);
+}
+
+static int parse_exact_topology(arguments *args, const char *value) {
+        args->exact_topology = true;
+        return 0;
+}
+
+static int parse_match(arguments *args, const char *value) {
+        return append(&args->patterns, value);
+}
+
+static int parse_tests(arguments *args, const char *value) {
+        return append(&args->tests, value);
+}
+
+static int parse_seed(arguments *args, const char *value) {
+        char *end;
+
+        errno = 0;
+        args->seed = strtoull(value, &end, 10);
+        if (errno != 0 || end == value || *end || value[0] == '-') {
+                fprintf(stderr, "mhtest: --seed takes a number from 0 to %" PRIu64 ", not '%s'\n",
+                        UINT64_MAX, value);
+                return -1;
+        }
+        args->have_seed = true;
+        return 0;
+}
+
+static int parse_shuffle(arguments *args, const char *value) {
+        args->shuffle = true;
+        return 0;
+}
+
+static int parse_junit(arguments *args, const char *value) {
+        args->junit_path = value;
+        return 0;
+}
+
+static int parse_json(arguments *args, const char *value) {
+        args->json_path = value;
+        return 0;
+}
+
+static int parse_tap(arguments *args, const char *value) {
+        args->tap = true;
+        return 0;
+}
+
+static int parse_artifacts_dir(arguments *args, const char *value) {
+        args->artifacts_dir = value;
+        return 0;
+}
+
+static int parse_collect(arguments *args, const char *value) {
+        if (streq(value, "on-failure"))
+                args->collect = COLLECT_ON_FAILURE;
+        else if (streq(value, "always"))
+                args->collect = COLLECT_ALWAYS;
+        else if (streq(value, "never"))
+                args->collect = COLLECT_NEVER;
+        else {
+                fprintf(stderr, "mhtest: --collect-artifacts takes on-failure, always or never, "
+                                "not '%s'\n",
+                        value);
+                return -1;
+        }
+        return 0;
+}
+
 static int parse_help(arguments *args, const char *value) {
         args->action = ACTION_HELP;
         return 0;
@@ -70,6 +165,29 @@ static const option_entry options[] = {
         { "check-hosts", 0, NULL,
           "connect to every host and report its state instead of running tests",
           parse_check_hosts },
+        { "list", 'l', NULL, "print the plan (tests x topologies, runnable or why not) and exit",
+          parse_list },
+        { "topology", 't', "NAME", "run only the tests of topology NAME (repeatable)",
+          parse_topology },
+        { "not-topology", 0, "NAME", "leave out topology NAME (repeatable)", parse_not_topology },
+        { "exact-topology", 0, NULL,
+          "run a topology only when the lab has exactly the hosts it names",
+          parse_exact_topology },
+        { "match", 'k', "GLOB", "run only tests whose name matches GLOB (repeatable)",
+          parse_match },
+        { "tests", 0, "PATH", "load this test module instead of mhc.yaml's tests: (repeatable)",
+          parse_tests },
+        { "seed", 0, "N", "the seed of --shuffle (default: random, printed at the start)",
+          parse_seed },
+        { "shuffle", 0, NULL, "run the tests of each topology in an order drawn from the seed",
+          parse_shuffle },
+        { "junit", 0, "FILE", "write a JUnit XML report to FILE", parse_junit },
+        { "json", 0, "FILE", "write an event log (JSON lines) to FILE", parse_json },
+        { "tap", 0, NULL, "print TAP on stdout (the console lines go to stderr)", parse_tap },
+        { "artifacts-dir", 0, "DIR", "where artifacts go (default: ./artifacts)",
+          parse_artifacts_dir },
+        { "collect-artifacts", 0, "WHEN", "on-failure (default), always or never",
+          parse_collect },
         { "verbose", 'v', NULL, "say more: every remote command, debug logs", parse_verbose },
         { "quiet", 'q', NULL, "say less: only failures and the summary", parse_quiet },
         { "color", 0, "WHEN", "colour the output: auto (default), always, never", parse_color },
@@ -87,11 +205,11 @@ static void print_help(void) {
                 snprintf(left, sizeof(left), "%c%c%s--%s%s%s", o->short_name ? '-' : ' ',
                          o->short_name ? o->short_name : ' ', o->short_name ? ", " : "  ",
                          o->name, o->arg ? "=" : "", o->arg ? o->arg : "");
-                printf("  %-26s %s\n", left, o->help);
+                printf("  %-28s %s\n", left, o->help);
         }
-        printf("\nExit status: 0 all passed (or every host usable), 1 a test failed,\n"
-               "2 usage or configuration error, 3 the lab is not usable.\n"
-               "See mhtest(1) and mhc.yaml(5).\n");
+        printf("\nExit status: 0 all passed (or every host usable), 1 a test failed or\n"
+               "errored, 2 usage or configuration error, 3 the lab is not usable,\n"
+               "130 interrupted.  See mhtest(1), mhc.yaml(5), mhc-topology(5), mhc-test(3).\n");
 }
 
 /* Build getopt_long's tables from the option table and parse argv. */
@@ -172,20 +290,38 @@ static void log_command(const mh_command_record *r, void *userdata) {
         pthread_mutex_unlock(&output_lock);
 }
 
+static void arguments_dispose(arguments *args) {
+        free(args->topologies.items);
+        free(args->not_topologies.items);
+        free(args->patterns.items);
+        free(args->tests.items);
+}
+
+static int mhtest(int argc, char *argv[], arguments *args);
+
 int main(int argc, char *argv[]) {
         arguments args = {
                 .action = ACTION_RUN,
                 .config_path = "mhc.yaml",
                 .color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR"),
+                .artifacts_dir = "artifacts",
+                .collect = COLLECT_ON_FAILURE,
         };
+        int status = mhtest(argc, argv, &args);
+
+        arguments_dispose(&args);
+        return status;
+}
+
+static int mhtest(int argc, char *argv[], arguments *args) {
         mh_config *config = NULL;
         mh_error error = MH_ERROR_INIT;
         int status;
 
-        if (parse_arguments(argc, argv, &args) < 0)
+        if (parse_arguments(argc, argv, args) < 0)
                 return EXIT_USAGE;
 
-        switch (args.action) {
+        switch (args->action) {
         case ACTION_HELP:
                 print_help();
                 return EXIT_PASSED;
@@ -196,14 +332,14 @@ int main(int argc, char *argv[]) {
                 break;
         }
 
-        mh_log_set_handler(log_to_stderr, args.verbosity > 0 ? MH_LOG_DEBUG
-                                          : args.verbosity < 0 ? MH_LOG_ERROR
+        mh_log_set_handler(log_to_stderr, args->verbosity > 0 ? MH_LOG_DEBUG
+                                          : args->verbosity < 0 ? MH_LOG_ERROR
                                                                : MH_LOG_WARNING,
                            NULL);
-        if (args.verbosity > 0)
+        if (args->verbosity > 0)
                 mh_log_set_command_handler(log_command, NULL);
 
-        if (mh_config_load(args.config_path, &config, &error) < 0) {
+        if (mh_config_load(args->config_path, &config, &error) < 0) {
                 fprintf(stderr, "mhtest: %s\n", error.message);
                 return EXIT_USAGE;
         }
@@ -220,13 +356,10 @@ int main(int argc, char *argv[]) {
                 mh_host_free(h);
         }
 
-        if (args.action == ACTION_CHECK_HOSTS)
-                status = check_hosts(&args, config);
-        else {
-                fprintf(stderr, "mhtest: running tests is not implemented yet; "
-                                "use --check-hosts\n");
-                status = EXIT_USAGE;
-        }
+        if (args->action == ACTION_CHECK_HOSTS)
+                status = check_hosts(args, config);
+        else
+                status = run_tests(args, config);
 
         mh_config_free(config);
         return status;

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include <mhc/mhc.h>
 
@@ -55,6 +56,14 @@ typedef struct arguments {
         const char *artifacts_dir;
         collect_mode collect;
 } arguments;
+
+/* The monotonic clock in microseconds. */
+static inline uint64_t now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
 
 /* The terminal colour of a word, or "" when colour is off. */
 const char *color_on(const arguments *args, const char *sgr);

@@ -1,3 +1,853 @@
 /* SPDX-License-Identifier: MIT */
-/* Placeholder: filled in by issue 4. */
-typedef int placeholder_run;
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <glob.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "controller.h"
+#include "mhtest.h"
+#include "util.h"
+
+/* One test on one topology of the plan. */
+typedef struct planned {
+        const mh_module *module;
+        const mh_test_info *info;
+} planned;
+
+/* A topology of the plan, its hosts (or why the lab cannot give them) and its tests. */
+typedef struct topology_plan {
+        const mh_topology *topology;
+        const mh_host_config **hosts;
+        size_t n_hosts;
+        char *unsatisfied;      /* why the config cannot satisfy it, or NULL */
+        planned *tests;
+        size_t n_tests;
+} topology_plan;
+
+typedef struct counts {
+        size_t by_status[MH_TEST_ERROR + 1];
+} counts;
+
+/* One host's commands during the current test, for its artifacts. */
+typedef struct command_log {
+        char *text;
+        size_t size;
+        FILE *f;
+} command_log;
+
+typedef struct run {
+        const arguments *args;
+        const mh_config *config;
+        mh_module **modules;
+        size_t n_modules;
+        mh_topology_set *topologies;
+        topology_plan *plans;
+        size_t n_plans;
+        size_t total, done;
+        uint64_t seed;
+        counts counts;
+        bool lab_unusable;
+        report *report;
+        lab lab;
+        FILE *console;          /* stdout, or stderr when stdout is TAP */
+        const char **secrets;   /* NULL-terminated */
+        /* the test running now */
+        controller *current;
+        command_log *logs;      /* one per host of current */
+        char **failures;        /* reproducers of the failed tests, for the summary */
+        size_t n_failures;
+} run;
+
+/* --- Ctrl-C ------------------------------------------------------------------ */
+
+static volatile sig_atomic_t interrupted;
+static int cancel_pipe[2] = { -1, -1 };
+/* What the second Ctrl-C prints: the hosts that may be left dirty. */
+static char at_risk[2][4096];
+static size_t at_risk_length[2];
+static volatile sig_atomic_t at_risk_index;
+
+static void on_interrupt(int sig) {
+        static const char first[] = "\nmhtest: interrupted: finishing the current step and "
+                                    "restoring the hosts (Ctrl-C again to stop at once)\n";
+        int saved_errno = errno;
+        ssize_t n;
+
+        if (interrupted++ == 0) {
+                n = write(cancel_pipe[1], "x", 1);
+                n = write(STDERR_FILENO, first, sizeof(first) - 1);
+        } else {
+                int i = at_risk_index;
+
+                n = write(STDERR_FILENO, at_risk[i], at_risk_length[i]);
+                _exit(130);
+        }
+        (void) n;
+        errno = saved_errno;
+}
+
+/* Say which hosts a second Ctrl-C would leave dirty (none when c is NULL). */
+static void set_at_risk(controller *c) {
+        int next = !at_risk_index;
+        size_t o;
+
+        o = (size_t) snprintf(at_risk[next], sizeof(at_risk[next]),
+                              "\nmhtest: stopped at once%s", c ? "; these hosts may be left dirty:" : "");
+        for (size_t i = 0; c && i < c->n_hosts && o < sizeof(at_risk[next]); i++)
+                o += (size_t) snprintf(at_risk[next] + o, sizeof(at_risk[next]) - o, " %s",
+                                       mh_host_name(c->hosts[i]->host));
+        if (o < sizeof(at_risk[next]))
+                o += (size_t) snprintf(at_risk[next] + o, sizeof(at_risk[next]) - o, "\n");
+        at_risk_length[next] = o < sizeof(at_risk[next]) ? o : sizeof(at_risk[next]) - 1;
+        at_risk_index = next;
+}
+
+static int catch_interrupts(void) {
+        struct sigaction sa = { .sa_handler = on_interrupt };
+
+        if (pipe2(cancel_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+                return -errno;
+        sigemptyset(&sa.sa_mask);
+        set_at_risk(NULL);
+        if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0)
+                return -errno;
+        return 0;
+}
+
+/* --- output -------------------------------------------------------------------- */
+
+static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void event(run *rn, const char *name, ...) __attribute__((sentinel));
+
+/* A lifecycle event for the JSON log: NULL-terminated key/value pairs. */
+static void event(run *rn, const char *name, ...) {
+        const char *kv[16] = {};
+        size_t n = 0;
+        va_list ap;
+
+        va_start(ap, name);
+        while (n + 2 < ELEMENTSOF(kv) && (kv[n] = va_arg(ap, const char *)))
+                n++;
+        va_end(ap);
+        pthread_mutex_lock(&report_lock);
+        report_event(rn->report, name, kv[0], kv[1], kv[2], kv[3], kv[4], kv[5], kv[6], kv[7],
+                     kv[8], kv[9], kv[10], kv[11], kv[12], kv[13], NULL);
+        pthread_mutex_unlock(&report_lock);
+}
+
+static const char *usec_text(uint64_t usec, char buf[static 24]) {
+        snprintf(buf, 24, "%" PRIu64, usec);
+        return buf;
+}
+
+static const char *status_color(mh_test_status s) {
+        switch (s) {
+        case MH_TEST_PASSED:
+                return COLOR_GREEN;
+        case MH_TEST_SKIPPED:
+                return COLOR_YELLOW;
+        default:
+                return COLOR_RED;
+        }
+}
+
+static void upper(const char *s, char *buf, size_t size) {
+        size_t i = 0;
+
+        for (; s[i] && i + 1 < size; i++)
+                buf[i] = (char) (s[i] >= 'a' && s[i] <= 'z' ? s[i] - 'a' + 'A' : s[i]);
+        buf[i] = '\0';
+}
+
+/* Print text with each line indented, for a failure's details. */
+static void print_indented(FILE *f, const char *text) {
+        while (text && *text) {
+                const char *nl = strchr(text, '\n');
+                int n = nl ? (int) (nl - text) : (int) strlen(text);
+
+                fprintf(f, "    %.*s\n", n, text);
+                text += n + (nl ? 1 : 0);
+        }
+}
+
+static void print_result(run *rn, const test_result *res) {
+        const arguments *args = rn->args;
+        bool bad = res->status == MH_TEST_FAILED || res->status == MH_TEST_ERROR;
+        char status[16];
+
+        if (args->verbosity < 0 && !bad)
+                return;
+        upper(mh_test_status_to_string(res->status), status, sizeof(status));
+        pthread_mutex_lock(&report_lock);
+        fprintf(rn->console, "[%zu/%zu] %s [%s] %s%s%s", res->index, res->total, res->name,
+                res->topology, color_on(args, status_color(res->status)), status,
+                color_off(args));
+        if (res->status != MH_TEST_SKIPPED)
+                fprintf(rn->console, " %.2fs (restore %.2fs)", res->duration_usec / 1e6,
+                        res->restore_usec / 1e6);
+        if (res->message)
+                fprintf(rn->console, ": %s", res->message);
+        fputc('\n', rn->console);
+        if (bad) {
+                print_indented(rn->console, res->details);
+                if (res->reproducer)
+                        fprintf(rn->console, "    reproduce: %s\n", res->reproducer);
+        }
+        fflush(rn->console);
+        pthread_mutex_unlock(&report_lock);
+}
+
+/* The command that runs one test again: same config, topology, name and seed. */
+static char *reproducer(run *rn, const char *topology, const char *test) {
+        _cleanup_free_ char *config = NULL;
+        char *text = NULL;
+        size_t size = 0;
+        FILE *f;
+
+        if (mh_shell_quote(rn->args->config_path, &config) < 0)
+                return NULL;
+        f = open_memstream(&text, &size);
+        if (!f)
+                return NULL;
+        fprintf(f, "mhtest --config %s --topology %s -k %s --seed %" PRIu64 "%s", config, topology,
+                test, rn->seed, rn->args->shuffle ? " --shuffle" : "");
+        for (size_t i = 0; i < rn->args->tests.n; i++) {
+                _cleanup_free_ char *path = NULL;
+
+                if (mh_shell_quote(rn->args->tests.items[i], &path) >= 0)
+                        fprintf(f, " --tests %s", path);
+        }
+        if (fclose(f) != 0) {
+                free(text);
+                return NULL;
+        }
+        return text;
+}
+
+/* Count, print and report one test's end. */
+static void finish_test(run *rn, const topology_plan *p, const planned *t, mh_test_status status,
+                        const char *message, const char *details, uint64_t duration_usec,
+                        uint64_t restore_usec) {
+        _cleanup_free_ char *repro = NULL;
+        test_result res = {
+                .name = t->info->name,
+                .topology = mh_topology_name(p->topology),
+                .module = mh_module_path(t->module),
+                .file = t->info->file,
+                .line = t->info->line,
+                .status = status,
+                .message = message,
+                .details = details,
+                .duration_usec = duration_usec,
+                .restore_usec = restore_usec,
+                .index = ++rn->done,
+                .total = rn->total,
+        };
+
+        if (status == MH_TEST_FAILED || status == MH_TEST_ERROR) {
+                repro = reproducer(rn, res.topology, res.name);
+                res.reproducer = repro;
+                if (repro) {
+                        char **failures = reallocarray(rn->failures, rn->n_failures + 1,
+                                                       sizeof(*failures));
+
+                        if (failures) {
+                                rn->failures = failures;
+                                rn->failures[rn->n_failures++] = strdup(repro);
+                        }
+                }
+        }
+        rn->counts.by_status[status]++;
+        print_result(rn, &res);
+        pthread_mutex_lock(&report_lock);
+        report_test(rn->report, &res);
+        pthread_mutex_unlock(&report_lock);
+}
+
+/* --- the plan ---------------------------------------------------------------- */
+
+static int append_module(run *rn, const char *path, mh_error *error) {
+        mh_module **modules;
+        int r;
+
+        for (size_t i = 0; i < rn->n_modules; i++)
+                if (streq(mh_module_path(rn->modules[i]), path))
+                        return 0; /* listed twice: once is enough */
+        modules = reallocarray(rn->modules, rn->n_modules + 1, sizeof(*modules));
+        if (!modules)
+                return mh_error_set(error, -ENOMEM, "out of memory");
+        rn->modules = modules;
+        r = mh_module_load(path, &rn->modules[rn->n_modules], error);
+        if (r < 0)
+                return r;
+        rn->n_modules++;
+        return 0;
+}
+
+/* Load the modules of --tests, or else of mhc.yaml's tests: (globs expanded). */
+static int load_modules(run *rn, mh_error *error) {
+        const arguments *args = rn->args;
+        size_t n = args->tests.n ? args->tests.n : mh_config_n_tests(rn->config);
+
+        if (n == 0)
+                return mh_error_set(error, -MH_ERR_CONFIG,
+                                    "no test modules: list them under tests: in %s or pass "
+                                    "--tests PATH",
+                                    mh_config_path(rn->config));
+        for (size_t i = 0; i < n; i++) {
+                const char *entry = args->tests.n ? args->tests.items[i] : mh_config_test(rn->config, i);
+                glob_t g = {};
+                int r = 0;
+
+                if (glob(entry, GLOB_NOCHECK, NULL, &g) != 0)
+                        return mh_error_set(error, -ENOMEM, "out of memory");
+                for (size_t j = 0; j < g.gl_pathc && r >= 0; j++)
+                        r = append_module(rn, g.gl_pathv[j], error);
+                globfree(&g);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* topologies/ beside mhc.yaml (if there is one) and the directories of its topologies:. */
+static int load_topologies(run *rn, mh_error *error) {
+        size_t n = mh_config_n_topology_dirs(rn->config);
+        _cleanup_free_ const char **dirs = calloc(n + 1, sizeof(*dirs));
+        _cleanup_free_ char *copy = strdup(mh_config_path(rn->config)), *local = NULL;
+
+        if (!dirs || !copy || asprintf(&local, "%s/topologies", dirname(copy)) < 0)
+                return mh_error_set(error, -ENOMEM, "out of memory");
+        dirs[0] = local;
+        for (size_t i = 0; i < n; i++) {
+                dirs[i + 1] = mh_config_topology_dir(rn->config, i);
+                if (access(dirs[i + 1], R_OK | X_OK) < 0)
+                        return mh_error_set(error, -MH_ERR_CONFIG,
+                                            "%s: topologies: cannot read directory %s: %s",
+                                            mh_config_path(rn->config), dirs[i + 1],
+                                            strerror(errno));
+        }
+        return mh_topology_set_load(dirs, n + 1, true, &rn->topologies, error);
+}
+
+static bool listed(const string_list *l, const char *name) {
+        for (size_t i = 0; i < l->n; i++)
+                if (streq(l->items[i], name))
+                        return true;
+        return false;
+}
+
+static bool wanted_topology(const arguments *args, const char *name) {
+        if (args->topologies.n > 0 && !listed(&args->topologies, name))
+                return false;
+        return !listed(&args->not_topologies, name);
+}
+
+static bool wanted_test(const arguments *args, const char *name) {
+        if (args->patterns.n == 0)
+                return true;
+        for (size_t i = 0; i < args->patterns.n; i++)
+                if (fnmatch(args->patterns.items[i], name, 0) == 0)
+                        return true;
+        return false;
+}
+
+static topology_plan *plan_of(run *rn, const mh_topology *t) {
+        for (size_t i = 0; i < rn->n_plans; i++)
+                if (rn->plans[i].topology == t)
+                        return &rn->plans[i];
+        return NULL;
+}
+
+static int add_to_plan(run *rn, const mh_module *m, const mh_test_info *info, const char *name,
+                       mh_error *error) {
+        const mh_topology *t = mh_topology_set_find(rn->topologies, name);
+        topology_plan *p;
+        planned *tests;
+
+        if (!t)
+                return mh_error_set(error, -MH_ERR_CONFIG,
+                                    "%s:%u: test '%s' needs topology '%s', which no topology "
+                                    "file defines",
+                                    info->file, info->line, info->name, name);
+        if (!wanted_topology(rn->args, name))
+                return 0;
+        p = plan_of(rn, t);
+        tests = reallocarray(p->tests, p->n_tests + 1, sizeof(*tests));
+        if (!tests)
+                return mh_error_set(error, -ENOMEM, "out of memory");
+        p->tests = tests;
+        p->tests[p->n_tests++] = (planned){ .module = m, .info = info };
+        rn->total++;
+        return 0;
+}
+
+/* Every test x every topology it declares, filtered, grouped by topology. */
+static int make_plan(run *rn, mh_error *error) {
+        size_t n = mh_topology_set_size(rn->topologies);
+
+        rn->plans = calloc(n ? n : 1, sizeof(*rn->plans));
+        if (!rn->plans)
+                return mh_error_set(error, -ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++)
+                rn->plans[rn->n_plans++].topology = mh_topology_set_get(rn->topologies, i);
+
+        for (size_t i = 0; i < rn->n_modules; i++)
+                for (size_t j = 0; j < mh_module_n_tests(rn->modules[i]); j++) {
+                        const mh_test_info *info = mh_module_test(rn->modules[i], j);
+                        int r = 0;
+
+                        if (!info->topology && !(info->topologies && info->topologies[0]))
+                                return mh_error_set(error, -MH_ERR_CONFIG,
+                                                    "%s:%u: test '%s' names no topology (add "
+                                                    ".topology = \"NAME\" to MH_TEST)",
+                                                    info->file, info->line, info->name);
+                        if (!wanted_test(rn->args, info->name))
+                                continue;
+                        if (info->topology)
+                                r = add_to_plan(rn, rn->modules[i], info, info->topology, error);
+                        for (size_t k = 0; r >= 0 && info->topologies && info->topologies[k]; k++)
+                                if (!info->topology || !streq(info->topology, info->topologies[k]))
+                                        r = add_to_plan(rn, rn->modules[i], info,
+                                                        info->topologies[k], error);
+                        if (r < 0)
+                                return r;
+                }
+
+        for (size_t i = 0; i < rn->n_plans; i++) {
+                topology_plan *p = &rn->plans[i];
+                mh_error why = MH_ERROR_INIT;
+
+                if (p->n_tests == 0)
+                        continue;
+                if (mh_topology_match(p->topology, rn->config, rn->args->exact_topology,
+                                      &p->hosts, &p->n_hosts, &why) < 0 &&
+                    !(p->unsatisfied = strdup(why.message)))
+                        return mh_error_set(error, -ENOMEM, "out of memory");
+        }
+        return 0;
+}
+
+/* splitmix64: a small generator whose sequence the seed alone decides. */
+static uint64_t next_random(uint64_t *state) {
+        uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
+
+        z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+        return z ^ (z >> 31);
+}
+
+/* Shuffle each topology's tests (Fisher-Yates) with the run's seed. */
+static void shuffle(run *rn) {
+        for (size_t i = 0; i < rn->n_plans; i++) {
+                topology_plan *p = &rn->plans[i];
+                uint64_t state = rn->seed ^ (i * UINT64_C(0x2545f4914f6cdd1d));
+
+                for (size_t j = p->n_tests; j > 1; j--) {
+                        size_t k = (size_t) (next_random(&state) % j);
+                        planned tmp = p->tests[j - 1];
+
+                        p->tests[j - 1] = p->tests[k];
+                        p->tests[k] = tmp;
+                }
+        }
+}
+
+static const char *module_name(const mh_module *m) {
+        const char *slash = strrchr(mh_module_path(m), '/');
+
+        return slash ? slash + 1 : mh_module_path(m);
+}
+
+static int list_plan(run *rn) {
+        size_t runnable = 0, skipped = 0;
+
+        for (size_t i = 0; i < rn->n_plans; i++) {
+                const topology_plan *p = &rn->plans[i];
+
+                if (p->n_tests == 0)
+                        continue;
+                printf("%s:", mh_topology_name(p->topology));
+                if (p->unsatisfied)
+                        printf(" skipped: %s\n", p->unsatisfied);
+                else {
+                        for (size_t j = 0; j < p->n_hosts; j++)
+                                printf(" %s=%s", mh_host_config_role(p->hosts[j]),
+                                       mh_host_config_hostname(p->hosts[j]));
+                        printf("\n");
+                }
+                for (size_t j = 0; j < p->n_tests; j++)
+                        printf("  %s (%s)\n", p->tests[j].info->name,
+                               module_name(p->tests[j].module));
+                *(p->unsatisfied ? &skipped : &runnable) += p->n_tests;
+        }
+        printf("%zu test%s: %zu runnable, %zu skipped\n", rn->total, rn->total == 1 ? "" : "s",
+               runnable, skipped);
+        return EXIT_PASSED;
+}
+
+/* --- running ------------------------------------------------------------------- */
+
+static void on_command(const mh_command_record *record, void *userdata) {
+        run *rn = userdata;
+        controller *c = rn->current;
+
+        for (size_t i = 0; c && rn->logs && i < c->n_hosts; i++)
+                if (streq(mh_host_name(c->hosts[i]->host), record->host) && rn->logs[i].f) {
+                        fprintf(rn->logs[i].f, "$ %s\n  [exit %d, %.1f ms%s%s]\n",
+                                record->command, record->exit_status,
+                                record->duration_usec / 1000.0, record->error ? ", " : "",
+                                record->error ? mh_strerror(record->error) : "");
+                        break;
+                }
+}
+
+static void on_note(const char *line, void *userdata) {
+        run *rn = userdata;
+
+        if (rn->args->verbosity > 0) {
+                pthread_mutex_lock(&report_lock);
+                fprintf(rn->console, "    note: %s\n", line);
+                pthread_mutex_unlock(&report_lock);
+        }
+}
+
+static void close_logs(run *rn, size_t n) {
+        for (size_t i = 0; rn->logs && i < n; i++) {
+                if (rn->logs[i].f)
+                        fclose(rn->logs[i].f);
+                free(rn->logs[i].text);
+                rn->logs[i] = (command_log){};
+        }
+}
+
+static int open_logs(run *rn, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                rn->logs[i].f = open_memstream(&rn->logs[i].text, &rn->logs[i].size);
+                if (!rn->logs[i].f)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static bool wants_artifacts(const arguments *args, mh_test_status s) {
+        switch (args->collect) {
+        case COLLECT_ALWAYS:
+                return true;
+        case COLLECT_NEVER:
+                return false;
+        default:
+                return s == MH_TEST_FAILED || s == MH_TEST_ERROR;
+        }
+}
+
+static uint64_t realtime_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+static void collect(run *rn, controller *c, const planned *t, uint64_t since) {
+        for (size_t i = 0; i < c->n_hosts; i++) {
+                mh_error e = MH_ERROR_INIT;
+
+                if (rn->logs[i].f)
+                        fflush(rn->logs[i].f);
+                if (collect_artifacts(rn->args->artifacts_dir, mh_topology_name(c->topology),
+                                      t->info->name, c->hosts[i]->host, since,
+                                      strempty(rn->logs[i].text), rn->secrets, &e) < 0)
+                        fprintf(stderr, "mhtest: artifacts of %s: %s\n",
+                                mh_host_name(c->hosts[i]->host), e.message);
+        }
+}
+
+static void run_one(run *rn, const topology_plan *p, controller *c, const planned *t) {
+        char buf[24];
+        mh_test_plan plan = {
+                .module = t->module,
+                .info = t->info,
+                .topology = mh_topology_name(p->topology),
+                .hosts = controller_hosts(c),
+                .roles = c->roles,
+                .n_hosts = c->n_hosts,
+                .cancel_fd = cancel_pipe[0],
+                .on_command = on_command,
+                .on_note = on_note,
+                .userdata = rn,
+        };
+        mh_test_outcome o = {};
+        mh_error e = MH_ERROR_INIT, restore = MH_ERROR_INIT;
+        uint64_t since = realtime_usec(), restore_usec = 0, start = now_usec();
+        _cleanup_free_ char *message = NULL;
+
+        if (!controller_usable(c, &e)) {
+                finish_test(rn, p, t, MH_TEST_ERROR, e.message, NULL, 0, 0);
+                return;
+        }
+        event(rn, "test-start", "test", t->info->name, "topology", plan.topology, NULL);
+        close_logs(rn, c->n_hosts);
+        (void) open_logs(rn, c->n_hosts);
+
+        if (mh_test_execute(&plan, &o, &e) < 0) {
+                o.status = MH_TEST_ERROR;
+                o.message = strdup(e.message);
+        }
+        c->times.tests_usec += now_usec() - start;
+
+        if (wants_artifacts(rn->args, o.status))
+                collect(rn, c, t, since);
+        close_logs(rn, c->n_hosts);
+
+        if (controller_after_test(c, &restore_usec, &restore) < 0) {
+                fprintf(stderr, "mhtest: %swarning%s: after %s [%s]: %s\n",
+                        color_on(rn->args, COLOR_YELLOW), color_off(rn->args), t->info->name,
+                        plan.topology, restore.message);
+                event(rn, "restore", "topology", plan.topology, "status", "failed", "message",
+                      restore.message, "duration_usec", usec_text(restore_usec, buf), NULL);
+        } else
+                event(rn, "restore", "topology", plan.topology, "status", "ok", "duration_usec",
+                      usec_text(restore_usec, buf), NULL);
+
+        message = o.message ? redact_secrets(strdup(o.message), rn->secrets) : NULL;
+        o.details = o.details ? redact_secrets(o.details, rn->secrets) : NULL;
+        finish_test(rn, p, t, o.status, message, o.details, o.duration_usec, restore_usec);
+        mh_test_outcome_dispose(&o);
+}
+
+static void skip_all(run *rn, const topology_plan *p, size_t from, mh_test_status status,
+                     const char *why) {
+        for (size_t j = from; j < p->n_tests; j++)
+                finish_test(rn, p, &p->tests[j], status, why, NULL, 0, 0);
+}
+
+static void print_times(run *rn, const topology_plan *p, const controller *c) {
+        if (rn->args->verbosity < 0)
+                return;
+        pthread_mutex_lock(&report_lock);
+        fprintf(rn->console,
+                "  %s: setup %.2fs, backups %.2fs, tests %.2fs, restores %.2fs\n",
+                mh_topology_name(p->topology), c->times.setup_usec / 1e6,
+                c->times.backup_usec / 1e6, c->times.tests_usec / 1e6,
+                c->times.restore_usec / 1e6);
+        pthread_mutex_unlock(&report_lock);
+}
+
+static void run_topology(run *rn, const topology_plan *p, const controller_options *options) {
+        const char *name = mh_topology_name(p->topology);
+        mh_error e = MH_ERROR_INIT;
+        _cleanup_free_ char *why = NULL;
+        controller c;
+        char buf[24];
+        uint64_t start = now_usec();
+        int r;
+
+        if (p->unsatisfied) {
+                if (asprintf(&why, "topology '%s' not satisfied: %s", name, p->unsatisfied) < 0)
+                        why = NULL;
+                skip_all(rn, p, 0, MH_TEST_SKIPPED, why ?: p->unsatisfied);
+                return;
+        }
+        if (interrupted) {
+                skip_all(rn, p, 0, MH_TEST_SKIPPED, "not run: the run was interrupted");
+                return;
+        }
+        r = controller_init(&c, &rn->lab, p->topology, p->hosts, p->n_hosts, options, &e);
+        if (r < 0) {
+                skip_all(rn, p, 0, MH_TEST_ERROR, e.message);
+                return;
+        }
+        rn->current = &c;
+        rn->logs = calloc(c.n_hosts ? c.n_hosts : 1, sizeof(*rn->logs));
+        event(rn, "topology-start", "topology", name, NULL);
+        set_at_risk(&c);
+
+        r = controller_enter(&c, &e);
+        event(rn, "topology-setup", "topology", name, "status", r < 0 ? "failed" : "ok", "message",
+              r < 0 ? e.message : "", "duration_usec", usec_text(now_usec() - start, buf), NULL);
+        if (r < 0) {
+                if (r == -ENOTCONN)
+                        rn->lab_unusable = true;
+                skip_all(rn, p, 0, MH_TEST_ERROR, e.message);
+        } else if (rn->logs)
+                for (size_t j = 0; j < p->n_tests; j++) {
+                        if (interrupted) {
+                                skip_all(rn, p, j, MH_TEST_SKIPPED,
+                                         "not run: the run was interrupted");
+                                break;
+                        }
+                        run_one(rn, p, &c, &p->tests[j]);
+                }
+
+        r = controller_leave(&c, &e);
+        if (r < 0)
+                fprintf(stderr, "mhtest: %swarning%s: topology %s: %s\n",
+                        color_on(rn->args, COLOR_YELLOW), color_off(rn->args), name, e.message);
+        event(rn, "topology-end", "topology", name, "setup_usec",
+              usec_text(c.times.setup_usec, buf), NULL);
+        set_at_risk(NULL);
+        print_times(rn, p, &c);
+        free(rn->logs);
+        rn->logs = NULL;
+        rn->current = NULL;
+        controller_dispose(&c);
+}
+
+static void print_summary(run *rn, uint64_t usec) {
+        const counts *n = &rn->counts;
+        FILE *f = rn->console;
+
+        pthread_mutex_lock(&report_lock);
+        for (size_t i = 0; i < rn->n_plans && rn->args->verbosity >= 0; i++)
+                if (rn->plans[i].unsatisfied && rn->plans[i].n_tests > 0)
+                        fprintf(f, "skipped %zu test%s of topology %s: %s\n",
+                                rn->plans[i].n_tests, rn->plans[i].n_tests == 1 ? "" : "s",
+                                mh_topology_name(rn->plans[i].topology), rn->plans[i].unsatisfied);
+        for (size_t i = 0; i < rn->n_failures; i++)
+                fprintf(f, "%sfailed%s: %s\n", color_on(rn->args, COLOR_RED), color_off(rn->args),
+                        rn->failures[i]);
+        fprintf(f, "%zu passed, %zu failed, %zu skipped, %zu errors in %.2fs (seed %" PRIu64 ")\n",
+                n->by_status[MH_TEST_PASSED], n->by_status[MH_TEST_FAILED],
+                n->by_status[MH_TEST_SKIPPED], n->by_status[MH_TEST_ERROR], usec / 1e6, rn->seed);
+        fflush(f);
+        pthread_mutex_unlock(&report_lock);
+}
+
+static void log_command_to_report(const mh_command_record *record, void *userdata) {
+        run *rn = userdata;
+
+        pthread_mutex_lock(&report_lock);
+        report_command(rn->report, record);
+        if (rn->args->verbosity > 0)
+                fprintf(rn->console, "    %s: $ %s  [exit %d, %.1f ms]\n", record->host,
+                        record->command, record->exit_status, record->duration_usec / 1000.0);
+        pthread_mutex_unlock(&report_lock);
+}
+
+static int exit_status(const run *rn) {
+        if (interrupted)
+                return 130;
+        if (rn->lab_unusable)
+                return EXIT_LAB;
+        if (rn->counts.by_status[MH_TEST_FAILED] || rn->counts.by_status[MH_TEST_ERROR])
+                return EXIT_FAILED;
+        return EXIT_PASSED;
+}
+
+static void run_dispose(run *rn) {
+        for (size_t i = 0; i < rn->n_plans; i++) {
+                free(rn->plans[i].hosts);
+                free(rn->plans[i].unsatisfied);
+                free(rn->plans[i].tests);
+        }
+        free(rn->plans);
+        for (size_t i = 0; i < rn->n_modules; i++)
+                mh_module_free(rn->modules[i]);
+        free(rn->modules);
+        mh_topology_set_free(rn->topologies);
+        for (size_t i = 0; i < rn->n_failures; i++)
+                free(rn->failures[i]);
+        free(rn->failures);
+        free(rn->secrets);
+}
+
+/* The secrets of the lab, for redact_secrets(). */
+static int gather_secrets(run *rn) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < rn->lab.n_hosts; i++)
+                n += mh_host_n_secrets(rn->lab.hosts[i].host);
+        rn->secrets = calloc(n + 1, sizeof(*rn->secrets));
+        if (!rn->secrets)
+                return -ENOMEM;
+        n = 0;
+        for (size_t i = 0; i < rn->lab.n_hosts; i++)
+                for (size_t j = 0; j < mh_host_n_secrets(rn->lab.hosts[i].host); j++)
+                        rn->secrets[n++] = mh_host_secret(rn->lab.hosts[i].host, j);
+        return 0;
+}
+
+static int run_plan(run *rn) {
+        controller_options options = {};
+        mh_error e = MH_ERROR_INIT;
+        uint64_t start = now_usec();
+        char seed[24];
+        int r;
+
+        if (lab_init(&rn->lab, rn->config, &e) < 0 || gather_secrets(rn) < 0) {
+                fprintf(stderr, "mhtest: %s\n", e.message[0] ? e.message : "out of memory");
+                return EXIT_USAGE;
+        }
+        r = report_open(rn->args, &rn->report, &e);
+        if (r < 0) {
+                fprintf(stderr, "mhtest: %s\n", e.message);
+                lab_dispose(&rn->lab);
+                return EXIT_USAGE;
+        }
+        mh_log_set_command_handler(log_command_to_report, rn);
+        if (catch_interrupts() < 0)
+                fprintf(stderr, "mhtest: warning: cannot catch Ctrl-C: %s\n", strerror(errno));
+
+        fprintf(rn->console, "mhtest: seed %" PRIu64 "%s, %zu test%s\n", rn->seed,
+                rn->args->shuffle ? " (shuffled)" : "", rn->total, rn->total == 1 ? "" : "s");
+        snprintf(seed, sizeof(seed), "%" PRIu64, rn->seed);
+        event(rn, "run-start", "config", mh_config_path(rn->config), "seed", seed, NULL);
+
+        for (size_t i = 0; i < rn->n_plans; i++)
+                if (rn->plans[i].n_tests > 0)
+                        run_topology(rn, &rn->plans[i], &options);
+
+        event(rn, "run-end", "status", interrupted ? "interrupted" : "done", NULL);
+        print_summary(rn, now_usec() - start);
+        mh_log_set_command_handler(NULL, NULL);
+        if (report_close(rn->report, interrupted, &e) < 0) {
+                fprintf(stderr, "mhtest: %s\n", e.message);
+                r = EXIT_USAGE;
+        } else
+                r = exit_status(rn);
+        lab_dispose(&rn->lab);
+        return r;
+}
+
+int run_tests(const arguments *args, const mh_config *config) {
+        run rn = {
+                .args = args,
+                .config = config,
+                .seed = args->seed,
+                .console = args->tap ? stderr : stdout,
+        };
+        mh_error e = MH_ERROR_INIT;
+        int status;
+
+        if (!args->have_seed && getrandom(&rn.seed, sizeof(rn.seed), 0) != sizeof(rn.seed))
+                rn.seed = (uint64_t) time(NULL) ^ (uint64_t) getpid();
+        /* A seed a person can type: below 2^32 is plenty. */
+        if (!args->have_seed)
+                rn.seed &= UINT32_MAX;
+
+        if (load_modules(&rn, &e) < 0 || load_topologies(&rn, &e) < 0 || make_plan(&rn, &e) < 0) {
+                fprintf(stderr, "mhtest: %s\n", e.message);
+                run_dispose(&rn);
+                return EXIT_USAGE;
+        }
+        if (args->shuffle)
+                shuffle(&rn);
+        if (args->list)
+                status = list_plan(&rn);
+        else if (rn.total == 0) {
+                fprintf(stderr, "mhtest: no test matches the filters\n");
+                status = EXIT_USAGE;
+        } else
+                status = run_plan(&rn);
+        run_dispose(&rn);
+        return status;
+}

@@ -62,6 +62,13 @@ MH_EXPORT const char *mh_host_type_name(const mh_host *h);
  */
 MH_EXPORT int mh_host_connect(mh_host *h, mh_error *error);
 
+/*
+ * The secrets the host knows (its conn.password, its type's passwords),
+ * borrowed from it: a runner replaces them in what it logs and keeps.
+ */
+MH_EXPORT size_t mh_host_n_secrets(const mh_host *h);
+MH_EXPORT const char *mh_host_secret(const mh_host *h, size_t i);
+
 /* The host's SSH session (borrowed), or NULL before mh_host_connect(). */
 MH_EXPORT mh_ssh *mh_host_ssh(mh_host *h);
 
