@@ -307,12 +307,18 @@ static int parse_private_key(const mh_schema_ctx *c, const mh_node *n, const mh_
 }
 
 static int parse_port(const mh_schema_ctx *c, const mh_node *n, const mh_field *f, void *object) {
-        return mh_schema_read_integer(c, n, f->name, 65535, mh_schema_member(object, f));
+        char label[MH_SCHEMA_LABEL_MAX];
+
+        return mh_schema_read_integer(c, n, mh_schema_label(label, f->name), 65535,
+                                      mh_schema_member(object, f));
 }
 
 static int parse_timeout(const mh_schema_ctx *c, const mh_node *n, const mh_field *f,
                          void *object) {
-        return mh_schema_read_integer(c, n, f->name, TIMEOUT_MAX, mh_schema_member(object, f));
+        char label[MH_SCHEMA_LABEL_MAX];
+
+        return mh_schema_read_integer(c, n, mh_schema_label(label, f->name), TIMEOUT_MAX,
+                                      mh_schema_member(object, f));
 }
 
 static int parse_policy(const mh_schema_ctx *c, const mh_node *n, const mh_field *f, void *object) {

@@ -255,19 +255,19 @@ static bool parse_decimal(const char *s, unsigned max, unsigned *ret) {
         return true;
 }
 
-int mh_schema_read_integer(const mh_schema_ctx *c, const mh_node *n, const char *name, unsigned max,
-                           unsigned *ret) {
+int mh_schema_read_integer(const mh_schema_ctx *c, const mh_node *n, const char *label,
+                           unsigned max, unsigned *ret) {
         _cleanup_free_ char *s = NULL;
         int r;
 
         if (n->kind != MH_NODE_SCALAR || mh_node_is_null(n))
-                return mh_schema_fail(c, n, "'%s' must be an integer from 1 to %u, not %s", name,
+                return mh_schema_fail(c, n, "%s must be an integer from 1 to %u, not %s", label,
                                       max, mh_schema_describe(n));
         r = mh_schema_expand(c, n, false, &s);
         if (r < 0)
                 return r;
         if (!parse_decimal(s, max, ret))
-                return mh_schema_fail(c, n, "'%s' must be an integer from 1 to %u, not '%s'", name,
+                return mh_schema_fail(c, n, "%s must be an integer from 1 to %u, not '%s'", label,
                                       max, s);
         return 0;
 }

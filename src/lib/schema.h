@@ -89,8 +89,8 @@ int mh_schema_read_string(const mh_schema_ctx *c, const mh_node *n, const char *
                           char **ret);
 
 /* A decimal integer from 1 to max: no sign, no leading zero. */
-int mh_schema_read_integer(const mh_schema_ctx *c, const mh_node *n, const char *name, unsigned max,
-                           unsigned *ret);
+int mh_schema_read_integer(const mh_schema_ctx *c, const mh_node *n, const char *label,
+                           unsigned max, unsigned *ret);
 
 /* Check every key of mapping against the schema and fill object. */
 int mh_schema_parse_mapping(const mh_schema_ctx *c, const mh_node *mapping, const mh_schema *s,
