@@ -8,21 +8,12 @@
 #include <mhc/config.h>
 
 #include "config.h"
+#include "schema.h"
 #include "util.h"
 #include "yaml.h"
 
-#define CONFIG_SIZE_MAX    (4u * 1024 * 1024) /* of mhc.yaml */
-#define VALUE_SIZE_MAX     (64u * 1024)       /* of a value after ${env:...} expansion */
-#define ENV_NAME_MAX       255
-#define TIMEOUT_MAX        604800u /* a week, in seconds */
-#define FIELDS_MAX         16      /* keys in one kind of mapping */
-#define SUGGEST_LENGTH_MAX 64      /* longer unknown keys get no suggestion */
-#define LABEL_MAX          64      /* "each item of 'topologies'" */
-
-typedef struct strv {
-        char **items;
-        size_t n;
-} strv;
+#define CONFIG_SIZE_MAX (4u * 1024 * 1024) /* of mhc.yaml */
+#define TIMEOUT_MAX     604800u            /* a week, in seconds */
 
 struct mh_host_config {
         const mh_config *config; /* the owner */
@@ -41,9 +32,9 @@ struct mh_host_config {
         mh_host_key_policy host_key_policy;
         unsigned connect_timeout;
         unsigned command_timeout;
-        strv services;
-        strv backup_paths;
-        strv artifacts;
+        mh_strv services;
+        mh_strv backup_paths;
+        mh_strv artifacts;
         mh_node *options; /* the config: mapping, or NULL */
 };
 
@@ -59,42 +50,8 @@ struct mh_config {
         size_t n_hosts;
         domain *domains;
         size_t n_domains;
-        strv tests;
-        strv topology_dirs;
-};
-
-/* What every step of validation needs. */
-typedef struct ctx {
-        const char *origin;
-        mh_config *config;
-        mh_error *error;
-} ctx;
-
-typedef struct field field;
-
-/* Check the value of one key and store it in object at f->offset. */
-typedef int (*parse_fn)(const ctx *c, const mh_node *value, const field *f, void *object);
-
-typedef struct schema schema;
-
-/* One key of a kind of mapping. */
-struct field {
-        const char *name;
-        parse_fn parse;
-        size_t offset; /* of the member parse fills in */
-        bool required;
-        const schema *nested; /* for parse_nested */
-};
-
-/* A kind of mapping: its keys, and what to do once all of them are read. */
-struct schema {
-        const char *what; /* "host", in messages */
-        const field *fields;
-        size_t n_fields;
-        /* The object's name for "host 'db' has no role", or NULL. */
-        const char *(*name)(const void *object);
-        /* Defaults and checks across keys. */
-        int (*finish)(const ctx *c, const mh_node *mapping, void *object);
+        mh_strv tests;
+        mh_strv topology_dirs;
 };
 
 static const char *const policy_names[] = {
@@ -102,35 +59,6 @@ static const char *const policy_names[] = {
         [MH_HOST_KEY_ACCEPT_NEW] = "accept-new",
         [MH_HOST_KEY_OFF] = "off",
 };
-
-static void *member(void *object, const field *f) {
-        return (char *) object + f->offset;
-}
-
-static void strv_dispose(strv *v) {
-        for (size_t i = 0; i < v->n; i++)
-                free(v->items[i]);
-        free(v->items);
-        *v = (strv){};
-}
-
-/* Append s, which is freed if that fails. */
-static int strv_consume(strv *v, char *s) {
-        char **items;
-
-        items = reallocarray(v->items, v->n + 1, sizeof(char *));
-        if (!items) {
-                free(s);
-                return -ENOMEM;
-        }
-        v->items = items;
-        v->items[v->n++] = s;
-        return 0;
-}
-
-static const char *strv_get(const strv *v, size_t i) {
-        return i < v->n ? v->items[i] : NULL;
-}
 
 static void host_free(mh_host_config *h) {
         if (!h)
@@ -148,9 +76,9 @@ static void host_free(mh_host_config *h) {
                 explicit_bzero(h->password, strlen(h->password));
         free(h->password);
         free(h->known_hosts);
-        strv_dispose(&h->services);
-        strv_dispose(&h->backup_paths);
-        strv_dispose(&h->artifacts);
+        mh_strv_dispose(&h->services);
+        mh_strv_dispose(&h->backup_paths);
+        mh_strv_dispose(&h->artifacts);
         mh_node_free(h->options);
         free(h);
 }
@@ -165,8 +93,8 @@ mh_config *mh_config_free(mh_config *c) {
         for (size_t i = 0; i < c->n_domains; i++)
                 free(c->domains[i].id);
         free(c->domains);
-        strv_dispose(&c->tests);
-        strv_dispose(&c->topology_dirs);
+        mh_strv_dispose(&c->tests);
+        mh_strv_dispose(&c->topology_dirs);
         free(c->path);
         free(c->base_dir);
         free(c);
@@ -175,237 +103,6 @@ mh_config *mh_config_free(mh_config *c) {
 
 static void mh_config_freep(mh_config **c) {
         mh_config_free(*c);
-}
-
-/* --- messages ------------------------------------------------------------ */
-
-static int fail(const ctx *c, const mh_node *n, const char *fmt, ...) MH_PRINTF(3, 4);
-
-static int fail(const ctx *c, const mh_node *n, const char *fmt, ...) {
-        char message[MH_ERROR_MESSAGE_MAX];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(message, sizeof(message), fmt, ap);
-        va_end(ap);
-        return mh_error_set(c->error, -MH_ERR_CONFIG, "%s:%u:%u: %s", c->origin, n->line, n->column,
-                            message);
-}
-
-/* What n is, for "... must be a string, not a mapping". */
-static const char *describe(const mh_node *n) {
-        switch (n->kind) {
-        case MH_NODE_MAPPING:
-                return "a mapping";
-        case MH_NODE_SEQUENCE:
-                return "a sequence";
-        default:
-                return mh_node_is_null(n) ? "null" : "a scalar";
-        }
-}
-
-/* Edit distance with transpositions (optimal string alignment). */
-static size_t edit_distance(const char *a, size_t n, const char *b, size_t m) {
-        size_t d[SUGGEST_LENGTH_MAX + 1][SUGGEST_LENGTH_MAX + 1];
-
-        assert(n <= SUGGEST_LENGTH_MAX && m <= SUGGEST_LENGTH_MAX);
-        for (size_t i = 0; i <= n; i++)
-                d[i][0] = i;
-        for (size_t j = 0; j <= m; j++)
-                d[0][j] = j;
-        for (size_t i = 1; i <= n; i++)
-                for (size_t j = 1; j <= m; j++) {
-                        size_t cost = a[i - 1] != b[j - 1];
-                        size_t best = d[i - 1][j - 1] + cost;
-
-                        if (d[i - 1][j] + 1 < best)
-                                best = d[i - 1][j] + 1;
-                        if (d[i][j - 1] + 1 < best)
-                                best = d[i][j - 1] + 1;
-                        if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-                            d[i - 2][j - 2] + 1 < best)
-                                best = d[i - 2][j - 2] + 1;
-                        d[i][j] = best;
-                }
-        return d[n][m];
-}
-
-/* Whether one of a and b starts with the other, which has at least 3 characters. */
-static bool is_prefix(const char *a, size_t n, const char *b, size_t m) {
-        size_t shorter = n < m ? n : m;
-
-        return shorter >= 3 && strncmp(a, b, shorter) == 0;
-}
-
-/* Typos forgiven in a key of m characters. */
-static size_t max_typos(size_t m) {
-        return m >= 6 ? 2 : 1;
-}
-
-/* The key the user probably meant: the closest by edit distance, else one
- * that shares a prefix; NULL when nothing is close. */
-static const char *suggest(const schema *s, const mh_node *key) {
-        const char *best = NULL, *prefixed = NULL;
-        size_t best_distance = SIZE_MAX;
-
-        if (key->length > SUGGEST_LENGTH_MAX)
-                return NULL;
-
-        for (size_t i = 0; i < s->n_fields; i++) {
-                const char *name = s->fields[i].name;
-                size_t m = strlen(name);
-                size_t d = edit_distance(key->value, key->length, name, m);
-
-                if (d <= max_typos(m) && d < best_distance) {
-                        best = name;
-                        best_distance = d;
-                }
-                if (!prefixed && is_prefix(key->value, key->length, name, m))
-                        prefixed = name;
-        }
-        return best ?: prefixed;
-}
-
-static int unknown_key(const ctx *c, const mh_node *key, const schema *s) {
-        const char *guess = suggest(s, key);
-
-        if (guess)
-                return fail(c, key, "unknown key '%s' in %s (did you mean '%s'?)", key->value,
-                            s->what, guess);
-        return fail(c, key, "unknown key '%s' in %s", key->value, s->what);
-}
-
-static int missing_key(const ctx *c, const mh_node *mapping, const schema *s, const void *object,
-                       const char *key) {
-        const char *name = s->name ? s->name(object) : NULL;
-
-        if (name)
-                return fail(c, mapping, "%s '%s' has no %s", s->what, name, key);
-        return fail(c, mapping, "%s is missing required key '%s'", s->what, key);
-}
-
-/* --- values -------------------------------------------------------------- */
-
-static bool is_name_start(char ch) {
-        return ch == '_' || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z');
-}
-
-/* [A-Za-z_][A-Za-z0-9_]*, as the shell allows. */
-static bool is_env_name(const char *s, size_t n) {
-        if (n == 0 || n > ENV_NAME_MAX || !is_name_start(s[0]))
-                return false;
-        for (size_t i = 1; i < n; i++)
-                if (!is_name_start(s[i]) && !(s[i] >= '0' && s[i] <= '9'))
-                        return false;
-        return true;
-}
-
-/* Append the value of the variable named in ${env:...} at ref; *ret_end is
- * what follows the reference.  A secret's text never goes into a message. */
-static int append_env(const ctx *c, const mh_node *n, const char *ref, bool secret, mh_buf *b,
-                      const char **ret_end) {
-        const char *name = ref + strlen("${env:"), *end = strchr(name, '}');
-        char copy[ENV_NAME_MAX + 1];
-        const char *value;
-        size_t length;
-
-        if (!end)
-                return fail(c, n, "'${env:' without a closing '}'");
-        length = (size_t) (end - name);
-        if (!is_env_name(name, length)) {
-                if (secret)
-                        return fail(c, n, "invalid environment variable name in ${env:...}");
-                return fail(c, n, "invalid environment variable name '%.*s' in ${env:...}",
-                            (int) length, name);
-        }
-
-        memcpy(copy, name, length);
-        copy[length] = '\0';
-        value = getenv(copy);
-        if (!value)
-                return fail(c, n, "environment variable '%s' is not set", copy);
-
-        *ret_end = end + 1;
-        return mh_buf_append(b, value, strlen(value));
-}
-
-/* The scalar's text with every ${env:NAME} replaced by the variable's value. */
-static int expand_env(const ctx *c, const mh_node *n, bool secret, char **ret) {
-        mh_buf b = { .max = VALUE_SIZE_MAX };
-        const char *p = n->value, *ref;
-        int r = 0;
-
-        assert(n->kind == MH_NODE_SCALAR);
-        if (strlen(n->value) != n->length)
-                return fail(c, n, "the value contains a NUL character");
-
-        while (r >= 0 && (ref = strstr(p, "${env:"))) {
-                r = mh_buf_append(&b, p, (size_t) (ref - p));
-                if (r >= 0)
-                        r = append_env(c, n, ref, secret, &b, &p);
-        }
-        if (r >= 0)
-                r = mh_buf_append(&b, p, strlen(p));
-        if (r == -EFBIG)
-                r = fail(c, n, "the value is longer than %u bytes once ${env:...} is expanded",
-                         VALUE_SIZE_MAX);
-        if (r < 0) {
-                mh_buf_dispose(&b);
-                return r;
-        }
-
-        *ret = mh_buf_steal(&b, NULL);
-        return *ret ? 0 : -ENOMEM;
-}
-
-/* A string value, expanded; null and empty values are refused. */
-static int read_string(const ctx *c, const mh_node *n, const char *label, bool secret, char **ret) {
-        _cleanup_free_ char *s = NULL;
-        int r;
-
-        if (n->kind != MH_NODE_SCALAR || mh_node_is_null(n))
-                return fail(c, n, "%s must be a string, not %s", label, describe(n));
-        r = expand_env(c, n, secret, &s);
-        if (r < 0)
-                return r;
-        if (s[0] == '\0')
-                return fail(c, n, "%s must not be empty", label);
-
-        *ret = TAKE_PTR(s);
-        return 0;
-}
-
-/* Decimal digits only: no sign, no leading zero, no overflow past max. */
-static bool parse_decimal(const char *s, unsigned max, unsigned *ret) {
-        unsigned v = 0;
-
-        if (s[0] < '1' || s[0] > '9')
-                return false;
-        for (; *s; s++) {
-                unsigned digit = (unsigned) (*s - '0');
-
-                if (*s < '0' || *s > '9' || v > (max - digit) / 10)
-                        return false;
-                v = v * 10 + digit;
-        }
-        *ret = v;
-        return true;
-}
-
-static int read_integer(const ctx *c, const mh_node *n, const char *name, unsigned max,
-                        unsigned *ret) {
-        _cleanup_free_ char *s = NULL;
-        int r;
-
-        if (n->kind != MH_NODE_SCALAR || mh_node_is_null(n))
-                return fail(c, n, "'%s' must be an integer from 1 to %u, not %s", name, max,
-                            describe(n));
-        r = expand_env(c, n, false, &s);
-        if (r < 0)
-                return r;
-        if (!parse_decimal(s, max, ret))
-                return fail(c, n, "'%s' must be an integer from 1 to %u, not '%s'", name, max, s);
-        return 0;
 }
 
 /* "./a" and ".//./a" are "a". */
@@ -443,36 +140,35 @@ static int resolve_in(const char *base_dir, const char *path, char **ret) {
         return 0;
 }
 
-static int resolve(const ctx *c, const char *path, char **ret) {
-        return resolve_in(c->config->base_dir, path, ret);
+static int resolve(const mh_schema_ctx *c, const char *path, char **ret) {
+        return resolve_in(((const mh_config *) c->root)->base_dir, path, ret);
 }
 
-static int read_local_path(const ctx *c, const mh_node *n, const char *label, char **ret) {
+static int read_local_path(const mh_schema_ctx *c, const mh_node *n, const char *label,
+                           char **ret) {
         _cleanup_free_ char *s = NULL;
         int r;
 
-        r = read_string(c, n, label, false, &s);
+        r = mh_schema_read_string(c, n, label, false, &s);
         if (r < 0)
                 return r;
         return resolve(c, s, ret);
 }
 
 /* A path on the host: relative ones would depend on the remote working directory. */
-static int read_remote_path(const ctx *c, const mh_node *n, const char *label, char **ret) {
+static int read_remote_path(const mh_schema_ctx *c, const mh_node *n, const char *label,
+                            char **ret) {
         _cleanup_free_ char *s = NULL;
         int r;
 
-        r = read_string(c, n, label, false, &s);
+        r = mh_schema_read_string(c, n, label, false, &s);
         if (r < 0)
                 return r;
         if (s[0] != '/')
-                return fail(c, n, "%s must be an absolute path on the host, not '%s'", label, s);
+                return mh_schema_fail(c, n, "%s must be an absolute path on the host, not '%s'",
+                                      label, s);
         *ret = TAKE_PTR(s);
         return 0;
-}
-
-static int read_plain_string(const ctx *c, const mh_node *n, const char *label, char **ret) {
-        return read_string(c, n, label, false, ret);
 }
 
 /* Opened rather than access(2)ed: that is what counts when the key is used. */
@@ -490,9 +186,9 @@ static int check_readable(const char *path) {
         return 0;
 }
 
-static int copy_node(const ctx *c, const mh_node *n, bool is_key, mh_node **ret);
+static int copy_node(const mh_schema_ctx *c, const mh_node *n, bool is_key, mh_node **ret);
 
-static int copy_items(const ctx *c, const mh_node *n, mh_node *copy) {
+static int copy_items(const mh_schema_ctx *c, const mh_node *n, mh_node *copy) {
         int r = 0;
 
         if (n->n_items == 0)
@@ -506,7 +202,7 @@ static int copy_items(const ctx *c, const mh_node *n, mh_node *copy) {
         return r;
 }
 
-static int copy_pairs(const ctx *c, const mh_node *n, mh_node *copy) {
+static int copy_pairs(const mh_schema_ctx *c, const mh_node *n, mh_node *copy) {
         int r = 0;
 
         if (n->n_pairs == 0)
@@ -526,11 +222,11 @@ static int copy_pairs(const ctx *c, const mh_node *n, mh_node *copy) {
 }
 
 /* Keys are copied as written, values with ${env:NAME} expanded. */
-static int copy_scalar(const ctx *c, const mh_node *n, bool is_key, mh_node *copy) {
+static int copy_scalar(const mh_schema_ctx *c, const mh_node *n, bool is_key, mh_node *copy) {
         int r;
 
         if (!is_key) {
-                r = expand_env(c, n, false, &copy->value);
+                r = mh_schema_expand(c, n, false, &copy->value);
                 if (r < 0)
                         return r;
                 copy->length = strlen(copy->value);
@@ -547,7 +243,7 @@ static int copy_scalar(const ctx *c, const mh_node *n, bool is_key, mh_node *cop
 
 /* A copy of a config: subtree for its host type.  The parser bounds the
  * depth, and so this recursion. */
-static int copy_node(const ctx *c, const mh_node *n, bool is_key, mh_node **ret) {
+static int copy_node(const mh_schema_ctx *c, const mh_node *n, bool is_key, mh_node **ret) {
         _cleanup_(mh_node_freep) mh_node *copy = NULL;
         int r;
 
@@ -579,61 +275,59 @@ static int copy_node(const ctx *c, const mh_node *n, bool is_key, mh_node **ret)
 
 /* --- parsers of keys, as named in the tables ----------------------------- */
 
-/* The key's name quoted, for messages about its value. */
-static const char *quoted(char buf[static LABEL_MAX], const char *name) {
-        snprintf(buf, LABEL_MAX, "'%s'", name);
-        return buf;
+static int parse_secret(const mh_schema_ctx *c, const mh_node *n, const mh_field *f, void *object) {
+        char label[MH_SCHEMA_LABEL_MAX];
+
+        return mh_schema_read_string(c, n, mh_schema_label(label, f->name), true,
+                                     mh_schema_member(object, f));
 }
 
-static int parse_string(const ctx *c, const mh_node *n, const field *f, void *object) {
-        char label[LABEL_MAX];
+static int parse_local_path(const mh_schema_ctx *c, const mh_node *n, const mh_field *f,
+                            void *object) {
+        char label[MH_SCHEMA_LABEL_MAX];
 
-        return read_string(c, n, quoted(label, f->name), false, member(object, f));
-}
-
-static int parse_secret(const ctx *c, const mh_node *n, const field *f, void *object) {
-        char label[LABEL_MAX];
-
-        return read_string(c, n, quoted(label, f->name), true, member(object, f));
-}
-
-static int parse_local_path(const ctx *c, const mh_node *n, const field *f, void *object) {
-        char label[LABEL_MAX];
-
-        return read_local_path(c, n, quoted(label, f->name), member(object, f));
+        return read_local_path(c, n, mh_schema_label(label, f->name), mh_schema_member(object, f));
 }
 
 /* The key file must be readable now, not only when the first connection fails. */
-static int parse_private_key(const ctx *c, const mh_node *n, const field *f, void *object) {
+static int parse_private_key(const mh_schema_ctx *c, const mh_node *n, const mh_field *f,
+                             void *object) {
         _cleanup_free_ char *path = NULL;
-        char label[LABEL_MAX];
+        char label[MH_SCHEMA_LABEL_MAX];
         int r;
 
-        r = read_local_path(c, n, quoted(label, f->name), &path);
+        r = read_local_path(c, n, mh_schema_label(label, f->name), &path);
         if (r < 0)
                 return r;
         r = check_readable(path);
         if (r < 0)
-                return fail(c, n, "cannot read %s '%s': %s", f->name, path, strerror(-r));
-        *(char **) member(object, f) = TAKE_PTR(path);
+                return mh_schema_fail(c, n, "cannot read %s '%s': %s", f->name, path, strerror(-r));
+        *(char **) mh_schema_member(object, f) = TAKE_PTR(path);
         return 0;
 }
 
-static int parse_port(const ctx *c, const mh_node *n, const field *f, void *object) {
-        return read_integer(c, n, f->name, 65535, member(object, f));
+static int parse_port(const mh_schema_ctx *c, const mh_node *n, const mh_field *f, void *object) {
+        char label[MH_SCHEMA_LABEL_MAX];
+
+        return mh_schema_read_integer(c, n, mh_schema_label(label, f->name), 65535,
+                                      mh_schema_member(object, f));
 }
 
-static int parse_timeout(const ctx *c, const mh_node *n, const field *f, void *object) {
-        return read_integer(c, n, f->name, TIMEOUT_MAX, member(object, f));
+static int parse_timeout(const mh_schema_ctx *c, const mh_node *n, const mh_field *f,
+                         void *object) {
+        char label[MH_SCHEMA_LABEL_MAX];
+
+        return mh_schema_read_integer(c, n, mh_schema_label(label, f->name), TIMEOUT_MAX,
+                                      mh_schema_member(object, f));
 }
 
-static int parse_policy(const ctx *c, const mh_node *n, const field *f, void *object) {
+static int parse_policy(const mh_schema_ctx *c, const mh_node *n, const mh_field *f, void *object) {
         _cleanup_free_ char *s = NULL;
-        mh_host_key_policy *policy = member(object, f);
-        char label[LABEL_MAX];
+        mh_host_key_policy *policy = mh_schema_member(object, f);
+        char label[MH_SCHEMA_LABEL_MAX];
         int r;
 
-        r = read_string(c, n, quoted(label, f->name), false, &s);
+        r = mh_schema_read_string(c, n, mh_schema_label(label, f->name), false, &s);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < ELEMENTSOF(policy_names); i++)
@@ -641,136 +335,71 @@ static int parse_policy(const ctx *c, const mh_node *n, const field *f, void *ob
                         *policy = (mh_host_key_policy) i;
                         return 0;
                 }
-        return fail(c, n, "'%s' must be strict, accept-new or off, not '%s'", f->name, s);
+        return mh_schema_fail(c, n, "'%s' must be strict, accept-new or off, not '%s'", f->name, s);
 }
 
-typedef int (*read_item_fn)(const ctx *c, const mh_node *n, const char *label, char **ret);
-
-static int parse_list(const ctx *c, const mh_node *n, const field *f, strv *v,
-                      read_item_fn read_item) {
-        char label[LABEL_MAX];
-        int r;
-
-        if (n->kind != MH_NODE_SEQUENCE)
-                return fail(c, n, "'%s' must be a sequence, not %s", f->name, describe(n));
-
-        snprintf(label, sizeof(label), "each item of '%s'", f->name);
-        for (size_t i = 0; i < n->n_items; i++) {
-                char *s = NULL;
-
-                r = read_item(c, n->items[i], label, &s);
-                if (r < 0)
-                        return r;
-                r = strv_consume(v, s);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+static int parse_local_paths(const mh_schema_ctx *c, const mh_node *n, const mh_field *f,
+                             void *object) {
+        return mh_schema_parse_list(c, n, f, mh_schema_member(object, f), read_local_path);
 }
 
-static int parse_strings(const ctx *c, const mh_node *n, const field *f, void *object) {
-        return parse_list(c, n, f, member(object, f), read_plain_string);
+static int parse_remote_paths(const mh_schema_ctx *c, const mh_node *n, const mh_field *f,
+                              void *object) {
+        return mh_schema_parse_list(c, n, f, mh_schema_member(object, f), read_remote_path);
 }
 
-static int parse_local_paths(const ctx *c, const mh_node *n, const field *f, void *object) {
-        return parse_list(c, n, f, member(object, f), read_local_path);
-}
-
-static int parse_remote_paths(const ctx *c, const mh_node *n, const field *f, void *object) {
-        return parse_list(c, n, f, member(object, f), read_remote_path);
-}
-
-static int parse_options(const ctx *c, const mh_node *n, const field *f, void *object) {
+static int parse_options(const mh_schema_ctx *c, const mh_node *n, const mh_field *f,
+                         void *object) {
         if (n->kind != MH_NODE_MAPPING)
-                return fail(c, n, "'%s' must be a mapping, not %s", f->name, describe(n));
-        return copy_node(c, n, false, member(object, f));
-}
-
-static const field *find_field(const schema *s, const mh_node *key) {
-        for (size_t i = 0; i < s->n_fields; i++)
-                if (key->length == strlen(s->fields[i].name) &&
-                    memcmp(key->value, s->fields[i].name, key->length) == 0)
-                        return &s->fields[i];
-        return NULL;
-}
-
-/* Check every key of mapping against the schema and fill object. */
-static int parse_mapping(const ctx *c, const mh_node *mapping, const schema *s, void *object) {
-        bool seen[FIELDS_MAX] = {};
-        int r;
-
-        assert(mapping->kind == MH_NODE_MAPPING);
-        assert(s->n_fields <= FIELDS_MAX);
-
-        for (size_t i = 0; i < mapping->n_pairs; i++) {
-                const field *f = find_field(s, mapping->pairs[i].key);
-
-                if (!f)
-                        return unknown_key(c, mapping->pairs[i].key, s);
-                r = f->parse(c, mapping->pairs[i].value, f, object);
-                if (r < 0)
-                        return r;
-                seen[f - s->fields] = true;
-        }
-
-        for (size_t i = 0; i < s->n_fields; i++)
-                if (s->fields[i].required && !seen[i])
-                        return missing_key(c, mapping, s, object, s->fields[i].name);
-
-        return s->finish ? s->finish(c, mapping, object) : 0;
-}
-
-/* A mapping whose keys belong to the same object as its parent's (conn:, backup:). */
-static int parse_nested(const ctx *c, const mh_node *n, const field *f, void *object) {
-        if (n->kind != MH_NODE_MAPPING)
-                return fail(c, n, "'%s' must be a mapping, not %s", f->name, describe(n));
-        return parse_mapping(c, n, f->nested, object);
+                return mh_schema_fail(c, n, "'%s' must be a mapping, not %s", f->name,
+                                      mh_schema_describe(n));
+        return copy_node(c, n, false, mh_schema_member(object, f));
 }
 
 /* --- hosts --------------------------------------------------------------- */
 
 /* clang-format off */
-static const field conn_fields[] = {
-        { "host",            parse_string,      offsetof(mh_host_config, address) },
-        { "port",            parse_port,        offsetof(mh_host_config, port) },
-        { "user",            parse_string,      offsetof(mh_host_config, user) },
-        { "private_key",     parse_private_key, offsetof(mh_host_config, private_key) },
-        { "password",        parse_secret,      offsetof(mh_host_config, password) },
-        { "known_hosts",     parse_local_path,  offsetof(mh_host_config, known_hosts) },
-        { "host_key_policy", parse_policy,      offsetof(mh_host_config, host_key_policy) },
-        { "connect_timeout", parse_timeout,     offsetof(mh_host_config, connect_timeout) },
-        { "command_timeout", parse_timeout,     offsetof(mh_host_config, command_timeout) },
+static const mh_field conn_fields[] = {
+        { "host",            mh_schema_parse_string, offsetof(mh_host_config, address) },
+        { "port",            parse_port,             offsetof(mh_host_config, port) },
+        { "user",            mh_schema_parse_string, offsetof(mh_host_config, user) },
+        { "private_key",     parse_private_key,      offsetof(mh_host_config, private_key) },
+        { "password",        parse_secret,           offsetof(mh_host_config, password) },
+        { "known_hosts",     parse_local_path,       offsetof(mh_host_config, known_hosts) },
+        { "host_key_policy", parse_policy,           offsetof(mh_host_config, host_key_policy) },
+        { "connect_timeout", parse_timeout,          offsetof(mh_host_config, connect_timeout) },
+        { "command_timeout", parse_timeout,          offsetof(mh_host_config, command_timeout) },
 };
 /* clang-format on */
 
-static const schema conn_schema = {
+static const mh_schema conn_schema = {
         .what = "conn",
         .fields = conn_fields,
         .n_fields = ELEMENTSOF(conn_fields),
 };
 
 /* clang-format off */
-static const field backup_fields[] = {
+static const mh_field backup_fields[] = {
         { "paths", parse_remote_paths, offsetof(mh_host_config, backup_paths) },
 };
 /* clang-format on */
 
-static const schema backup_schema = {
+static const mh_schema backup_schema = {
         .what = "backup",
         .fields = backup_fields,
         .n_fields = ELEMENTSOF(backup_fields),
 };
 
 /* clang-format off */
-static const field host_fields[] = {
-        { "hostname",  parse_string,       offsetof(mh_host_config, hostname), true },
-        { "role",      parse_string,       offsetof(mh_host_config, role),     true },
-        { "type",      parse_string,       offsetof(mh_host_config, type) },
-        { "conn",      parse_nested,       0, .nested = &conn_schema },
-        { "services",  parse_strings,      offsetof(mh_host_config, services) },
-        { "backup",    parse_nested,       0, .nested = &backup_schema },
-        { "artifacts", parse_remote_paths, offsetof(mh_host_config, artifacts) },
-        { "config",    parse_options,      offsetof(mh_host_config, options) },
+static const mh_field host_fields[] = {
+        { "hostname",  mh_schema_parse_string,  offsetof(mh_host_config, hostname), true },
+        { "role",      mh_schema_parse_string,  offsetof(mh_host_config, role),     true },
+        { "type",      mh_schema_parse_string,  offsetof(mh_host_config, type) },
+        { "conn",      mh_schema_parse_nested,  0, .nested = &conn_schema },
+        { "services",  mh_schema_parse_strings, offsetof(mh_host_config, services) },
+        { "backup",    mh_schema_parse_nested,  0, .nested = &backup_schema },
+        { "artifacts", parse_remote_paths,      offsetof(mh_host_config, artifacts) },
+        { "config",    parse_options,           offsetof(mh_host_config, options) },
 };
 /* clang-format on */
 
@@ -787,17 +416,19 @@ static int set_default(char **s, const char *value) {
         return *s ? 0 : -ENOMEM;
 }
 
-static int finish_host(const ctx *c, const mh_node *mapping, void *object) {
+static int finish_host(const mh_schema_ctx *c, const mh_node *mapping, void *object) {
+        const mh_config *config = c->root;
         mh_host_config *h = object;
         int r;
 
         /* h is the configuration's last host; the others come before it. */
-        for (size_t i = 0; c->config->hosts[i] != h; i++) {
-                const mh_host_config *first = c->config->hosts[i];
+        for (size_t i = 0; config->hosts[i] != h; i++) {
+                const mh_host_config *first = config->hosts[i];
 
                 if (streq(first->hostname, h->hostname))
-                        return fail(c, mapping, "duplicate hostname '%s' (first at %u:%u)",
-                                    h->hostname, first->line, first->column);
+                        return mh_schema_fail(c, mapping,
+                                              "duplicate hostname '%s' (first at %u:%u)",
+                                              h->hostname, first->line, first->column);
         }
 
         r = set_default(&h->type, "systemd");
@@ -817,7 +448,7 @@ static int finish_host(const ctx *c, const mh_node *mapping, void *object) {
         return 0;
 }
 
-static const schema host_schema = {
+static const mh_schema host_schema = {
         .what = "host",
         .fields = host_fields,
         .n_fields = ELEMENTSOF(host_fields),
@@ -848,29 +479,18 @@ static int add_host(mh_config *config, mh_host_config **ret) {
         return 0;
 }
 
-static int parse_hosts(const ctx *c, const mh_node *n, const field *f, void *object) {
+static int parse_host(const mh_schema_ctx *c, const mh_node *item, _unused_ void *object) {
+        mh_host_config *h;
         int r;
 
-        if (n->kind != MH_NODE_SEQUENCE)
-                return fail(c, n, "'%s' must be a sequence, not %s", f->name, describe(n));
-        if (n->n_items == 0)
-                return fail(c, n, "'%s' must not be empty", f->name);
+        r = add_host(c->root, &h);
+        if (r < 0)
+                return r;
+        return mh_schema_parse_mapping(c, item, &host_schema, h);
+}
 
-        for (size_t i = 0; i < n->n_items; i++) {
-                const mh_node *item = n->items[i];
-                mh_host_config *h;
-
-                if (item->kind != MH_NODE_MAPPING)
-                        return fail(c, item, "each item of '%s' must be a mapping, not %s", f->name,
-                                    describe(item));
-                r = add_host(c->config, &h);
-                if (r < 0)
-                        return r;
-                r = parse_mapping(c, item, &host_schema, h);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+static int parse_hosts(const mh_schema_ctx *c, const mh_node *n, const mh_field *f, void *object) {
+        return mh_schema_parse_items(c, n, f, parse_host, object);
 }
 
 /* --- domains ------------------------------------------------------------- */
@@ -882,9 +502,9 @@ typedef struct domain_draft {
 } domain_draft;
 
 /* clang-format off */
-static const field domain_fields[] = {
-        { "id",    parse_string, offsetof(domain_draft, id), true },
-        { "hosts", parse_hosts,  0,                          true },
+static const mh_field domain_fields[] = {
+        { "id",    mh_schema_parse_string, offsetof(domain_draft, id), true },
+        { "hosts", parse_hosts,            0,                          true },
 };
 /* clang-format on */
 
@@ -894,15 +514,16 @@ static const char *domain_name(const void *object) {
         return d->id;
 }
 
-static int finish_domain(const ctx *c, const mh_node *mapping, void *object) {
-        mh_config *config = c->config;
+static int finish_domain(const mh_schema_ctx *c, const mh_node *mapping, void *object) {
+        mh_config *config = c->root;
         domain_draft *d = object;
         domain *domains;
 
         for (size_t i = 0; i < config->n_domains; i++)
                 if (streq(config->domains[i].id, d->id))
-                        return fail(c, mapping, "duplicate domain id '%s' (first at %u:%u)", d->id,
-                                    config->domains[i].line, config->domains[i].column);
+                        return mh_schema_fail(c, mapping,
+                                              "duplicate domain id '%s' (first at %u:%u)", d->id,
+                                              config->domains[i].line, config->domains[i].column);
 
         for (size_t i = d->first_host; i < config->n_hosts; i++) {
                 config->hosts[i]->domain = strdup(d->id);
@@ -922,7 +543,7 @@ static int finish_domain(const ctx *c, const mh_node *mapping, void *object) {
         return 0;
 }
 
-static const schema domain_schema = {
+static const mh_schema domain_schema = {
         .what = "domain",
         .fields = domain_fields,
         .n_fields = ELEMENTSOF(domain_fields),
@@ -930,40 +551,32 @@ static const schema domain_schema = {
         .finish = finish_domain,
 };
 
-static int parse_domains(const ctx *c, const mh_node *n, const field *f, void *object) {
+static int parse_domain(const mh_schema_ctx *c, const mh_node *item, _unused_ void *object) {
+        const mh_config *config = c->root;
+        domain_draft d = { .first_host = config->n_hosts };
         int r;
 
-        if (n->kind != MH_NODE_SEQUENCE)
-                return fail(c, n, "'%s' must be a sequence, not %s", f->name, describe(n));
-        if (n->n_items == 0)
-                return fail(c, n, "'%s' must not be empty", f->name);
+        r = mh_schema_parse_mapping(c, item, &domain_schema, &d);
+        free(d.id);
+        return r;
+}
 
-        for (size_t i = 0; i < n->n_items; i++) {
-                const mh_node *item = n->items[i];
-                domain_draft d = { .first_host = c->config->n_hosts };
-
-                if (item->kind != MH_NODE_MAPPING)
-                        return fail(c, item, "each item of '%s' must be a mapping, not %s", f->name,
-                                    describe(item));
-                r = parse_mapping(c, item, &domain_schema, &d);
-                free(d.id);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+static int parse_domains(const mh_schema_ctx *c, const mh_node *n, const mh_field *f,
+                         void *object) {
+        return mh_schema_parse_items(c, n, f, parse_domain, object);
 }
 
 /* --- the file ------------------------------------------------------------ */
 
 /* clang-format off */
-static const field config_fields[] = {
+static const mh_field config_fields[] = {
         { "domains",    parse_domains,     0,                                  true },
         { "tests",      parse_local_paths, offsetof(mh_config, tests) },
         { "topologies", parse_local_paths, offsetof(mh_config, topology_dirs) },
 };
 /* clang-format on */
 
-static const schema config_schema = {
+static const mh_schema config_schema = {
         .what = "configuration",
         .fields = config_fields,
         .n_fields = ELEMENTSOF(config_fields),
@@ -993,7 +606,7 @@ int mh_config_parse(const char *text, size_t size, const char *origin, const cha
                     mh_config **ret, mh_error *error) {
         _cleanup_(mh_config_freep) mh_config *config = NULL;
         _cleanup_(mh_node_freep) mh_node *root = NULL;
-        ctx c;
+        mh_schema_ctx c;
         int r;
 
         if ((!text && size > 0) || !ret)
@@ -1015,49 +628,18 @@ int mh_config_parse(const char *text, size_t size, const char *origin, const cha
                 return mh_error_set(error, r, "cannot find the directory of '%s': %s", origin,
                                     strerror(-r));
 
-        c = (ctx){ .origin = config->path, .config = config, .error = error };
-        if (root->kind != MH_NODE_MAPPING)
-                return fail(&c, root, "the configuration must be a mapping, not %s",
-                            describe(root));
-        r = parse_mapping(&c, root, &config_schema, config);
+        c = (mh_schema_ctx){
+                .origin = config->path,
+                .root = config,
+                .expand_env = true,
+                .error = error,
+        };
+        r = mh_schema_parse_document(&c, root, &config_schema, config);
         if (r < 0)
                 return r;
 
         *ret = TAKE_PTR(config);
         return 0;
-}
-
-/* The whole file, up to CONFIG_SIZE_MAX bytes. */
-static int read_file(const char *path, char **ret, size_t *ret_size) {
-        _cleanup_close_ int fd = -EBADF;
-        mh_buf b = { .max = CONFIG_SIZE_MAX };
-        char chunk[16384];
-        int r = 0;
-
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-
-        for (;;) {
-                ssize_t n = read(fd, chunk, sizeof(chunk));
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0) {
-                        r = n < 0 ? -errno : 0;
-                        break;
-                }
-                r = mh_buf_append(&b, chunk, (size_t) n);
-                if (r < 0)
-                        break;
-        }
-        if (r < 0) {
-                mh_buf_dispose(&b);
-                return r;
-        }
-
-        *ret = mh_buf_steal(&b, ret_size);
-        return *ret ? 0 : -ENOMEM;
 }
 
 /* The directory part of path, "." when there is none. */
@@ -1079,7 +661,7 @@ int mh_config_load(const char *path, mh_config **ret, mh_error *error) {
         if (!path || !ret)
                 return -EINVAL;
 
-        r = read_file(path, &text, &size);
+        r = mh_schema_read_file(path, CONFIG_SIZE_MAX, &text, &size);
         if (r == -EFBIG)
                 return mh_error_set(error, r, "cannot read config '%s': larger than %u MiB", path,
                                     CONFIG_SIZE_MAX / 1024 / 1024);
@@ -1118,7 +700,7 @@ size_t mh_config_n_tests(const mh_config *c) {
 }
 
 const char *mh_config_test(const mh_config *c, size_t i) {
-        return strv_get(&c->tests, i);
+        return mh_strv_get(&c->tests, i);
 }
 
 size_t mh_config_n_topology_dirs(const mh_config *c) {
@@ -1126,7 +708,7 @@ size_t mh_config_n_topology_dirs(const mh_config *c) {
 }
 
 const char *mh_config_topology_dir(const mh_config *c, size_t i) {
-        return strv_get(&c->topology_dirs, i);
+        return mh_strv_get(&c->topology_dirs, i);
 }
 
 int mh_host_config_resolve(const mh_host_config *h, const char *path, char **ret) {
@@ -1212,7 +794,7 @@ size_t mh_host_config_n_services(const mh_host_config *h) {
 }
 
 const char *mh_host_config_service(const mh_host_config *h, size_t i) {
-        return strv_get(&h->services, i);
+        return mh_strv_get(&h->services, i);
 }
 
 size_t mh_host_config_n_backup_paths(const mh_host_config *h) {
@@ -1220,7 +802,7 @@ size_t mh_host_config_n_backup_paths(const mh_host_config *h) {
 }
 
 const char *mh_host_config_backup_path(const mh_host_config *h, size_t i) {
-        return strv_get(&h->backup_paths, i);
+        return mh_strv_get(&h->backup_paths, i);
 }
 
 size_t mh_host_config_n_artifacts(const mh_host_config *h) {
@@ -1228,7 +810,7 @@ size_t mh_host_config_n_artifacts(const mh_host_config *h) {
 }
 
 const char *mh_host_config_artifact(const mh_host_config *h, size_t i) {
-        return strv_get(&h->artifacts, i);
+        return mh_strv_get(&h->artifacts, i);
 }
 
 const mh_node *mh_host_config_options(const mh_host_config *h) {

@@ -1,2 +1,131 @@
 /* SPDX-License-Identifier: MIT */
-/* Placeholder: filled in by issue 4. */
+#ifndef MH_SCHEMA_H
+#define MH_SCHEMA_H
+
+/*
+ * Validation of a YAML tree against tables of keys, shared by mhc.yaml and
+ * topology files: every message is located ("origin:line:column: ...") and
+ * says what is wrong ("unknown key 'rols' in domain (did you mean
+ * 'roles'?)").  Failures are -MH_ERR_CONFIG, or -ENOMEM.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <mhc/error.h>
+
+#include "yaml.h"
+
+#define MH_SCHEMA_FIELDS_MAX 16 /* keys in one kind of mapping */
+#define MH_SCHEMA_LABEL_MAX  64 /* "each item of 'topologies'" */
+
+/* A list of strings, as read from a sequence. */
+typedef struct mh_strv {
+        char **items;
+        size_t n;
+} mh_strv;
+
+void mh_strv_dispose(mh_strv *v);
+/* Append s, which is freed if that fails. */
+int mh_strv_consume(mh_strv *v, char *s);
+/* Item i, or NULL past the end. */
+const char *mh_strv_get(const mh_strv *v, size_t i);
+
+/* What every step of validation needs. */
+typedef struct mh_schema_ctx {
+        const char *origin; /* the file, in messages */
+        void *root;         /* what the whole document fills in (mh_config, mh_topology) */
+        bool expand_env;    /* replace ${env:NAME} in values with the variable's value */
+        mh_error *error;
+} mh_schema_ctx;
+
+typedef struct mh_field mh_field;
+typedef struct mh_schema mh_schema;
+
+/* Check the value of one key and store it in object at f->offset. */
+typedef int (*mh_parse_fn)(const mh_schema_ctx *c, const mh_node *value, const mh_field *f,
+                           void *object);
+
+/* One key of a kind of mapping. */
+struct mh_field {
+        const char *name;
+        mh_parse_fn parse;
+        size_t offset; /* of the member parse fills in */
+        bool required;
+        const mh_schema *nested; /* for mh_schema_parse_nested */
+};
+
+/* A kind of mapping: its keys, and what to do once all of them are read. */
+struct mh_schema {
+        const char *what; /* "host", in messages */
+        const mh_field *fields;
+        size_t n_fields;
+        /* The object's name for "host 'db' has no role", or NULL. */
+        const char *(*name)(const void *object);
+        /* Defaults and checks across keys. */
+        int (*finish)(const mh_schema_ctx *c, const mh_node *mapping, void *object);
+};
+
+/* Fail with -MH_ERR_CONFIG and "origin:line:column: message" for node n. */
+int mh_schema_fail(const mh_schema_ctx *c, const mh_node *n, const char *fmt, ...) MH_PRINTF(3, 4);
+
+/* What n is, for "... must be a string, not a mapping". */
+const char *mh_schema_describe(const mh_node *n);
+
+/* The member of object that field f fills in. */
+static inline void *mh_schema_member(void *object, const mh_field *f) {
+        return (char *) object + f->offset;
+}
+
+/* name quoted, in buf, for messages about the value of a key. */
+const char *mh_schema_label(char buf[static MH_SCHEMA_LABEL_MAX], const char *name);
+
+/* The scalar's text, with ${env:NAME} replaced when c->expand_env is set.
+ * A secret's text never goes into a message. */
+int mh_schema_expand(const mh_schema_ctx *c, const mh_node *n, bool secret, char **ret);
+
+/* A string value, expanded; null and empty values are refused. */
+int mh_schema_read_string(const mh_schema_ctx *c, const mh_node *n, const char *label, bool secret,
+                          char **ret);
+
+/* A decimal integer from 1 to max: no sign, no leading zero. */
+int mh_schema_read_integer(const mh_schema_ctx *c, const mh_node *n, const char *label,
+                           unsigned max, unsigned *ret);
+
+/* Check every key of mapping against the schema and fill object. */
+int mh_schema_parse_mapping(const mh_schema_ctx *c, const mh_node *mapping, const mh_schema *s,
+                            void *object);
+
+/* The root of a document, which must be a mapping, checked against s. */
+int mh_schema_parse_document(const mh_schema_ctx *c, const mh_node *root, const mh_schema *s,
+                             void *object);
+
+/* Read one item of a sequence of mappings; object is the sequence's owner. */
+typedef int (*mh_item_fn)(const mh_schema_ctx *c, const mh_node *item, void *object);
+
+/* The value of f must be a non-empty sequence of mappings; read_item reads each. */
+int mh_schema_parse_items(const mh_schema_ctx *c, const mh_node *n, const mh_field *f,
+                          mh_item_fn read_item, void *object);
+
+/* Read one item of a list of strings into *ret; label names it in messages. */
+typedef int (*mh_read_item_fn)(const mh_schema_ctx *c, const mh_node *n, const char *label,
+                               char **ret);
+
+/* The value of f must be a sequence; read_item reads each item into v. */
+int mh_schema_parse_list(const mh_schema_ctx *c, const mh_node *n, const mh_field *f, mh_strv *v,
+                         mh_read_item_fn read_item);
+
+/* Parsers of keys for the tables: a string (char *), a list of strings
+ * (mh_strv), and a mapping whose keys belong to the same object as its
+ * parent's (f->nested). */
+int mh_schema_parse_string(const mh_schema_ctx *c, const mh_node *n, const mh_field *f,
+                           void *object);
+int mh_schema_parse_strings(const mh_schema_ctx *c, const mh_node *n, const mh_field *f,
+                            void *object);
+int mh_schema_parse_nested(const mh_schema_ctx *c, const mh_node *n, const mh_field *f,
+                           void *object);
+
+/* The whole file at path, NUL-terminated, up to max bytes (-EFBIG past it). */
+int mh_schema_read_file(const char *path, size_t max, char **ret, size_t *ret_size);
+
+#endif
