@@ -599,6 +599,8 @@ static bool run_phase(mh_test *t, phase p, mh_hook_fn fn) {
         return false;
 }
 
+static const int crash_signals[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT };
+
 _Noreturn static void test_process(const mh_test_plan *plan, int fd) {
         mh_test t = {
                 .plan = plan,
@@ -611,7 +613,12 @@ _Noreturn static void test_process(const mh_test_plan *plan, int fd) {
 
         /* Ctrl-C is the runner's to handle; the sessions are the runner's to use. */
         signal(SIGINT, SIG_IGN);
+        signal(SIGTERM, SIG_DFL);
         signal(SIGPIPE, SIG_IGN);
+        /* A crash ends the process with its signal, for the runner to report,
+         * even where a sanitizer would turn it into an exit status. */
+        for (size_t i = 0; i < ELEMENTSOF(crash_signals); i++)
+                signal(crash_signals[i], SIG_DFL);
         mh_ssh_forbid_sessions();
         for (size_t i = 0; i < plan->n_hosts; i++)
                 mh_postgresql_forget_connections(plan->hosts[i]);

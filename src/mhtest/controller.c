@@ -250,12 +250,12 @@ static int setup_one(size_t i, void *userdata) {
 static int run_setup(controller *c, size_t only, mh_error *error) {
         _cleanup_free_ mh_error *errors = calloc(c->n_hosts ? c->n_hosts : 1, sizeof(*errors));
         setup_work w = { .c = c, .only = only, .errors = errors };
-        uint64_t start = now_usec();
+        uint64_t start = monotonic_usec();
 
         if (!errors)
                 return mh_error_set(error, -ENOMEM, "out of memory");
         (void) mh_parallel_for(c->n_hosts, setup_one, &w);
-        c->times.setup_usec += now_usec() - start;
+        c->times.setup_usec += monotonic_usec() - start;
         for (size_t i = 0; i < c->n_hosts; i++)
                 if (errors[i].code < 0)
                         return mh_error_set(error, errors[i].code,
@@ -293,9 +293,9 @@ int controller_enter(controller *c, mh_error *error) {
                 return r;
 
         if (is_backup(c)) {
-                start = now_usec();
+                start = monotonic_usec();
                 r = on_hosts(c, needs_vanilla, backup_vanilla, note_vanilla, error);
-                c->times.backup_usec += now_usec() - start;
+                c->times.backup_usec += monotonic_usec() - start;
                 if (r < 0) {
                         mh_error_prefix(error, "vanilla backup");
                         return r;
@@ -307,17 +307,17 @@ int controller_enter(controller *c, mh_error *error) {
                 if (is_backup(c)) {
                         mh_error e = MH_ERROR_INIT;
 
-                        start = now_usec();
+                        start = monotonic_usec();
                         (void) on_hosts(c, has_vanilla, restore_vanilla, note_dirty, &e);
-                        c->times.restore_usec += now_usec() - start;
+                        c->times.restore_usec += monotonic_usec() - start;
                 }
                 return r;
         }
 
         if (is_backup(c)) {
-                start = now_usec();
+                start = monotonic_usec();
                 r = on_hosts(c, any_host, backup_topology, NULL, error);
-                c->times.backup_usec += now_usec() - start;
+                c->times.backup_usec += monotonic_usec() - start;
                 if (r < 0) {
                         mh_error e = MH_ERROR_INIT;
 
@@ -369,7 +369,7 @@ static int restore_naive(controller *c, mh_error *errors) {
 
 int controller_after_test(controller *c, uint64_t *ret_usec, mh_error *error) {
         _cleanup_free_ mh_error *errors = calloc(c->n_hosts ? c->n_hosts : 1, sizeof(*errors));
-        uint64_t start = now_usec();
+        uint64_t start = monotonic_usec();
         int r;
 
         if (!errors)
@@ -387,7 +387,7 @@ int controller_after_test(controller *c, uint64_t *ret_usec, mh_error *error) {
                 for (size_t i = 0; i < c->n_hosts; i++)
                         if (errors[i].code < 0)
                                 recover(c, i, &errors[i], error);
-        *ret_usec = now_usec() - start;
+        *ret_usec = monotonic_usec() - start;
         c->times.restore_usec += *ret_usec;
         return error->code;
 }
@@ -401,7 +401,7 @@ static bool not_dirty(const lab_host *lh) {
 }
 
 int controller_leave(controller *c, mh_error *error) {
-        uint64_t start = now_usec();
+        uint64_t start = monotonic_usec();
         mh_error e = MH_ERROR_INIT;
         int r;
 
@@ -409,7 +409,7 @@ int controller_leave(controller *c, mh_error *error) {
                 return 0;
         r = on_hosts(c, has_vanilla, restore_vanilla, note_dirty, error);
         (void) on_hosts(c, not_dirty, drop_topology, NULL, &e);
-        c->times.restore_usec += now_usec() - start;
+        c->times.restore_usec += monotonic_usec() - start;
         c->entered = false;
         return r;
 }

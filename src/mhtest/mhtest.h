@@ -58,7 +58,7 @@ typedef struct arguments {
 } arguments;
 
 /* The monotonic clock in microseconds. */
-static inline uint64_t now_usec(void) {
+static inline uint64_t monotonic_usec(void) {
         struct timespec ts;
 
         clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -587,7 +587,7 @@ static void run_one(run *rn, const topology_plan *p, controller *c, const planne
         };
         mh_test_outcome o = {};
         mh_error e = MH_ERROR_INIT, restore = MH_ERROR_INIT;
-        uint64_t since = realtime_usec(), restore_usec = 0, start = now_usec();
+        uint64_t since = realtime_usec(), restore_usec = 0, start = monotonic_usec();
         _cleanup_free_ char *message = NULL;
 
         if (!controller_usable(c, &e)) {
@@ -602,7 +602,7 @@ static void run_one(run *rn, const topology_plan *p, controller *c, const planne
                 o.status = MH_TEST_ERROR;
                 o.message = strdup(e.message);
         }
-        c->times.tests_usec += now_usec() - start;
+        c->times.tests_usec += monotonic_usec() - start;
 
         if (wants_artifacts(rn->args, o.status))
                 collect(rn, c, t, since);
@@ -648,7 +648,7 @@ static void run_topology(run *rn, const topology_plan *p, const controller_optio
         _cleanup_free_ char *why = NULL;
         controller c;
         char buf[24];
-        uint64_t start = now_usec();
+        uint64_t start = monotonic_usec();
         int r;
 
         if (p->unsatisfied) {
@@ -673,7 +673,7 @@ static void run_topology(run *rn, const topology_plan *p, const controller_optio
 
         r = controller_enter(&c, &e);
         event(rn, "topology-setup", "topology", name, "status", r < 0 ? "failed" : "ok", "message",
-              r < 0 ? e.message : "", "duration_usec", usec_text(now_usec() - start, buf), NULL);
+              r < 0 ? e.message : "", "duration_usec", usec_text(monotonic_usec() - start, buf), NULL);
         if (r < 0) {
                 if (r == -ENOTCONN)
                         rn->lab_unusable = true;
@@ -779,7 +779,7 @@ static int gather_secrets(run *rn) {
 static int run_plan(run *rn) {
         controller_options options = {};
         mh_error e = MH_ERROR_INIT;
-        uint64_t start = now_usec();
+        uint64_t start = monotonic_usec();
         char seed[24];
         int r;
 
@@ -807,7 +807,7 @@ static int run_plan(run *rn) {
                         run_topology(rn, &rn->plans[i], &options);
 
         event(rn, "run-end", "status", interrupted ? "interrupted" : "done", NULL);
-        print_summary(rn, now_usec() - start);
+        print_summary(rn, monotonic_usec() - start);
         mh_log_set_command_handler(NULL, NULL);
         if (report_close(rn->report, interrupted, &e) < 0) {
                 fprintf(stderr, "mhtest: %s\n", e.message);
