@@ -10,13 +10,13 @@
 #include "example.h"
 
 /* A changed /etc/motd is back to Debian's in the next test, on two topologies. */
-MH_TEST(motd_change_is_undone, .topologies = MH_LIST("client-server", "client-server-db"))
+MH_TEST(motd_edit_is_undone, .topologies = MH_LIST("client-server", "client-server-db"))
 {
         mh_host *server = mh_role(t, "server", 0);
 
         assert_server_vanilla(t, server);
-        MH_ASSERT_RUN_OK(t, server, "echo 'changed by motd_change_is_undone' > /etc/motd");
-        MH_ASSERT_RUN_OK(t, server, "grep -qx 'changed by motd_change_is_undone' /etc/motd");
+        MH_ASSERT_RUN_OK(t, server, "echo 'changed by motd_edit_is_undone' > /etc/motd");
+        MH_ASSERT_RUN_OK(t, server, "grep -qx 'changed by motd_edit_is_undone' /etc/motd");
 }
 
 /* A removed /etc/motd comes back. */

@@ -25,7 +25,8 @@ MH_TEARDOWN
 {
         mh_host *server = mh_role(t, "server", 0);
 
-        mh_note(t, WEB_UNIT " is %s after the test", mh_service_state(t, server, WEB_UNIT));
+        mh_note(t, WEB_UNIT " is %s after the test",
+                mh_service_state(t, server, WEB_UNIT) ?: mh_test_error(t));
         MH_ASSERT_STREQ(t, mh_service_state(t, server, "ssh.service"), "active");
 }
 

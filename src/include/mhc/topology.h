@@ -45,7 +45,8 @@ MH_EXPORT const char *mh_topology_description(const mh_topology *t); /* "" if no
 MH_EXPORT const char *mh_topology_origin(const mh_topology *t);      /* the file */
 MH_EXPORT mh_controller_kind mh_topology_controller(const mh_topology *t);
 
-/* The domains, in file order, and the roles of each with their counts. */
+/* The domains, in file order, and the roles of each with their counts;
+ * NULL or 0 past the end. */
 MH_EXPORT size_t mh_topology_n_domains(const mh_topology *t);
 MH_EXPORT const char *mh_topology_domain_id(const mh_topology *t, size_t d);
 MH_EXPORT size_t mh_topology_n_roles(const mh_topology *t, size_t d);
@@ -66,7 +67,8 @@ MH_EXPORT const char *mh_topology_setup(const mh_topology *t, const char *role, 
  * borrowed from config), in topology order: domain by domain, role by
  * role, index by index.  When config cannot satisfy the topology, fails
  * with -ENOENT and says why in error: "needs 2 hosts with role 'db' in
- * domain 'lab', mhc.yaml has 1".
+ * domain 'lab', mhc.yaml has 1", "needs domain 'ad', mhc.yaml has none"
+ * (mhc.yaml being mh_config_path(config)).
  */
 MH_EXPORT int mh_topology_match(const mh_topology *t, const mh_config *config, int exact,
                                 const mh_host_config ***ret_hosts, size_t *ret_n,
@@ -75,8 +77,9 @@ MH_EXPORT int mh_topology_match(const mh_topology *t, const mh_config *config, i
 /*
  * Load every *.yaml file of the directories, in order (a directory that
  * does not exist is skipped when optional is set, else -ENOENT); within a
- * directory, files are read in name order.  Two topologies of one name are
- * refused with both files named.
+ * directory, files are read in byte order of their names, hidden ones
+ * skipped.  Two topologies of one name are refused with both files named
+ * (-MH_ERR_CONFIG).
  */
 MH_EXPORT int mh_topology_set_load(const char *const *dirs, size_t n_dirs, int optional,
                                    mh_topology_set **ret, mh_error *error);
