@@ -736,6 +736,28 @@ static bool files_concern(const mh_systemd_host *sh, const char *unit, const fil
         return false;
 }
 
+/* Whether a restored or removed file is one systemd reads units from. */
+static bool files_touch_units(const files_result *f) {
+        static const char *const unit_dirs[] = {
+                "/etc/systemd", "/run/systemd/system", "/lib/systemd/system",
+                "/usr/lib/systemd/system",
+        };
+
+        if (!f->changed || f->n_restored + f->n_removed == 0)
+                return false;
+        if (f->restored.n < f->n_restored || f->removed.n < f->n_removed)
+                return true;
+        for (size_t i = 0; i < ELEMENTSOF(unit_dirs); i++) {
+                for (size_t j = 0; j < f->restored.n; j++)
+                        if (path_under(f->restored.v[j], unit_dirs[i]))
+                                return true;
+                for (size_t j = 0; j < f->removed.n; j++)
+                        if (path_under(f->removed.v[j], unit_dirs[i]))
+                                return true;
+        }
+        return false;
+}
+
 /* --- backup and restore -------------------------------------------------- */
 
 static int systemd_backup(mh_host *h, mh_backup *b, mh_error *error) {
@@ -804,6 +826,16 @@ static int restore_services(mh_host *h, backup_data *data, const files_result *f
         mh_systemd *sd;
         int ret = 0, r;
 
+        /* Unit files put back: systemd must read them before units restart. */
+        if (files_touch_units(f)) {
+                sd = mh_host_systemd(h, error);
+                if (!sd)
+                        return error && error->code < 0 ? error->code : -EIO;
+                r = mh_systemd_daemon_reload(sd, error);
+                if (r < 0)
+                        return r;
+                (void) mh_buf_printf(summary, ", reloaded systemd");
+        }
         if (n == 0)
                 return 0;
         if (data->n_units != n)

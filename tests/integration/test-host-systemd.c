@@ -97,9 +97,9 @@ static void assert_unit_active(void) {
         free(state);
 }
 
-/* Make the host of the server with type systemd and the test's paths and unit; extra is
- * more YAML (at the host's indentation) or "". */
-static void make_host(const char *extra) {
+/* Make the host of the server with type systemd, the test's unit and paths (the
+ * test's paths when NULL); extra is more YAML (at the host's indentation) or "". */
+static void make_host_with(const char *paths, const char *extra) {
         const char *names[] = { "server" };
         mh_error e = MH_ERROR_INIT;
         char *yaml;
@@ -111,9 +111,9 @@ static void make_host(const char *extra) {
                    "        type: systemd\n"
                    "        services: [%s]\n"
                    "        backup:\n"
-                   "          paths: ['%s', '%s']\n"
+                   "          paths: [%s]\n"
                    "%s",
-                   unit, dir, absent, extra);
+                   unit, paths, extra);
         ck_assert_ptr_nonnull(yaml);
         r = mh_config_parse(yaml, strlen(yaml), "lab.yaml", "/", &host_config, &e);
         free(yaml);
@@ -122,6 +122,13 @@ static void make_host(const char *extra) {
         ck_assert_msg(r == 0, "mh_host_new: %s", mh_error_message(&e, r));
         r = mh_host_connect(host, &e);
         ck_assert_msg(r == 0, "mh_host_connect: %s", mh_error_message(&e, r));
+}
+
+static void make_host(const char *extra) {
+        char paths[256];
+
+        snprintf(paths, sizeof(paths), "'%s', '%s'", dir, absent);
+        make_host_with(paths, extra);
 }
 
 static void setup(void) {
@@ -171,7 +178,8 @@ static void teardown(void) {
         host = mh_host_free(host);
         host_config = mh_config_free(host_config);
         if (admin) {
-                free(sh("systemctl stop %1$s; rm -f /run/systemd/system/%1$s %2$s; "
+                free(sh("systemctl stop %1$s; rm -rf /run/systemd/system/%1$s %2$s "
+                        "/run/systemd/system/%1$s.d; "
                         "systemctl daemon-reload; systemctl reset-failed %1$s; "
                         "rm -rf %3$s %4$s; true",
                         unit, fail_flag, dir, absent));
@@ -432,6 +440,36 @@ START_TEST(test_service_paths) {
         free(id0);
         free(id1);
         free(id2);
+        host_free();
+}
+END_TEST
+
+/* A drop-in of the unit added by a test is removed by the restore, and
+ * systemd reads the unit again before restarting it. */
+START_TEST(test_unit_file_change_reloads) {
+        char paths[256], *env, *reload;
+
+        sh_ok("mkdir -p /run/systemd/system/%s.d", unit);
+        snprintf(paths, sizeof(paths), "'%s', '/run/systemd/system/%s.d'", dir, unit);
+        make_host_with(paths, "");
+        backup("t");
+
+        sh_ok("printf '[Service]\\nEnvironment=MHC_TEST=changed\\n' "
+              ">/run/systemd/system/%1$s.d/env.conf && systemctl daemon-reload && "
+              "systemctl restart %1$s",
+              unit);
+        env = unit_property("Environment");
+        ck_assert_str_eq(env, "MHC_TEST=changed");
+        free(env);
+
+        restore("t", NULL);
+        env = unit_property("Environment");
+        reload = unit_property("NeedDaemonReload");
+        ck_assert_str_eq(env, "");
+        ck_assert_str_eq(reload, "no");
+        assert_unit_active();
+        free(env);
+        free(reload);
         host_free();
 }
 END_TEST
@@ -723,6 +761,7 @@ static Suite *host_systemd_suite(void) {
         tcase_add_test(tc, test_full_restore);
         tcase_add_test(tc, test_verify);
         tcase_add_test(tc, test_service_fails_to_start);
+        tcase_add_test(tc, test_unit_file_change_reloads);
         tcase_add_test(tc, test_config_errors);
         suite_add_tcase(s, tc);
         return s;
