@@ -277,32 +277,24 @@ START_TEST(test_json_log) {
 }
 END_TEST
 
-START_TEST(test_json_escapes_controls) {
-        _cleanup_free_ char *path = path_in_dir("log.json");
-        _cleanup_free_ char *s = NULL;
-        arguments args = { .json_path = path };
-        report *r = open_report(&args);
-
-        report_event(r, "e", "v", "\x01\x1f\x7f\"\\\n\xe2\x80\xa9\xff", NULL);
-        close_report(r, false);
-        s = read_file(path);
-        ck_assert_ptr_nonnull(
-                strstr(s, "\"v\": \"\\u0001\\u001f\\u007f\\\"\\\\\\n\\u2029\\ufffd\"}\n"));
-}
-END_TEST
-
-START_TEST(test_json_is_flushed_per_event) {
+/* Each event is in the file as soon as it is reported, controls escaped. */
+START_TEST(test_json_lines_are_flushed) {
         _cleanup_free_ char *path = path_in_dir("log.json");
         _cleanup_free_ char *s = NULL;
         arguments args = { .json_path = path };
         report *r = open_report(&args);
 
         report_event(r, "topology-start", "topology", "client-server", NULL);
-        /* Before report_close(): the line is in the file already. */
         s = read_file(path);
+        ck_assert_int_eq(s[0], '{');
         ck_assert_ptr_nonnull(strstr(s, "\"event\": \"topology-start\", \"topology\": "
                                         "\"client-server\"}\n"));
-        ck_assert_int_eq(s[0], '{');
+
+        report_event(r, "e", "v", "\x01\x1f\x7f\"\\\n\xe2\x80\xa9\xff", NULL);
+        free(s);
+        s = read_file(path);
+        ck_assert_ptr_nonnull(
+                strstr(s, "\"v\": \"\\u0001\\u001f\\u007f\\\"\\\\\\n\\u2029\\ufffd\"}\n"));
         close_report(r, false);
 }
 END_TEST
@@ -331,71 +323,77 @@ static void validate(const char *file) {
                       "%s does not validate against %s", file, XSD);
 }
 
-START_TEST(test_junit) {
-        _cleanup_free_ char *path = path_in_dir("junit.xml");
-        _cleanup_free_ char *tmp = path_in_dir("junit.xml.tmp");
-        arguments args = { .junit_path = path };
-        report *r = open_report(&args);
+/* The JUnit file of a run with the results of list, checked against the schema. */
+static char *junit_of(const test_result *list, size_t n, bool interrupted) {
+        static unsigned count;
+        _cleanup_free_ char *name = NULL, *tmp = NULL;
+        arguments args = { 0 };
+        char *path;
+        report *r;
 
-        report_results(r);
+        ck_assert_int_ge(asprintf(&name, "junit-%u.xml", ++count), 0);
+        path = path_in_dir(name);
+        ck_assert_int_ge(asprintf(&tmp, "%s.tmp", path), 0);
+        args.junit_path = path;
+        r = open_report(&args);
+
+        for (size_t i = 0; i < n; i++)
+                report_test(r, &list[i]);
         ck_assert_int_ne(access(path, F_OK), 0); /* written at the end only */
-        close_report(r, false);
+        close_report(r, interrupted);
         ck_assert_int_ne(access(tmp, F_OK), 0);
         validate(path);
+        return path;
+}
 
-        check_xpath(path, "string(/testsuites/@name)", "mhtest");
-        check_xpath(path,
-                    "concat(/testsuites/@tests, /testsuites/@failures, "
-                    "/testsuites/@errors, /testsuites/@skipped)",
-                    "5211");
-        /* One testsuite per topology, in order; each with its counts. */
-        check_xpath(path, "count(//testsuite)", "2");
-        check_xpath(path, "string(//testsuite[1]/@name)", "client-server");
-        check_xpath(path,
-                    "concat(//testsuite[1]/@tests, //testsuite[1]/@failures, "
-                    "//testsuite[1]/@errors, //testsuite[1]/@skipped, "
-                    "//testsuite[1]/@time)",
-                    "31101.750");
-        check_xpath(path,
-                    "concat(//testsuite[2]/@name, //testsuite[2]/@tests, "
-                    "//testsuite[2]/@failures, //testsuite[2]/@skipped)",
-                    "client-db211");
+/* What results[] gives in JUnit: the counts of the run and of each topology's
+ * testsuite, then each outcome. */
+static const char *const junit_expected[][2] = {
+        { "string(/testsuites/@name)", "mhtest" },
+        { "concat(/testsuites/@tests, /testsuites/@failures, "
+          "/testsuites/@errors, /testsuites/@skipped)",
+          "5211" },
+        { "count(//testsuite)", "2" },
+        { "string(//testsuite[1]/@name)", "client-server" },
+        { "concat(//testsuite[1]/@tests, //testsuite[1]/@failures, "
+          "//testsuite[1]/@errors, //testsuite[1]/@skipped, "
+          "//testsuite[1]/@time)",
+          "31101.750" },
+        { "concat(//testsuite[2]/@name, //testsuite[2]/@tests, "
+          "//testsuite[2]/@failures, //testsuite[2]/@skipped)",
+          "client-db211" },
+        { "count(//testsuite[1]/testcase[@classname=\"client-server\"])", "3" },
+        { "concat((//testcase)[1]/@name, (//testcase)[1]/@time, (//testcase)[1]/@file, "
+          "(//testcase)[1]/@line)",
+          "passes1.500tests/m.c10" },
+        { "count((//testcase)[1]/*[name() != \"system-out\"])", "0" },
+        { "string((//testcase)[1]/system-out)", "a note\n" },
+        { "concat(//testcase[@name=\"fails\"]/failure/@message, \"|\", "
+          "//testcase[@name=\"fails\"]/failure/@type, \"|\", "
+          "//testcase[@name=\"fails\"]/failure)",
+          "x != y|failure|  indented output\nline two\n" },
+        { "string(//testcase[@name=\"fails\"]/system-out)",
+          "Reproduce with: mhtest -k fails --seed 7\n" },
+        { "concat(//testcase[@name=\"crashes\"]/error/@message, \"|\", "
+          "//testcase[@name=\"crashes\"]/error/@type)",
+          "killed by signal 11|error" },
+        { "concat(//testcase[@name=\"skips\"]/skipped/@message, \"|\", "
+          "count(//testcase[@name=\"skips\"]/@file))",
+          "no PostgreSQL|0" },
+        { "count(//properties)", "0" },
+};
 
-        check_xpath(path, "count(//testsuite[1]/testcase[@classname=\"client-server\"])", "3");
-        check_xpath(path,
-                    "concat((//testcase)[1]/@name, (//testcase)[1]/@time, (//testcase)[1]/@file, "
-                    "(//testcase)[1]/@line)",
-                    "passes1.500tests/m.c10");
-        check_xpath(path, "count((//testcase)[1]/*[name() != \"system-out\"])", "0");
-        check_xpath(path, "string((//testcase)[1]/system-out)", "a note\n");
+START_TEST(test_junit) {
+        _cleanup_free_ char *path = junit_of(results, ELEMENTSOF(results), false);
 
-        check_xpath(path,
-                    "concat(//testcase[@name=\"fails\"]/failure/@message, \"|\", "
-                    "//testcase[@name=\"fails\"]/failure/@type, \"|\", "
-                    "//testcase[@name=\"fails\"]/failure)",
-                    "x != y|failure|  indented output\nline two\n");
-        check_xpath(path, "string(//testcase[@name=\"fails\"]/system-out)",
-                    "Reproduce with: mhtest -k fails --seed 7\n");
-        check_xpath(path,
-                    "concat(//testcase[@name=\"crashes\"]/error/@message, \"|\", "
-                    "//testcase[@name=\"crashes\"]/error/@type)",
-                    "killed by signal 11|error");
-        check_xpath(path,
-                    "concat(//testcase[@name=\"skips\"]/skipped/@message, \"|\", "
-                    "count(//testcase[@name=\"skips\"]/@file))",
-                    "no PostgreSQL|0");
-        check_xpath(path, "count(//properties)", "0");
+        for (size_t i = 0; i < ELEMENTSOF(junit_expected); i++)
+                check_xpath(path, junit_expected[i][0], junit_expected[i][1]);
 }
 END_TEST
 
 START_TEST(test_junit_hostile_text) {
-        _cleanup_free_ char *path = path_in_dir("junit.xml");
-        arguments args = { .junit_path = path };
-        report *r = open_report(&args);
+        _cleanup_free_ char *path = junit_of(&results[4], 1, false);
 
-        report_test(r, &results[4]);
-        close_report(r, false);
-        validate(path);
         /* Attributes keep line breaks and tabs as character references. */
         check_xpath(path, "string(//testcase/@name)", "hostile#" HOSTILE_XML);
         check_xpath(path, "string(//testcase/@file)", HOSTILE_XML);
@@ -406,14 +404,10 @@ START_TEST(test_junit_hostile_text) {
 END_TEST
 
 START_TEST(test_junit_interrupted) {
-        _cleanup_free_ char *path = path_in_dir("junit.xml");
-        arguments args = { .junit_path = path };
-        report *r = open_report(&args);
+        const test_result two[] = { results[0], results[2] };
+        _cleanup_free_ char *path = junit_of(two, ELEMENTSOF(two), true);
+        _cleanup_free_ char *empty = NULL;
 
-        report_test(r, &results[0]);
-        report_test(r, &results[2]);
-        close_report(r, true);
-        validate(path);
         check_xpath(path,
                     "count(//testsuite/properties/property[@name=\"interrupted\" and "
                     "@value=\"true\"])",
@@ -421,20 +415,15 @@ START_TEST(test_junit_interrupted) {
         check_xpath(path, "count(//testsuite/system-err)", "2");
 
         /* With no test at all, it still says so. */
-        r = open_report(&args);
-        close_report(r, true);
-        validate(path);
-        check_xpath(path, "concat(/testsuites/@tests, count(//property[@name=\"interrupted\"]))",
+        empty = junit_of(NULL, 0, true);
+        check_xpath(empty, "concat(/testsuites/@tests, count(//property[@name=\"interrupted\"]))",
                     "01");
 }
 END_TEST
 
 START_TEST(test_junit_empty_run) {
-        _cleanup_free_ char *path = path_in_dir("junit.xml");
-        arguments args = { .junit_path = path };
+        _cleanup_free_ char *path = junit_of(NULL, 0, false);
 
-        close_report(open_report(&args), false);
-        validate(path);
         check_xpath(path, "concat(/testsuites/@tests, count(//testsuite))", "00");
 }
 END_TEST
@@ -642,8 +631,7 @@ static Suite *report_suite(void) {
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_json_log);
-        tcase_add_test(tc, test_json_escapes_controls);
-        tcase_add_test(tc, test_json_is_flushed_per_event);
+        tcase_add_test(tc, test_json_lines_are_flushed);
         tcase_add_test(tc, test_junit);
         tcase_add_test(tc, test_junit_hostile_text);
         tcase_add_test(tc, test_junit_interrupted);
