@@ -462,8 +462,10 @@ int collect_artifacts(const char *dir, const char *topology, const char *test, m
         safe_test = safe_component(test);
         safe_host = safe_component(mh_host_name(h));
         if (!safe_topology || !safe_test || !safe_host ||
-            asprintf(&host_dir, "%s/%s/%s/%s", dir, safe_topology, safe_test, safe_host) < 0)
+            asprintf(&host_dir, "%s/%s/%s/%s", dir, safe_topology, safe_test, safe_host) < 0) {
+                host_dir = NULL; /* asprintf() leaves it undefined when it fails */
                 return mh_error_set(error, -ENOMEM, "out of memory");
+        }
         k = mkdir_p(host_dir);
         if (k < 0)
                 return mh_error_set(error, k, "cannot create '%s': %s", host_dir, strerror(-k));
