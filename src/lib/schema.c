@@ -308,8 +308,14 @@ int mh_schema_parse_mapping(const mh_schema_ctx *c, const mh_node *mapping, cons
         return s->finish ? s->finish(c, mapping, object) : 0;
 }
 
-int mh_schema_parse_document(const mh_schema_ctx *c, const mh_node *root, const mh_schema *s,
-                             void *object) {
+int mh_schema_parse_text(const mh_schema_ctx *c, const char *text, size_t size, const mh_schema *s,
+                         void *object) {
+        _cleanup_(mh_node_freep) mh_node *root = NULL;
+        int r;
+
+        r = mh_yaml_parse(text, size, c->origin, &root, c->error);
+        if (r < 0)
+                return r;
         if (root->kind != MH_NODE_MAPPING)
                 return mh_schema_fail(c, root, "the %s must be a mapping, not %s", s->what,
                                       mh_schema_describe(root));
@@ -393,7 +399,7 @@ int mh_schema_parse_nested(const mh_schema_ctx *c, const mh_node *n, const mh_fi
 
 /* --- files --------------------------------------------------------------- */
 
-int mh_schema_read_file(const char *path, size_t max, char **ret, size_t *ret_size) {
+static int read_all(const char *path, size_t max, char **ret, size_t *ret_size) {
         _cleanup_close_ int fd = -EBADF;
         mh_buf b = { .max = max };
         char chunk[16384];
@@ -423,4 +429,17 @@ int mh_schema_read_file(const char *path, size_t max, char **ret, size_t *ret_si
 
         *ret = mh_buf_steal(&b, ret_size);
         return *ret ? 0 : -ENOMEM;
+}
+
+int mh_schema_read_file(const char *path, size_t max, const char *what, char **ret,
+                        size_t *ret_size, mh_error *error) {
+        int r;
+
+        r = read_all(path, max, ret, ret_size);
+        if (r == -EFBIG)
+                return mh_error_set(error, r, "cannot read %s '%s': larger than %zu MiB", what,
+                                    path, max / 1024 / 1024);
+        if (r < 0)
+                return mh_error_set(error, r, "cannot read %s '%s': %s", what, path, strerror(-r));
+        return 0;
 }

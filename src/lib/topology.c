@@ -8,7 +8,7 @@
 #include "util.h"
 #include "yaml.h"
 
-#define TOPOLOGY_SIZE_MAX (1024u * 1024) /* of one topology file */
+#define TOPOLOGY_SIZE_MAX (1024u * 1024) /* of one topology file, a multiple of 1 MiB */
 #define ROLE_COUNT_MAX    1000u          /* hosts of one role in one domain */
 
 /* A role of a domain and how many hosts play it. */
@@ -310,17 +310,12 @@ static const mh_schema topology_schema = {
 int mh_topology_parse(const char *text, size_t size, const char *origin, mh_topology **ret,
                       mh_error *error) {
         _cleanup_(mh_topology_freep) mh_topology *t = NULL;
-        _cleanup_(mh_node_freep) mh_node *root = NULL;
         mh_schema_ctx c;
         int r;
 
         if ((!text && size > 0) || !ret)
                 return -EINVAL;
         origin = origin ?: "<topology>";
-
-        r = mh_yaml_parse(text, size, origin, &root, error);
-        if (r < 0)
-                return r;
 
         t = calloc(1, sizeof(*t));
         if (!t)
@@ -331,7 +326,7 @@ int mh_topology_parse(const char *text, size_t size, const char *origin, mh_topo
 
         /* Shared files: they mean the same on every machine, so no ${env:...}. */
         c = (mh_schema_ctx){ .origin = t->origin, .root = t, .error = error };
-        r = mh_schema_parse_document(&c, root, &topology_schema, t);
+        r = mh_schema_parse_text(&c, text, size, &topology_schema, t);
         if (r < 0)
                 return r;
 
@@ -347,12 +342,9 @@ int mh_topology_load(const char *path, mh_topology **ret, mh_error *error) {
         if (!path || !ret)
                 return -EINVAL;
 
-        r = mh_schema_read_file(path, TOPOLOGY_SIZE_MAX, &text, &size);
-        if (r == -EFBIG)
-                return mh_error_set(error, r, "cannot read topology '%s': larger than %u KiB", path,
-                                    TOPOLOGY_SIZE_MAX / 1024);
+        r = mh_schema_read_file(path, TOPOLOGY_SIZE_MAX, "topology", &text, &size, error);
         if (r < 0)
-                return mh_error_set(error, r, "cannot read topology '%s': %s", path, strerror(-r));
+                return r;
         return mh_topology_parse(text, size, path, ret, error);
 }
 
