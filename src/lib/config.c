@@ -322,20 +322,14 @@ static int parse_timeout(const mh_schema_ctx *c, const mh_node *n, const mh_fiel
 }
 
 static int parse_policy(const mh_schema_ctx *c, const mh_node *n, const mh_field *f, void *object) {
-        _cleanup_free_ char *s = NULL;
-        mh_host_key_policy *policy = mh_schema_member(object, f);
-        char label[MH_SCHEMA_LABEL_MAX];
+        unsigned i;
         int r;
 
-        r = mh_schema_read_string(c, n, mh_schema_label(label, f->name), false, &s);
+        r = mh_schema_read_choice(c, n, f, policy_names, ELEMENTSOF(policy_names), &i);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < ELEMENTSOF(policy_names); i++)
-                if (streq(s, policy_names[i])) {
-                        *policy = (mh_host_key_policy) i;
-                        return 0;
-                }
-        return mh_schema_fail(c, n, "'%s' must be strict, accept-new or off, not '%s'", f->name, s);
+        *(mh_host_key_policy *) mh_schema_member(object, f) = (mh_host_key_policy) i;
+        return 0;
 }
 
 static int parse_local_paths(const mh_schema_ctx *c, const mh_node *n, const mh_field *f,

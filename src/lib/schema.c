@@ -272,6 +272,31 @@ int mh_schema_read_integer(const mh_schema_ctx *c, const mh_node *n, const char 
         return 0;
 }
 
+int mh_schema_read_choice(const mh_schema_ctx *c, const mh_node *n, const mh_field *f,
+                          const char *const *names, size_t n_names, unsigned *ret) {
+        _cleanup_free_ char *s = NULL;
+        char label[MH_SCHEMA_LABEL_MAX], choices[MH_ERROR_MESSAGE_MAX] = "";
+        int r;
+
+        assert(n_names >= 2);
+        r = mh_schema_read_string(c, n, mh_schema_label(label, f->name), false, &s);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n_names; i++)
+                if (streq(s, names[i])) {
+                        *ret = (unsigned) i;
+                        return 0;
+                }
+
+        for (size_t i = 0, used = 0; i < n_names && used < sizeof(choices); i++)
+                used += (size_t) snprintf(choices + used, sizeof(choices) - used, "%s%s",
+                                          i == 0            ? ""
+                                          : i + 1 < n_names ? ", "
+                                                            : " or ",
+                                          names[i]);
+        return mh_schema_fail(c, n, "'%s' must be %s, not '%s'", f->name, choices, s);
+}
+
 /* --- mappings and sequences ---------------------------------------------- */
 
 static const mh_field *find_field(const mh_schema *s, const mh_node *key) {

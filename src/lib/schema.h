@@ -92,6 +92,11 @@ int mh_schema_read_string(const mh_schema_ctx *c, const mh_node *n, const char *
 int mh_schema_read_integer(const mh_schema_ctx *c, const mh_node *n, const char *label,
                            unsigned max, unsigned *ret);
 
+/* A string that must be one of names[0..n_names), such as an enum's names;
+ * *ret gets its index.  "'f' must be a, b or c, not 'd'". */
+int mh_schema_read_choice(const mh_schema_ctx *c, const mh_node *n, const mh_field *f,
+                          const char *const *names, size_t n_names, unsigned *ret);
+
 /* Check every key of mapping against the schema and fill object. */
 int mh_schema_parse_mapping(const mh_schema_ctx *c, const mh_node *mapping, const mh_schema *s,
                             void *object);

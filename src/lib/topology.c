@@ -115,20 +115,14 @@ static int parse_name(const mh_schema_ctx *c, const mh_node *n, const mh_field *
 
 static int parse_controller(const mh_schema_ctx *c, const mh_node *n, const mh_field *f,
                             void *object) {
-        _cleanup_free_ char *s = NULL;
-        mh_controller_kind *kind = mh_schema_member(object, f);
-        char label[MH_SCHEMA_LABEL_MAX];
+        unsigned i;
         int r;
 
-        r = mh_schema_read_string(c, n, mh_schema_label(label, f->name), false, &s);
+        r = mh_schema_read_choice(c, n, f, controller_names, ELEMENTSOF(controller_names), &i);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < ELEMENTSOF(controller_names); i++)
-                if (streq(s, controller_names[i])) {
-                        *kind = (mh_controller_kind) i;
-                        return 0;
-                }
-        return mh_schema_fail(c, n, "'%s' must be backup or none, not '%s'", f->name, s);
+        *(mh_controller_kind *) mh_schema_member(object, f) = (mh_controller_kind) i;
+        return 0;
 }
 
 /* A role named by a key, as in "roles: {db: 1}" and "setup: {db: [...]}". */
