@@ -322,20 +322,14 @@ static int parse_timeout(const mh_schema_ctx *c, const mh_node *n, const mh_fiel
 }
 
 static int parse_policy(const mh_schema_ctx *c, const mh_node *n, const mh_field *f, void *object) {
-        _cleanup_free_ char *s = NULL;
-        mh_host_key_policy *policy = mh_schema_member(object, f);
-        char label[MH_SCHEMA_LABEL_MAX];
+        unsigned i;
         int r;
 
-        r = mh_schema_read_string(c, n, mh_schema_label(label, f->name), false, &s);
+        r = mh_schema_read_choice(c, n, f, policy_names, ELEMENTSOF(policy_names), &i);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < ELEMENTSOF(policy_names); i++)
-                if (streq(s, policy_names[i])) {
-                        *policy = (mh_host_key_policy) i;
-                        return 0;
-                }
-        return mh_schema_fail(c, n, "'%s' must be strict, accept-new or off, not '%s'", f->name, s);
+        *(mh_host_key_policy *) mh_schema_member(object, f) = (mh_host_key_policy) i;
+        return 0;
 }
 
 static int parse_local_paths(const mh_schema_ctx *c, const mh_node *n, const mh_field *f,
@@ -605,17 +599,12 @@ static int absolute_dir(const char *dir, char **ret) {
 int mh_config_parse(const char *text, size_t size, const char *origin, const char *base_dir,
                     mh_config **ret, mh_error *error) {
         _cleanup_(mh_config_freep) mh_config *config = NULL;
-        _cleanup_(mh_node_freep) mh_node *root = NULL;
         mh_schema_ctx c;
         int r;
 
         if ((!text && size > 0) || !ret)
                 return -EINVAL;
         origin = origin ?: "<config>";
-
-        r = mh_yaml_parse(text, size, origin, &root, error);
-        if (r < 0)
-                return r;
 
         config = calloc(1, sizeof(*config));
         if (!config)
@@ -634,7 +623,7 @@ int mh_config_parse(const char *text, size_t size, const char *origin, const cha
                 .expand_env = true,
                 .error = error,
         };
-        r = mh_schema_parse_document(&c, root, &config_schema, config);
+        r = mh_schema_parse_text(&c, text, size, &config_schema, config);
         if (r < 0)
                 return r;
 
@@ -661,12 +650,9 @@ int mh_config_load(const char *path, mh_config **ret, mh_error *error) {
         if (!path || !ret)
                 return -EINVAL;
 
-        r = mh_schema_read_file(path, CONFIG_SIZE_MAX, &text, &size);
-        if (r == -EFBIG)
-                return mh_error_set(error, r, "cannot read config '%s': larger than %u MiB", path,
-                                    CONFIG_SIZE_MAX / 1024 / 1024);
+        r = mh_schema_read_file(path, CONFIG_SIZE_MAX, "config", &text, &size, error);
         if (r < 0)
-                return mh_error_set(error, r, "cannot read config '%s': %s", path, strerror(-r));
+                return r;
 
         dir = dir_of(path);
         if (!dir)

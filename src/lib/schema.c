@@ -272,6 +272,31 @@ int mh_schema_read_integer(const mh_schema_ctx *c, const mh_node *n, const char 
         return 0;
 }
 
+int mh_schema_read_choice(const mh_schema_ctx *c, const mh_node *n, const mh_field *f,
+                          const char *const *names, size_t n_names, unsigned *ret) {
+        _cleanup_free_ char *s = NULL;
+        char label[MH_SCHEMA_LABEL_MAX], choices[MH_ERROR_MESSAGE_MAX] = "";
+        int r;
+
+        assert(n_names >= 2);
+        r = mh_schema_read_string(c, n, mh_schema_label(label, f->name), false, &s);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n_names; i++)
+                if (streq(s, names[i])) {
+                        *ret = (unsigned) i;
+                        return 0;
+                }
+
+        for (size_t i = 0, used = 0; i < n_names && used < sizeof(choices); i++)
+                used += (size_t) snprintf(choices + used, sizeof(choices) - used, "%s%s",
+                                          i == 0            ? ""
+                                          : i + 1 < n_names ? ", "
+                                                            : " or ",
+                                          names[i]);
+        return mh_schema_fail(c, n, "'%s' must be %s, not '%s'", f->name, choices, s);
+}
+
 /* --- mappings and sequences ---------------------------------------------- */
 
 static const mh_field *find_field(const mh_schema *s, const mh_node *key) {
@@ -308,8 +333,14 @@ int mh_schema_parse_mapping(const mh_schema_ctx *c, const mh_node *mapping, cons
         return s->finish ? s->finish(c, mapping, object) : 0;
 }
 
-int mh_schema_parse_document(const mh_schema_ctx *c, const mh_node *root, const mh_schema *s,
-                             void *object) {
+int mh_schema_parse_text(const mh_schema_ctx *c, const char *text, size_t size, const mh_schema *s,
+                         void *object) {
+        _cleanup_(mh_node_freep) mh_node *root = NULL;
+        int r;
+
+        r = mh_yaml_parse(text, size, c->origin, &root, c->error);
+        if (r < 0)
+                return r;
         if (root->kind != MH_NODE_MAPPING)
                 return mh_schema_fail(c, root, "the %s must be a mapping, not %s", s->what,
                                       mh_schema_describe(root));
@@ -393,7 +424,7 @@ int mh_schema_parse_nested(const mh_schema_ctx *c, const mh_node *n, const mh_fi
 
 /* --- files --------------------------------------------------------------- */
 
-int mh_schema_read_file(const char *path, size_t max, char **ret, size_t *ret_size) {
+static int read_all(const char *path, size_t max, char **ret, size_t *ret_size) {
         _cleanup_close_ int fd = -EBADF;
         mh_buf b = { .max = max };
         char chunk[16384];
@@ -423,4 +454,17 @@ int mh_schema_read_file(const char *path, size_t max, char **ret, size_t *ret_si
 
         *ret = mh_buf_steal(&b, ret_size);
         return *ret ? 0 : -ENOMEM;
+}
+
+int mh_schema_read_file(const char *path, size_t max, const char *what, char **ret,
+                        size_t *ret_size, mh_error *error) {
+        int r;
+
+        r = read_all(path, max, ret, ret_size);
+        if (r == -EFBIG)
+                return mh_error_set(error, r, "cannot read %s '%s': larger than %zu MiB", what,
+                                    path, max / 1024 / 1024);
+        if (r < 0)
+                return mh_error_set(error, r, "cannot read %s '%s': %s", what, path, strerror(-r));
+        return 0;
 }

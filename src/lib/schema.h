@@ -92,13 +92,19 @@ int mh_schema_read_string(const mh_schema_ctx *c, const mh_node *n, const char *
 int mh_schema_read_integer(const mh_schema_ctx *c, const mh_node *n, const char *label,
                            unsigned max, unsigned *ret);
 
+/* A string that must be one of names[0..n_names), such as an enum's names;
+ * *ret gets its index.  "'f' must be a, b or c, not 'd'". */
+int mh_schema_read_choice(const mh_schema_ctx *c, const mh_node *n, const mh_field *f,
+                          const char *const *names, size_t n_names, unsigned *ret);
+
 /* Check every key of mapping against the schema and fill object. */
 int mh_schema_parse_mapping(const mh_schema_ctx *c, const mh_node *mapping, const mh_schema *s,
                             void *object);
 
-/* The root of a document, which must be a mapping, checked against s. */
-int mh_schema_parse_document(const mh_schema_ctx *c, const mh_node *root, const mh_schema *s,
-                             void *object);
+/* Parse text as YAML (-MH_ERR_YAML when it is not) and check its root,
+ * which must be a mapping, against s. */
+int mh_schema_parse_text(const mh_schema_ctx *c, const char *text, size_t size, const mh_schema *s,
+                         void *object);
 
 /* Read one item of a sequence of mappings; object is the sequence's owner. */
 typedef int (*mh_item_fn)(const mh_schema_ctx *c, const mh_node *item, void *object);
@@ -125,7 +131,9 @@ int mh_schema_parse_strings(const mh_schema_ctx *c, const mh_node *n, const mh_f
 int mh_schema_parse_nested(const mh_schema_ctx *c, const mh_node *n, const mh_field *f,
                            void *object);
 
-/* The whole file at path, NUL-terminated, up to max bytes (-EFBIG past it). */
-int mh_schema_read_file(const char *path, size_t max, char **ret, size_t *ret_size);
+/* The whole file at path, NUL-terminated, up to max bytes (a multiple of
+ * 1 MiB); what names the kind of file in messages ("config"). */
+int mh_schema_read_file(const char *path, size_t max, const char *what, char **ret,
+                        size_t *ret_size, mh_error *error);
 
 #endif

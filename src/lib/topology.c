@@ -8,7 +8,7 @@
 #include "util.h"
 #include "yaml.h"
 
-#define TOPOLOGY_SIZE_MAX (1024u * 1024) /* of one topology file */
+#define TOPOLOGY_SIZE_MAX (1024u * 1024) /* of one topology file, a multiple of 1 MiB */
 #define ROLE_COUNT_MAX    1000u          /* hosts of one role in one domain */
 
 /* A role of a domain and how many hosts play it. */
@@ -115,20 +115,14 @@ static int parse_name(const mh_schema_ctx *c, const mh_node *n, const mh_field *
 
 static int parse_controller(const mh_schema_ctx *c, const mh_node *n, const mh_field *f,
                             void *object) {
-        _cleanup_free_ char *s = NULL;
-        mh_controller_kind *kind = mh_schema_member(object, f);
-        char label[MH_SCHEMA_LABEL_MAX];
+        unsigned i;
         int r;
 
-        r = mh_schema_read_string(c, n, mh_schema_label(label, f->name), false, &s);
+        r = mh_schema_read_choice(c, n, f, controller_names, ELEMENTSOF(controller_names), &i);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < ELEMENTSOF(controller_names); i++)
-                if (streq(s, controller_names[i])) {
-                        *kind = (mh_controller_kind) i;
-                        return 0;
-                }
-        return mh_schema_fail(c, n, "'%s' must be backup or none, not '%s'", f->name, s);
+        *(mh_controller_kind *) mh_schema_member(object, f) = (mh_controller_kind) i;
+        return 0;
 }
 
 /* A role named by a key, as in "roles: {db: 1}" and "setup: {db: [...]}". */
@@ -310,17 +304,12 @@ static const mh_schema topology_schema = {
 int mh_topology_parse(const char *text, size_t size, const char *origin, mh_topology **ret,
                       mh_error *error) {
         _cleanup_(mh_topology_freep) mh_topology *t = NULL;
-        _cleanup_(mh_node_freep) mh_node *root = NULL;
         mh_schema_ctx c;
         int r;
 
         if ((!text && size > 0) || !ret)
                 return -EINVAL;
         origin = origin ?: "<topology>";
-
-        r = mh_yaml_parse(text, size, origin, &root, error);
-        if (r < 0)
-                return r;
 
         t = calloc(1, sizeof(*t));
         if (!t)
@@ -331,7 +320,7 @@ int mh_topology_parse(const char *text, size_t size, const char *origin, mh_topo
 
         /* Shared files: they mean the same on every machine, so no ${env:...}. */
         c = (mh_schema_ctx){ .origin = t->origin, .root = t, .error = error };
-        r = mh_schema_parse_document(&c, root, &topology_schema, t);
+        r = mh_schema_parse_text(&c, text, size, &topology_schema, t);
         if (r < 0)
                 return r;
 
@@ -347,12 +336,9 @@ int mh_topology_load(const char *path, mh_topology **ret, mh_error *error) {
         if (!path || !ret)
                 return -EINVAL;
 
-        r = mh_schema_read_file(path, TOPOLOGY_SIZE_MAX, &text, &size);
-        if (r == -EFBIG)
-                return mh_error_set(error, r, "cannot read topology '%s': larger than %u KiB", path,
-                                    TOPOLOGY_SIZE_MAX / 1024);
+        r = mh_schema_read_file(path, TOPOLOGY_SIZE_MAX, "topology", &text, &size, error);
         if (r < 0)
-                return mh_error_set(error, r, "cannot read topology '%s': %s", path, strerror(-r));
+                return r;
         return mh_topology_parse(text, size, path, ret, error);
 }
 

@@ -373,8 +373,7 @@ START_TEST(test_file_size_limit) {
         close(fd);
 
         ck_assert_int_eq(mh_topology_load(path, &t, &e), -EFBIG);
-        snprintf(expected, sizeof(expected), "cannot read topology '%s': larger than 1024 KiB",
-                 path);
+        snprintf(expected, sizeof(expected), "cannot read topology '%s': larger than 1 MiB", path);
         ck_assert_str_eq(e.message, expected);
         ck_assert_ptr_null(t);
         unlink(path);
