@@ -227,6 +227,11 @@ static char *result_line(const run *r, const char *test) {
                               status, (why), (r)->out, (r)->err);                           \
         } while (0)
 
+/* Fail unless mhtest exited with status, showing what it said. */
+#define ck_assert_exit(r, wanted)                                                              \
+        ck_assert_msg((r)->status == (wanted), "exit %d, not %d\n%s%s", (r)->status, (wanted), \
+                      (r)->out, (r)->err)
+
 static size_t count(const char *s, const char *needle) {
         size_t n = 0;
 
@@ -286,7 +291,7 @@ START_TEST(test_list_plans_without_connecting) {
 
         fixture_init(&f, 1, names, conns);
         MHTEST(&f, &r, "--list", "-v", "--tests", behaviours);
-        ck_assert_msg(r.status == 0, "exit %d\n%s%s", r.status, r.out, r.err);
+        ck_assert_exit(&r, 0);
         ck_assert_ptr_nonnull(
                 strstr(r.out, "one-client: client=client.lab.test\n  passes (behaviours.so)\n"
                               "  fails (behaviours.so)\n"));
@@ -300,7 +305,7 @@ START_TEST(test_list_plans_without_connecting) {
         /* A host it could reach: -v would show the connection and the commands. */
         fixture_client(&f);
         MHTEST(&f, &r, "--list", "-v", "--tests", behaviours);
-        ck_assert_msg(r.status == 0, "exit %d\n%s%s", r.status, r.out, r.err);
+        ck_assert_exit(&r, 0);
         ck_assert_msg(!strstr(r.err, "connected to") && !strstr(r.err, ": $ "),
                       "--list connected:\n%s", r.err);
         run_dispose(&r);
@@ -316,7 +321,7 @@ START_TEST(test_filters) {
 
         fixture_client(&f);
         MHTEST(&f, &r, "--list", "--tests", behaviours, "-k", "order_[0-4]");
-        ck_assert_msg(r.status == 0, "exit %d\n%s%s", r.status, r.out, r.err);
+        ck_assert_exit(&r, 0);
         ck_assert_str_eq(r.out, "no-controller: client=client.lab.test\n"
                                 "  order_0 (behaviours.so)\n  order_1 (behaviours.so)\n"
                                 "  order_2 (behaviours.so)\n  order_3 (behaviours.so)\n"
@@ -324,7 +329,7 @@ START_TEST(test_filters) {
         run_dispose(&r);
 
         MHTEST(&f, &r, "--list", "--tests", behaviours, "--topology", "two-dbs");
-        ck_assert_int_eq(r.status, 0);
+        ck_assert_exit(&r, 0);
         ck_assert_ptr_nonnull(strstr(r.out, "two-dbs: skipped: "));
         ck_assert_ptr_nonnull(strstr(r.out, "\n1 test: 0 runnable, 1 skipped\n"));
         ck_assert_ptr_null(strstr(r.out, "one-client"));
@@ -332,13 +337,13 @@ START_TEST(test_filters) {
 
         MHTEST(&f, &r, "--list", "--tests", behaviours, "--not-topology", "one-client",
                "--not-topology", "no-controller", "--not-topology", "fails-setup");
-        ck_assert_int_eq(r.status, 0);
+        ck_assert_exit(&r, 0);
         ck_assert_ptr_nonnull(strstr(r.out, "\n1 test: 0 runnable, 1 skipped\n"));
         ck_assert_ptr_nonnull(strstr(r.out, "needs_two_dbs"));
         run_dispose(&r);
 
         MHTEST(&f, &r, "--tests", behaviours, "-k", "no_such_test*");
-        ck_assert_int_eq(r.status, 2);
+        ck_assert_exit(&r, 2);
         ck_assert_str_eq(r.err, "mhtest: no test matches the filters\n");
         run_dispose(&r);
         fixture_dispose(&f);
@@ -355,7 +360,7 @@ START_TEST(test_unsatisfied_topologies_skip) {
 
         fixture_init(&f, 2, names, conns);
         MHTEST(&f, &r, "--tests", behaviours, "-k", "passes", "-k", "needs_two_dbs");
-        ck_assert_msg(r.status == 0, "exit %d\n%s%s", r.status, r.out, r.err);
+        ck_assert_exit(&r, 0);
         ck_assert_result(&r, "passes", "one-client", "PASSED", "");
         ck_assert_result(&r, "needs_two_dbs", "two-dbs", "SKIPPED",
                          "topology 'two-dbs' not satisfied: ");
@@ -363,7 +368,7 @@ START_TEST(test_unsatisfied_topologies_skip) {
         run_dispose(&r);
 
         MHTEST(&f, &r, "--tests", behaviours, "-k", "passes", "--exact-topology");
-        ck_assert_msg(r.status == 0, "exit %d\n%s%s", r.status, r.out, r.err);
+        ck_assert_exit(&r, 0);
         ck_assert_result(&r, "passes", "one-client", "SKIPPED",
                          "topology 'one-client' not satisfied: ");
         ck_assert_ptr_nonnull(strstr(r.out, "0 passed, 0 failed, 1 skipped, 0 errors"));
@@ -379,7 +384,7 @@ START_TEST(test_unknown_topology_exits_2) {
 
         fixture_client(&f);
         MHTEST(&f, &r, "--tests", m);
-        ck_assert_int_eq(r.status, 2);
+        ck_assert_exit(&r, 2);
         ck_assert_msg(strstr(r.err, "unknown-topology.c:5: test 'needs_nowhere' needs topology "
                                     "'nowhere', which no topology file defines\n"),
                       "%s", r.err);
@@ -396,7 +401,7 @@ START_TEST(test_two_tests_of_one_name_exit_2) {
 
         fixture_client(&f);
         MHTEST(&f, &r, "--list", "--tests", m);
-        ck_assert_int_eq(r.status, 2);
+        ck_assert_exit(&r, 2);
         ck_assert_msg(strstr(r.err, "two tests named 'same_name', at ") &&
                               strstr(r.err, "dup-a.c:5 and ") && strstr(r.err, "dup-b.c:5"),
                       "%s", r.err);
@@ -418,7 +423,7 @@ START_TEST(test_outcomes_and_junit) {
         junit = path_in(&f, "junit.xml");
         MHTEST(&f, &r, "--tests", behaviours, "--junit", junit, "--collect-artifacts", "never",
                "-k", "passes", "-k", "fails", "-k", "skips", "-k", "crashes_*", "-k", "hangs_*");
-        ck_assert_msg(r.status == 1, "exit %d\n%s%s", r.status, r.out, r.err);
+        ck_assert_exit(&r, 1);
         ck_assert_result(&r, "passes", "one-client", "PASSED", "");
         ck_assert_result(&r, "fails", "one-client", "FAILED",
                          "mh_run(t, mh_role(t, \"client\", 0), \"exit 3\") == 0");
@@ -457,7 +462,7 @@ START_TEST(test_setup_hook_failure_fails_the_test) {
 
         fixture_client(&f);
         MHTEST(&f, &r, "--tests", hooks, "-v", "--collect-artifacts", "never");
-        ck_assert_msg(r.status == 1, "exit %d\n%s%s", r.status, r.out, r.err);
+        ck_assert_exit(&r, 1);
         ck_assert_result(&r, "after_failing_setup", "one-client", "FAILED",
                          "the setup hook refuses");
         ck_assert_ptr_null(strstr(r.out, "the body ran"));
@@ -475,7 +480,7 @@ START_TEST(test_restore_between_tests) {
 
         fixture_client(&f);
         MHTEST(&f, &r, "--tests", behaviours, "-k", "writes_marker", "-k", "marker_is_gone");
-        ck_assert_msg(r.status == 0, "exit %d\n%s%s", r.status, r.out, r.err);
+        ck_assert_exit(&r, 0);
         ck_assert_result(&r, "writes_marker", "one-client", "PASSED", "");
         ck_assert_result(&r, "marker_is_gone", "one-client", "PASSED", "");
         ck_assert(strstr(r.out, "] writes_marker [") < strstr(r.out, "] marker_is_gone ["));
@@ -494,7 +499,7 @@ START_TEST(test_topology_setup_failure) {
         fixture_client(&f);
         MHTEST(&f, &r, "--tests", behaviours, "-k", "on_failing_setup", "--collect-artifacts",
                "never");
-        ck_assert_msg(r.status == 1, "exit %d\n%s%s", r.status, r.out, r.err);
+        ck_assert_exit(&r, 1);
         ck_assert_result(&r, "on_failing_setup", "fails-setup", "ERROR",
                          ": setup of topology 'fails-setup' failed on client.lab.test: setup "
                          "command 'false' exited with 1");
@@ -526,7 +531,7 @@ START_TEST(test_restore_failure_quarantines) {
         MHTEST(&f, &r, "--tests", scripted, "--collect-artifacts", "never");
         ck_assert_int_eq(on_host("client", rm), 0);
 
-        ck_assert_msg(r.status == 1, "exit %d\n%s%s", r.status, r.out, r.err);
+        ck_assert_exit(&r, 1);
         ck_assert_result(&r, "breaks_restore", "scripted", "PASSED", "");
         ck_assert_msg(strstr(r.err, "after breaks_restore [scripted]: host scripted.lab.test is "
                                     "dirty: restore failed ("),
@@ -551,7 +556,7 @@ START_TEST(test_unreachable_host_exits_3) {
 
         fixture_init(&f, 1, names, conns);
         MHTEST(&f, &r, "--tests", behaviours, "-k", "passes", "--collect-artifacts", "never");
-        ck_assert_msg(r.status == 3, "exit %d\n%s%s", r.status, r.out, r.err);
+        ck_assert_exit(&r, 3);
         ck_assert_result(&r, "passes", "one-client", "ERROR", "10.213.0.250");
         run_dispose(&r);
         fixture_dispose(&f);
@@ -601,7 +606,7 @@ START_TEST(test_ctrl_c_restores_hosts) {
         }
         mhtest_collect(&f, w, &r);
         ck_assert_msg(done, "mhtest still ran 10 s after Ctrl-C\n%s%s", r.out, r.err);
-        ck_assert_msg(r.status == 130, "exit %d\n%s%s", r.status, r.out, r.err);
+        ck_assert_exit(&r, 130);
         ck_assert_result(&r, "interrupted", "one-client", "ERROR", ": interrupted (Ctrl-C)");
         ck_assert_ptr_nonnull(strstr(r.err, "mhtest: interrupted: finishing the current step"));
 
@@ -634,7 +639,7 @@ START_TEST(test_artifacts) {
 
         fixture_client(&f);
         MHTEST(&f, &r, "--tests", behaviours, "-k", "passes", "-k", "fails");
-        ck_assert_msg(r.status == 1, "exit %d\n%s%s", r.status, r.out, r.err);
+        ck_assert_exit(&r, 1);
         path = artifact(&f, "artifacts", "fails", "commands.log");
         text = read_all(path);
         ck_assert_msg(strstr(text, "$ exit 3\n  [exit 3, "), "%s: %s", path, text);
@@ -650,7 +655,7 @@ START_TEST(test_artifacts) {
 
         MHTEST(&f, &r, "--tests", behaviours, "-k", "writes_artifact", "--artifacts-dir", "all",
                "--collect-artifacts", "always");
-        ck_assert_msg(r.status == 0, "exit %d\n%s%s", r.status, r.out, r.err);
+        ck_assert_exit(&r, 0);
         path = artifact(&f, "all", "writes_artifact", "root/mhc-run-artifact.log");
         text = read_all(path);
         ck_assert_str_eq(text, "artifact-of-the-test\n");
@@ -663,7 +668,7 @@ START_TEST(test_artifacts) {
 
         MHTEST(&f, &r, "--tests", behaviours, "-k", "fails", "--artifacts-dir", "none",
                "--collect-artifacts", "never");
-        ck_assert_int_eq(r.status, 1);
+        ck_assert_exit(&r, 1);
         free(path);
         path = path_in(&f, "none");
         ck_assert(!exists(path));
@@ -679,7 +684,7 @@ static char *order_of(const fixture *f, const char *seed) {
         run r;
 
         MHTEST(f, &r, "--tests", behaviours, "-k", "order_*", "--shuffle", "--seed", seed);
-        ck_assert_msg(r.status == 0, "exit %d\n%s%s", r.status, r.out, r.err);
+        ck_assert_exit(&r, 0);
         ck_assert_uint_eq(count(r.out, " [no-controller] PASSED"), 10);
         for (const char *p = r.out; (p = strstr(p, "] order_")); p++)
                 lab_append(&order, "%c", p[strlen("] order_")]);
