@@ -52,12 +52,7 @@ typedef struct way {
         unsigned dbs_unchanged;   /* database restores that found nothing changed */
 } way;
 
-static struct {
-        pthread_mutex_t lock;
-        bool verbose;
-        unsigned hosts_unchanged;
-        unsigned dbs_unchanged;
-} said = { .lock = PTHREAD_MUTEX_INITIALIZER };
+static bench_log said = { .lock = PTHREAD_MUTEX_INITIALIZER, .program = "overhead" };
 
 static volatile sig_atomic_t interrupted;
 static int cancel_pipe[2] = { -1, -1 };
@@ -74,27 +69,6 @@ static void on_signal(int sig) {
         interrupted = sig;
         n = write(cancel_pipe[1], "x", 1);
         (void) n;
-}
-
-/* Count the restores that found nothing to do; print warnings and errors
- * (and with --verbose everything). */
-static void log_handler(mh_log_level level, const char *host, const char *message, void *userdata) {
-        pthread_mutex_lock(&said.lock);
-        if (strstr(message, ", nothing changed"))
-                said.hosts_unchanged++;
-        if (strstr(message, "databases unchanged, skipped"))
-                said.dbs_unchanged++;
-        if (level <= MH_LOG_WARNING || said.verbose)
-                fprintf(stderr, "overhead: [%s] %s: %s\n", mh_log_level_to_string(level),
-                        host ? host : "-", message);
-        pthread_mutex_unlock(&said.lock);
-}
-
-static void said_unchanged(unsigned *ret_hosts, unsigned *ret_dbs) {
-        pthread_mutex_lock(&said.lock);
-        *ret_hosts = said.hosts_unchanged;
-        *ret_dbs = said.dbs_unchanged;
-        pthread_mutex_unlock(&said.lock);
 }
 
 /* Print why a test did not pass, with its details indented. */
@@ -136,7 +110,7 @@ static int run_way(way *w, lab *l, const mh_topology *topology, const mh_host_co
                 return r;
         }
 
-        said_unchanged(&hosts0, &dbs0);
+        bench_log_unchanged(&said, &hosts0, &dbs0);
         t0 = now_msec();
         for (size_t i = 0; i < n && !interrupted; i++) {
                 const mh_test_plan plan = {
@@ -176,7 +150,7 @@ static int run_way(way *w, lab *l, const mh_topology *topology, const mh_host_co
                 w->tests++;
         }
         w->loop_msec = now_msec() - t0;
-        said_unchanged(&hosts1, &dbs1);
+        bench_log_unchanged(&said, &hosts1, &dbs1);
         w->hosts_unchanged = hosts1 - hosts0;
         w->dbs_unchanged = dbs1 - dbs0;
 
@@ -344,7 +318,7 @@ int main(int argc, char **argv) {
                 r = mh_error_set(&e, -errno, "pipe: %s", strerror(errno));
                 goto out;
         }
-        mh_log_set_handler(log_handler, MH_LOG_DEBUG, NULL);
+        mh_log_set_handler(bench_log_handler, MH_LOG_DEBUG, &said);
         sigemptyset(&sa.sa_mask);
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
