@@ -283,12 +283,17 @@ static bool has_vanilla(const lab_host *lh) {
 }
 
 int controller_enter(controller *c, mh_error *error) {
+        mh_error why = MH_ERROR_INIT;
         uint64_t start;
         int r;
 
         r = on_hosts(c, needs_connecting, mh_hosts_connect, note_connect, error);
-        if (!controller_usable(c, error))
-                return error->code;
+        /* -ENOTCONN (the lab is unusable) or -EBUSY, whatever the connect failed with. */
+        if (!controller_usable(c, &why)) {
+                if (error->code == 0)
+                        mh_error_set(error, why.code, "%s", why.message);
+                return why.code;
+        }
         if (r < 0)
                 return r;
 

@@ -99,12 +99,7 @@ typedef enum skip_kind {
         SKIP_DB,    /* postgresql: "databases unchanged, skipped" */
 } skip_kind;
 
-static struct {
-        pthread_mutex_t lock;
-        bool verbose;
-        unsigned files_unchanged;
-        unsigned db_unchanged;
-} said = { .lock = PTHREAD_MUTEX_INITIALIZER };
+static bench_log said = { .lock = PTHREAD_MUTEX_INITIALIZER, .program = "restore" };
 
 static volatile sig_atomic_t interrupted;
 
@@ -117,27 +112,11 @@ static void on_signal(int sig) {
         interrupted = sig;
 }
 
-/* Count the restores that found nothing to restore; print warnings and
- * errors (and with --verbose everything). */
-static void log_handler(mh_log_level level, const char *host, const char *message, void *userdata) {
-        pthread_mutex_lock(&said.lock);
-        if (strstr(message, ", nothing changed"))
-                said.files_unchanged++;
-        if (strstr(message, "databases unchanged, skipped"))
-                said.db_unchanged++;
-        if (level <= MH_LOG_WARNING || said.verbose)
-                fprintf(stderr, "restore: [%s] %s: %s\n", mh_log_level_to_string(level),
-                        host ? host : "-", message);
-        pthread_mutex_unlock(&said.lock);
-}
-
 static unsigned said_unchanged(skip_kind kind) {
-        unsigned n;
+        unsigned files, db;
 
-        pthread_mutex_lock(&said.lock);
-        n = kind == SKIP_FILES ? said.files_unchanged : said.db_unchanged;
-        pthread_mutex_unlock(&said.lock);
-        return n;
+        bench_log_unchanged(&said, &files, &db);
+        return kind == SKIP_FILES ? files : db;
 }
 
 static double median_of(figure *f) {
@@ -911,7 +890,7 @@ int main(int argc, char **argv) {
                 return EXIT_FAILURE;
         }
 
-        mh_log_set_handler(log_handler, MH_LOG_DEBUG, NULL);
+        mh_log_set_handler(bench_log_handler, MH_LOG_DEBUG, &said);
         sigemptyset(&sa.sa_mask);
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);

@@ -45,6 +45,9 @@ typedef struct lab_conn {
         const char *host_key_policy; /* "strict", "accept-new", "off" */
         unsigned connect_timeout;
         unsigned command_timeout;
+        /* More keys of the host (type:, config:, backup:, artifacts:), as YAML
+         * lines indented by 8 spaces, each ending in a newline; NULL: none. */
+        const char *yaml;
 } lab_conn;
 
 /* Whether the lab is up and readable from here. */
@@ -164,6 +167,8 @@ static inline char *lab_config_yaml(size_t n, const char *const *names, const la
                            c->host_key_policy ? c->host_key_policy : "strict",
                            c->connect_timeout ? c->connect_timeout : 5,
                            c->command_timeout ? c->command_timeout : 60);
+                if (c->yaml)
+                        lab_append(&s, "%s", c->yaml);
         }
         return s;
 }

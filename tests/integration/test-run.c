@@ -1,0 +1,745 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mhtest running test modules (tests/integration/modules/) against the
+ * lab: the plan and its filters, every way a test can end, topology setup
+ * and restore failures, Ctrl-C, the reports and the artifacts.  Each test
+ * writes its own mhc.yaml and topologies into a temporary directory.
+ */
+#include <check.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mhc/ssh.h>
+
+#include "lab.h"
+#include "util.h"
+#include "check-run.h"
+
+/* The topologies the modules name, written into every fixture's topo/. */
+static const struct {
+        const char *name, *yaml;
+} topologies[] = {
+        { "one-client", "domains:\n  - id: lab\n    roles: {client: 1}\n" },
+        { "no-controller", "controller: none\ndomains:\n  - id: lab\n    roles: {client: 1}\n" },
+        { "two-dbs", "domains:\n  - id: lab\n    roles: {db: 2}\n" },
+        { "fails-setup",
+          "domains:\n  - id: lab\n    roles: {client: 1}\nsetup:\n  client:\n    - 'true'\n"
+          "    - 'false'\n" },
+        { "scripted", "domains:\n  - id: lab\n    roles: {scripted: 1}\n" },
+};
+
+/* The client as the modules want it: /root backed up, one artifact. */
+#define CLIENT_YAML                                   \
+        "        backup:\n          paths: [/root]\n" \
+        "        artifacts: [/root/mhc-run-artifact.log]\n"
+
+/* A directory of its own with mhc.yaml and topo/, and the files of a run. */
+typedef struct fixture {
+        char dir[64];
+        char *config;
+} fixture;
+
+/* What one run of mhtest did. */
+typedef struct run {
+        int status; /* exit status, or 128+N when signal N ended it */
+        char *out;
+        char *err;
+} run;
+
+static char *read_all(const char *path) {
+        FILE *f = fopen(path, "re");
+        char *text = NULL;
+        size_t size = 0;
+        FILE *m = open_memstream(&text, &size);
+        char buf[4096];
+        size_t n;
+
+        ck_assert_ptr_nonnull(m);
+        while (f && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+                fwrite(buf, 1, n, m);
+        if (f)
+                fclose(f);
+        ck_assert_int_eq(fclose(m), 0);
+        return text;
+}
+
+static void write_text(const char *path, const char *text) {
+        FILE *f = fopen(path, "we");
+
+        ck_assert_msg(f, "cannot write %s", path);
+        ck_assert_int_ge(fputs(text, f), 0);
+        ck_assert_int_eq(fclose(f), 0);
+}
+
+static bool exists(const char *path) {
+        return access(path, F_OK) == 0;
+}
+
+static char *path_in(const fixture *f, const char *relative) {
+        char *p = NULL;
+
+        ck_assert_int_ge(asprintf(&p, "%s/%s", f->dir, relative), 0);
+        return p;
+}
+
+/* A fixture whose mhc.yaml holds the lab hosts names[0..n), conns[i] for each. */
+static void fixture_init(fixture *f, size_t n, const char *const *names, const lab_conn *conns) {
+        _cleanup_free_ char *yaml = lab_config_yaml(n, names, conns), *topo = NULL;
+
+        ck_assert_ptr_nonnull(yaml);
+        snprintf(f->dir, sizeof(f->dir), "/tmp/mhc-run-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(f->dir));
+        topo = path_in(f, "topo");
+        ck_assert_int_eq(mkdir(topo, 0755), 0);
+        for (size_t i = 0; i < ELEMENTSOF(topologies); i++) {
+                _cleanup_free_ char *path = NULL, *text = NULL;
+
+                ck_assert_int_ge(asprintf(&path, "%s/%s.yaml", topo, topologies[i].name), 0);
+                ck_assert_int_ge(
+                        asprintf(&text, "name: %s\n%s", topologies[i].name, topologies[i].yaml), 0);
+                write_text(path, text);
+        }
+        lab_append(&yaml, "topologies:\n  - %s\n", topo);
+        ck_assert_ptr_nonnull(yaml);
+        f->config = path_in(f, "mhc.yaml");
+        write_text(f->config, yaml);
+}
+
+/* The fixture of the usual case: the client, with /root backed up. */
+static void fixture_client(fixture *f) {
+        const char *names[] = { "client" };
+        const lab_conn conns[] = { { .yaml = CLIENT_YAML } };
+
+        fixture_init(f, 1, names, conns);
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        return remove(path);
+}
+
+static void fixture_dispose(fixture *f) {
+        if (f->dir[0])
+                (void) nftw(f->dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+        free(f->config);
+        *f = (fixture){};
+}
+
+static void run_dispose(run *r) {
+        free(r->out);
+        free(r->err);
+        *r = (run){};
+}
+
+/* The built test module name (without .so). */
+static char *module(const char *name) {
+        const char *builddir = getenv("MH_TEST_BUILDDIR");
+        char *p = NULL;
+
+        ck_assert_int_ge(asprintf(&p, "%s/tests/integration/modules/.libs/%s.so",
+                                  builddir ? builddir : ".", name),
+                         0);
+        return p;
+}
+
+/*
+ * Start the built mhtest in f's directory with --config and the
+ * NULL-terminated args, its stdout and stderr into out and err there.
+ */
+static pid_t mhtest_start(const fixture *f, const char *const *args) {
+        const char *builddir = getenv("MH_TEST_BUILDDIR");
+        _cleanup_free_ char *program = NULL, *out = path_in(f, "out"), *err = path_in(f, "err");
+        const char *argv[64] = {};
+        size_t n = 0;
+        pid_t pid;
+
+        ck_assert_int_ge(asprintf(&program, "%s/mhtest", builddir ? builddir : "."), 0);
+        argv[n++] = program;
+        argv[n++] = "--config";
+        argv[n++] = f->config;
+        for (size_t i = 0; args[i]; i++) {
+                ck_assert_uint_lt(n + 1, ELEMENTSOF(argv));
+                argv[n++] = args[i];
+        }
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                int o = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                int e = open(err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+                if (o < 0 || e < 0 || chdir(f->dir) < 0 || dup2(o, STDOUT_FILENO) < 0 ||
+                    dup2(e, STDERR_FILENO) < 0)
+                        _exit(127);
+                execv(program, (char *const *) argv);
+                _exit(127);
+        }
+        return pid;
+}
+
+static void mhtest_collect(const fixture *f, int wait_status, run *ret) {
+        _cleanup_free_ char *out = path_in(f, "out"), *err = path_in(f, "err");
+
+        ret->status =
+                WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
+        ret->out = read_all(out);
+        ret->err = read_all(err);
+}
+
+#define MHTEST(f, r, ...) mhtest((f), (r), (const char *const[]){ __VA_ARGS__, NULL })
+
+/* Run mhtest to its end. */
+static void mhtest(const fixture *f, run *ret, const char *const *args) {
+        pid_t pid = mhtest_start(f, args);
+        int w;
+
+        ck_assert_int_eq(waitpid(pid, &w, 0), pid);
+        mhtest_collect(f, w, ret);
+}
+
+/* The text of the result line of test, from its name to its end; "" if none. */
+static char *result_line(const run *r, const char *test) {
+        _cleanup_free_ char *needle = NULL;
+        const char *p;
+
+        ck_assert_int_ge(asprintf(&needle, "] %s [", test), 0);
+        p = strstr(r->out, needle);
+        if (!p)
+                return strdup("");
+        p += 2;
+        return strndup(p, strcspn(p, "\n"));
+}
+
+/* Fail unless test's result line starts with "TEST [TOPOLOGY] STATUS" and holds why. */
+#define ck_assert_result(r, test, topology, status, why)                                    \
+        do {                                                                                \
+                _cleanup_free_ char *line_ = result_line((r), (test));                      \
+                ck_assert_msg(strncmp(line_, test " [" topology "] " status,                \
+                                      strlen(test " [" topology "] " status)) == 0 &&       \
+                                      strstr(line_, (why)),                                 \
+                              "result of %s: '%s', wanted %s with '%s'\n%s%s", test, line_, \
+                              status, (why), (r)->out, (r)->err);                           \
+        } while (0)
+
+/* Fail unless mhtest exited with status, showing what it said. */
+#define ck_assert_exit(r, wanted)                                                              \
+        ck_assert_msg((r)->status == (wanted), "exit %d, not %d\n%s%s", (r)->status, (wanted), \
+                      (r)->out, (r)->err)
+
+static size_t count(const char *s, const char *needle) {
+        size_t n = 0;
+
+        for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle))
+                n++;
+        return n;
+}
+
+/* Run a shell command on the lab host name over a session of our own; its exit status. */
+static int on_host(const char *name, const char *command) {
+        mh_config *config = NULL;
+        mh_error e = MH_ERROR_INIT;
+        const mh_host_config *host = lab_config_one(name, NULL, &config, &e);
+        mh_exec_result res = {};
+        mh_ssh *s = NULL;
+        int status;
+
+        ck_assert_msg(host, "%s", e.message);
+        ck_assert_msg(mh_ssh_connect(host, &s, &e) >= 0, "%s", e.message);
+        ck_assert_msg(mh_ssh_exec(s, command, NULL, &res, &e) >= 0, "%s", e.message);
+        status = res.exit_status;
+        mh_exec_result_dispose(&res);
+        mh_ssh_free(s);
+        mh_config_free(config);
+        return status;
+}
+
+/* xmllint's verdict on path against the JUnit schema. */
+static void assert_valid_junit(const char *path) {
+        const char *srcdir = getenv("MH_TEST_SRCDIR");
+        _cleanup_free_ char *command = NULL, *verdict = NULL;
+        int w;
+
+        ck_assert_msg(exists(path), "no JUnit report at %s", path);
+        ck_assert_int_ge(asprintf(&command,
+                                  "xmllint --noout --schema %s/tests/data/junit.xsd %s "
+                                  ">%s.verdict 2>&1",
+                                  srcdir ? srcdir : ".", path, path),
+                         0);
+        w = system(command);
+        free(command);
+        ck_assert_int_ge(asprintf(&command, "%s.verdict", path), 0);
+        verdict = read_all(command);
+        ck_assert_msg(WIFEXITED(w) && WEXITSTATUS(w) == 0, "%s is not valid JUnit: %s\n%s", path,
+                      verdict, read_all(path));
+}
+
+/* --- the plan ---------------------------------------------------------------- */
+
+/* --list plans every test x topology, says why one is skipped, and connects to nothing. */
+START_TEST(test_list_plans_without_connecting) {
+        const char *names[] = { "client" };
+        const lab_conn conns[] = { { .address = "10.213.0.250", .connect_timeout = 2 } };
+        _cleanup_free_ char *behaviours = module("behaviours");
+        fixture f;
+        run r;
+
+        fixture_init(&f, 1, names, conns);
+        MHTEST(&f, &r, "--list", "-v", "--tests", behaviours);
+        ck_assert_exit(&r, 0);
+        ck_assert_ptr_nonnull(
+                strstr(r.out, "one-client: client=client.lab.test\n  passes (behaviours.so)\n"
+                              "  fails (behaviours.so)\n"));
+        ck_assert_ptr_nonnull(strstr(r.out, "two-dbs: skipped: "));
+        ck_assert_ptr_nonnull(strstr(r.out, "  needs_two_dbs (behaviours.so)\n"));
+        ck_assert_ptr_nonnull(strstr(r.out, " tests: "));
+        ck_assert_ptr_null(strstr(r.err, "10.213.0.250"));
+        run_dispose(&r);
+        fixture_dispose(&f);
+
+        /* A host it could reach: -v would show the connection and the commands. */
+        fixture_client(&f);
+        MHTEST(&f, &r, "--list", "-v", "--tests", behaviours);
+        ck_assert_exit(&r, 0);
+        ck_assert_msg(!strstr(r.err, "connected to") && !strstr(r.err, ": $ "),
+                      "--list connected:\n%s", r.err);
+        run_dispose(&r);
+        fixture_dispose(&f);
+}
+END_TEST
+
+/* -k, --topology and --not-topology choose what runs; a plan of nothing is an error. */
+START_TEST(test_filters) {
+        _cleanup_free_ char *behaviours = module("behaviours");
+        fixture f;
+        run r;
+
+        fixture_client(&f);
+        MHTEST(&f, &r, "--list", "--tests", behaviours, "-k", "order_[0-4]");
+        ck_assert_exit(&r, 0);
+        ck_assert_str_eq(r.out, "no-controller: client=client.lab.test\n"
+                                "  order_0 (behaviours.so)\n  order_1 (behaviours.so)\n"
+                                "  order_2 (behaviours.so)\n  order_3 (behaviours.so)\n"
+                                "  order_4 (behaviours.so)\n5 tests: 5 runnable, 0 skipped\n");
+        run_dispose(&r);
+
+        MHTEST(&f, &r, "--list", "--tests", behaviours, "--topology", "two-dbs");
+        ck_assert_exit(&r, 0);
+        ck_assert_ptr_nonnull(strstr(r.out, "two-dbs: skipped: "));
+        ck_assert_ptr_nonnull(strstr(r.out, "\n1 test: 0 runnable, 1 skipped\n"));
+        ck_assert_ptr_null(strstr(r.out, "one-client"));
+        run_dispose(&r);
+
+        MHTEST(&f, &r, "--list", "--tests", behaviours, "--not-topology", "one-client",
+               "--not-topology", "no-controller", "--not-topology", "fails-setup");
+        ck_assert_exit(&r, 0);
+        ck_assert_ptr_nonnull(strstr(r.out, "\n1 test: 0 runnable, 1 skipped\n"));
+        ck_assert_ptr_nonnull(strstr(r.out, "needs_two_dbs"));
+        run_dispose(&r);
+
+        MHTEST(&f, &r, "--tests", behaviours, "-k", "no_such_test*");
+        ck_assert_exit(&r, 2);
+        ck_assert_str_eq(r.err, "mhtest: no test matches the filters\n");
+        run_dispose(&r);
+        fixture_dispose(&f);
+}
+END_TEST
+
+/* A topology the lab cannot satisfy skips its tests; --exact-topology skips when it has more. */
+START_TEST(test_unsatisfied_topologies_skip) {
+        const char *names[] = { "client", "server" };
+        const lab_conn conns[] = { { .yaml = CLIENT_YAML }, {} };
+        _cleanup_free_ char *behaviours = module("behaviours");
+        fixture f;
+        run r;
+
+        fixture_init(&f, 2, names, conns);
+        MHTEST(&f, &r, "--tests", behaviours, "-k", "passes", "-k", "needs_two_dbs");
+        ck_assert_exit(&r, 0);
+        ck_assert_result(&r, "passes", "one-client", "PASSED", "");
+        ck_assert_result(&r, "needs_two_dbs", "two-dbs", "SKIPPED",
+                         "topology 'two-dbs' not satisfied: ");
+        ck_assert_ptr_nonnull(strstr(r.out, "1 passed, 0 failed, 1 skipped, 0 errors"));
+        run_dispose(&r);
+
+        MHTEST(&f, &r, "--tests", behaviours, "-k", "passes", "--exact-topology");
+        ck_assert_exit(&r, 0);
+        ck_assert_result(&r, "passes", "one-client", "SKIPPED",
+                         "topology 'one-client' not satisfied: ");
+        ck_assert_ptr_nonnull(strstr(r.out, "0 passed, 0 failed, 1 skipped, 0 errors"));
+        run_dispose(&r);
+        fixture_dispose(&f);
+}
+END_TEST
+
+START_TEST(test_unknown_topology_exits_2) {
+        _cleanup_free_ char *m = module("unknown-topology");
+        fixture f;
+        run r;
+
+        fixture_client(&f);
+        MHTEST(&f, &r, "--tests", m);
+        ck_assert_exit(&r, 2);
+        ck_assert_msg(strstr(r.err, "unknown-topology.c:5: test 'needs_nowhere' needs topology "
+                                    "'nowhere', which no topology file defines\n"),
+                      "%s", r.err);
+        ck_assert_str_eq(r.out, "");
+        run_dispose(&r);
+        fixture_dispose(&f);
+}
+END_TEST
+
+START_TEST(test_two_tests_of_one_name_exit_2) {
+        _cleanup_free_ char *m = module("dup-names");
+        fixture f;
+        run r;
+
+        fixture_client(&f);
+        MHTEST(&f, &r, "--list", "--tests", m);
+        ck_assert_exit(&r, 2);
+        ck_assert_msg(strstr(r.err, "two tests named 'same_name', at ") &&
+                              strstr(r.err, "dup-a.c:5 and ") && strstr(r.err, "dup-b.c:5"),
+                      "%s", r.err);
+        ck_assert_str_eq(r.out, "");
+        run_dispose(&r);
+        fixture_dispose(&f);
+}
+END_TEST
+
+/* --- running ------------------------------------------------------------------- */
+
+/* Every way a test ends, on the console and in a JUnit report that the schema accepts. */
+START_TEST(test_outcomes_and_junit) {
+        _cleanup_free_ char *behaviours = module("behaviours"), *junit = NULL, *xml = NULL;
+        fixture f;
+        run r;
+
+        fixture_client(&f);
+        junit = path_in(&f, "junit.xml");
+        MHTEST(&f, &r, "--tests", behaviours, "--junit", junit, "--collect-artifacts", "never",
+               "-k", "passes", "-k", "fails", "-k", "skips", "-k", "crashes_*", "-k", "hangs_*");
+        ck_assert_exit(&r, 1);
+        ck_assert_result(&r, "passes", "one-client", "PASSED", "");
+        ck_assert_result(&r, "fails", "one-client", "FAILED",
+                         "mh_run(t, mh_role(t, \"client\", 0), \"exit 3\") == 0");
+        ck_assert_result(&r, "skips", "one-client", "SKIPPED", ": nothing to do here");
+        ck_assert_result(&r, "crashes_segv", "one-client", "ERROR",
+                         ": crashed: Segmentation fault (signal 11)");
+        ck_assert_result(&r, "crashes_abort", "one-client", "ERROR",
+                         ": crashed: Aborted (signal 6)");
+        ck_assert_result(&r, "hangs_locally", "one-client", "ERROR", ": timed out after 2 s");
+        ck_assert_result(&r, "hangs_remotely", "one-client", "ERROR", ": timed out after 2 s");
+        ck_assert_ptr_nonnull(strstr(r.out, "1 passed, 1 failed, 1 skipped, 4 errors"));
+        /* Each failure says how to run it again. */
+        ck_assert_uint_eq(count(r.out, "    reproduce: mhtest --config "), 5);
+
+        assert_valid_junit(junit);
+        xml = read_all(junit);
+        ck_assert_uint_eq(count(xml, "<testcase "), 7);
+        ck_assert_uint_eq(count(xml, "<failure "), 1);
+        ck_assert_uint_eq(count(xml, "<error "), 4);
+        ck_assert_uint_eq(count(xml, "<skipped "), 1);
+        ck_assert_ptr_nonnull(strstr(xml,
+                                     "<testsuite name=\"one-client\" tests=\"7\" failures=\"1\" "
+                                     "errors=\"4\" skipped=\"1\""));
+        ck_assert_ptr_nonnull(
+                strstr(xml, "<testcase name=\"crashes_abort\" classname=\"one-client\""));
+        run_dispose(&r);
+        fixture_dispose(&f);
+}
+END_TEST
+
+/* A failing MH_SETUP fails the test, whose body does not run. */
+START_TEST(test_setup_hook_failure_fails_the_test) {
+        _cleanup_free_ char *hooks = module("hooks");
+        fixture f;
+        run r;
+
+        fixture_client(&f);
+        MHTEST(&f, &r, "--tests", hooks, "-v", "--collect-artifacts", "never");
+        ck_assert_exit(&r, 1);
+        ck_assert_result(&r, "after_failing_setup", "one-client", "FAILED",
+                         "the setup hook refuses");
+        ck_assert_ptr_null(strstr(r.out, "the body ran"));
+        ck_assert_ptr_null(strstr(r.out, "mhc-run-hook-body"));
+        run_dispose(&r);
+        fixture_dispose(&f);
+}
+END_TEST
+
+/* What a test changed is gone for the next test, and after the run. */
+START_TEST(test_restore_between_tests) {
+        _cleanup_free_ char *behaviours = module("behaviours");
+        fixture f;
+        run r;
+
+        fixture_client(&f);
+        MHTEST(&f, &r, "--tests", behaviours, "-k", "writes_marker", "-k", "marker_is_gone");
+        ck_assert_exit(&r, 0);
+        ck_assert_result(&r, "writes_marker", "one-client", "PASSED", "");
+        ck_assert_result(&r, "marker_is_gone", "one-client", "PASSED", "");
+        ck_assert(strstr(r.out, "] writes_marker [") < strstr(r.out, "] marker_is_gone ["));
+        ck_assert_int_eq(on_host("client", "test -e /root/mhc-run-marker"), 1);
+        run_dispose(&r);
+        fixture_dispose(&f);
+}
+END_TEST
+
+/* A failing setup command is an error of each of the topology's tests, naming the command. */
+START_TEST(test_topology_setup_failure) {
+        _cleanup_free_ char *behaviours = module("behaviours");
+        fixture f;
+        run r;
+
+        fixture_client(&f);
+        MHTEST(&f, &r, "--tests", behaviours, "-k", "on_failing_setup", "--collect-artifacts",
+               "never");
+        ck_assert_exit(&r, 1);
+        ck_assert_result(&r, "on_failing_setup", "fails-setup", "ERROR",
+                         ": setup of topology 'fails-setup' failed on client.lab.test: setup "
+                         "command 'false' exited with 1");
+        run_dispose(&r);
+        fixture_dispose(&f);
+}
+END_TEST
+
+/* A host whose restore fails, also back to vanilla, is quarantined: its next tests are errors. */
+START_TEST(test_restore_failure_quarantines) {
+        static const char marker[] = "/tmp/mhc-fail-restore";
+        const char *names[] = { "scripted" };
+        char address[128];
+        lab_conn conns[] = { {
+                .address = address,
+                .yaml = "        type: script\n        config:\n"
+                        "          backup: 'true'\n          drop: 'true'\n"
+                        "          restore: 'test ! -e /tmp/mhc-fail-restore || "
+                        "{ echo refused by the marker >&2; exit 1; }'\n",
+        } };
+        _cleanup_free_ char *scripted = module("scripted"), *rm = NULL;
+        fixture f;
+        run r;
+
+        ck_assert(lab_address("client", address, sizeof(address)));
+        ck_assert_int_ge(asprintf(&rm, "rm -f %s", marker), 0);
+        ck_assert_int_eq(on_host("client", rm), 0);
+        fixture_init(&f, 1, names, conns);
+        MHTEST(&f, &r, "--tests", scripted, "--collect-artifacts", "never");
+        ck_assert_int_eq(on_host("client", rm), 0);
+
+        ck_assert_exit(&r, 1);
+        ck_assert_result(&r, "breaks_restore", "scripted", "PASSED", "");
+        ck_assert_msg(strstr(r.err, "after breaks_restore [scripted]: host scripted.lab.test is "
+                                    "dirty: restore failed ("),
+                      "%s", r.err);
+        ck_assert_ptr_nonnull(strstr(r.err, "refused by the marker"));
+        ck_assert_result(&r, "after_broken_restore", "scripted", "ERROR",
+                         ": host scripted.lab.test is dirty: ");
+        ck_assert_result(&r, "after_broken_restore_again", "scripted", "ERROR",
+                         ": host scripted.lab.test is dirty: ");
+        run_dispose(&r);
+        fixture_dispose(&f);
+}
+END_TEST
+
+/* A host of a needed topology that cannot be reached: exit 3. */
+START_TEST(test_unreachable_host_exits_3) {
+        const char *names[] = { "client" };
+        const lab_conn conns[] = { { .address = "10.213.0.250", .connect_timeout = 2 } };
+        _cleanup_free_ char *behaviours = module("behaviours");
+        fixture f;
+        run r;
+
+        fixture_init(&f, 1, names, conns);
+        MHTEST(&f, &r, "--tests", behaviours, "-k", "passes", "--collect-artifacts", "never");
+        ck_assert_exit(&r, 3);
+        ck_assert_result(&r, "passes", "one-client", "ERROR", "10.213.0.250");
+        run_dispose(&r);
+        fixture_dispose(&f);
+}
+END_TEST
+
+/* The first Ctrl-C stops the test, restores the hosts, writes the reports and exits 130. */
+START_TEST(test_ctrl_c_restores_hosts) {
+        _cleanup_free_ char *behaviours = module("behaviours"), *junit = NULL, *json = NULL;
+        _cleanup_free_ char *xml = NULL;
+        const struct timespec tick = { .tv_nsec = 50 * 1000 * 1000 };
+        bool started = false, done = false;
+        fixture f;
+        run r = {};
+        pid_t pid;
+        int w = 0;
+
+        ck_assert_int_eq(on_host("client", "rm -f /root/mhc-ctrl-c"), 0);
+        fixture_client(&f);
+        junit = path_in(&f, "junit.xml");
+        json = path_in(&f, "events.json");
+        pid = mhtest_start(&f, (const char *const[]){ "--tests", behaviours, "-k", "interrupted",
+                                                      "--junit", junit, "--json", json, NULL });
+
+        /* Until the test has started and its command has left the marker. */
+        for (unsigned i = 0; i < 400 && !started; i++) {
+                _cleanup_free_ char *events = read_all(json);
+
+                started = strstr(events, "\"event\": \"test-start\", \"test\": \"interrupted\"") &&
+                          on_host("client", "test -e /root/mhc-ctrl-c") == 0;
+                if (!started)
+                        nanosleep(&tick, NULL);
+                ck_assert_int_eq(waitpid(pid, &w, WNOHANG), 0);
+        }
+        ck_assert_msg(started, "the test did not start");
+        ck_assert_int_eq(kill(pid, SIGINT), 0);
+
+        for (unsigned i = 0; i < 200 && !done; i++) {
+                done = waitpid(pid, &w, WNOHANG) == pid;
+                if (!done)
+                        nanosleep(&tick, NULL);
+        }
+        if (!done) {
+                kill(pid, SIGKILL);
+                waitpid(pid, &w, 0);
+                (void) on_host("client", "rm -f /root/mhc-ctrl-c");
+        }
+        mhtest_collect(&f, w, &r);
+        ck_assert_msg(done, "mhtest still ran 10 s after Ctrl-C\n%s%s", r.out, r.err);
+        ck_assert_exit(&r, 130);
+        ck_assert_result(&r, "interrupted", "one-client", "ERROR", ": interrupted (Ctrl-C)");
+        ck_assert_ptr_nonnull(strstr(r.err, "mhtest: interrupted: finishing the current step"));
+
+        assert_valid_junit(junit);
+        xml = read_all(junit);
+        ck_assert_ptr_nonnull(strstr(xml, "<property name=\"interrupted\" value=\"true\"/>"));
+        ck_assert_uint_eq(count(xml, "<testcase "), 1);
+        ck_assert_int_eq(on_host("client", "test -e /root/mhc-ctrl-c"), 1);
+        run_dispose(&r);
+        fixture_dispose(&f);
+}
+END_TEST
+
+/* --- reports and artifacts ----------------------------------------------------- */
+
+static char *artifact(const fixture *f, const char *dir, const char *test, const char *file) {
+        _cleanup_free_ char *relative = NULL;
+
+        ck_assert_int_ge(asprintf(&relative, "%s/one-client/%s/client.lab.test%s%s", dir, test,
+                                  file ? "/" : "", file ? file : ""),
+                         0);
+        return path_in(f, relative);
+}
+
+/* Artifacts of failures by default, of every test with always, of none with never. */
+START_TEST(test_artifacts) {
+        _cleanup_free_ char *behaviours = module("behaviours"), *text = NULL, *path = NULL;
+        fixture f;
+        run r;
+
+        fixture_client(&f);
+        MHTEST(&f, &r, "--tests", behaviours, "-k", "passes", "-k", "fails");
+        ck_assert_exit(&r, 1);
+        path = artifact(&f, "artifacts", "fails", "commands.log");
+        text = read_all(path);
+        ck_assert_msg(strstr(text, "$ exit 3\n  [exit 3, "), "%s: %s", path, text);
+        free(path);
+        path = artifact(&f, "artifacts", "fails", "journal.log");
+        ck_assert(exists(path));
+        free(path);
+        path = artifact(&f, "artifacts", "passes", NULL);
+        ck_assert(!exists(path));
+        free(path);
+        free(text);
+        run_dispose(&r);
+
+        MHTEST(&f, &r, "--tests", behaviours, "-k", "writes_artifact", "--artifacts-dir", "all",
+               "--collect-artifacts", "always");
+        ck_assert_exit(&r, 0);
+        path = artifact(&f, "all", "writes_artifact", "root/mhc-run-artifact.log");
+        text = read_all(path);
+        ck_assert_str_eq(text, "artifact-of-the-test\n");
+        free(path);
+        free(text);
+        path = artifact(&f, "all", "writes_artifact", "commands.log");
+        text = read_all(path);
+        ck_assert_ptr_nonnull(strstr(text, "$ echo artifact-of-the-test"));
+        run_dispose(&r);
+
+        MHTEST(&f, &r, "--tests", behaviours, "-k", "fails", "--artifacts-dir", "none",
+               "--collect-artifacts", "never");
+        ck_assert_exit(&r, 1);
+        free(path);
+        path = path_in(&f, "none");
+        ck_assert(!exists(path));
+        run_dispose(&r);
+        fixture_dispose(&f);
+}
+END_TEST
+
+/* The order of the result lines of a run of order_* tests. */
+static char *order_of(const fixture *f, const char *seed) {
+        _cleanup_free_ char *behaviours = module("behaviours");
+        char *order = strdup("");
+        run r;
+
+        MHTEST(f, &r, "--tests", behaviours, "-k", "order_*", "--shuffle", "--seed", seed);
+        ck_assert_exit(&r, 0);
+        ck_assert_uint_eq(count(r.out, " [no-controller] PASSED"), 10);
+        for (const char *p = r.out; (p = strstr(p, "] order_")); p++)
+                lab_append(&order, "%c", p[strlen("] order_")]);
+        ck_assert_ptr_nonnull(order);
+        run_dispose(&r);
+        return order;
+}
+
+/* One seed, one order; another seed, another order. */
+START_TEST(test_shuffle_is_reproducible) {
+        _cleanup_free_ char *a = NULL, *b = NULL, *c = NULL;
+        fixture f;
+
+        fixture_client(&f);
+        a = order_of(&f, "1");
+        b = order_of(&f, "1");
+        c = order_of(&f, "2");
+        ck_assert_uint_eq(strlen(a), 10);
+        ck_assert_str_eq(a, b);
+        ck_assert_str_ne(a, c);
+        ck_assert_str_ne(a, "0123456789");
+        fixture_dispose(&f);
+}
+END_TEST
+
+static Suite *run_suite_of_tests(void) {
+        Suite *s = suite_create("run");
+        TCase *plan = tcase_create("plan"), *running = tcase_create("running");
+        TCase *reports = tcase_create("reports");
+
+        tcase_set_timeout(plan, 30);
+        tcase_add_test(plan, test_list_plans_without_connecting);
+        tcase_add_test(plan, test_filters);
+        tcase_add_test(plan, test_unsatisfied_topologies_skip);
+        tcase_add_test(plan, test_unknown_topology_exits_2);
+        tcase_add_test(plan, test_two_tests_of_one_name_exit_2);
+        suite_add_tcase(s, plan);
+
+        tcase_set_timeout(running, 60);
+        tcase_add_test(running, test_outcomes_and_junit);
+        tcase_add_test(running, test_setup_hook_failure_fails_the_test);
+        tcase_add_test(running, test_restore_between_tests);
+        tcase_add_test(running, test_topology_setup_failure);
+        tcase_add_test(running, test_restore_failure_quarantines);
+        tcase_add_test(running, test_unreachable_host_exits_3);
+        tcase_add_test(running, test_ctrl_c_restores_hosts);
+        suite_add_tcase(s, running);
+
+        tcase_set_timeout(reports, 60);
+        tcase_add_test(reports, test_artifacts);
+        tcase_add_test(reports, test_shuffle_is_reproducible);
+        suite_add_tcase(s, reports);
+        return s;
+}
+
+int main(void) {
+        return run_suite(run_suite_of_tests());
+}
