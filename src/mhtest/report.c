@@ -114,7 +114,7 @@ static const char *escaped(int32_t c, escape mode, char buf[static 8]) {
                 }
                 /* Also U+2028 and U+2029, which JavaScript takes for line ends. */
                 if (is_control(c) || c == 0x2028 || c == 0x2029) {
-                        snprintf(buf, 8, "\\u%04x", (unsigned) c);
+                        snprintf(buf, 8, "\\u%04x", (unsigned) c & 0xffffu);
                         return buf;
                 }
                 return NULL;
