@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -603,9 +604,15 @@ static void junit_write(FILE *f, const report *r, bool interrupted) {
         fputs("</testsuites>\n", f);
 }
 
+/* Where the JUnit file is written first: PATH.tmp, or PATH itself when PATH
+ * exists and is not a regular file (/dev/stdout, a symbolic link, a FIFO),
+ * which a rename would replace. */
 static char *tmp_path(const char *path) {
+        struct stat st;
         char *p;
 
+        if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+                return strdup(path);
         return asprintf(&p, "%s.tmp", path) < 0 ? NULL : p;
 }
 
@@ -622,10 +629,16 @@ static int junit_save(const report *r, bool interrupted, mh_error *error) {
                 return mh_error_set(error, -errno, "cannot write JUnit report '%s': %s", tmp,
                                     strerror(errno));
         junit_write(f, r, interrupted);
-        if (ferror(f) || fflush(f) != 0 || fsync(fileno(f)) < 0)
+        if (ferror(f) || fflush(f) != 0 || (fsync(fileno(f)) < 0 && errno != EINVAL))
                 k = -(errno ?: EIO);
         if (fclose(f) != 0 && k == 0)
                 k = -(errno ?: EIO);
+        if (streq(tmp, r->junit_path)) {
+                if (k < 0)
+                        return mh_error_set(error, k, "cannot write JUnit report '%s': %s",
+                                            r->junit_path, strerror(-k));
+                return 0;
+        }
         if (k == 0 && rename(tmp, r->junit_path) < 0)
                 k = -errno;
         if (k < 0) {
@@ -664,7 +677,8 @@ static int junit_check_writable(const char *path, mh_error *error) {
                 return mh_error_set(error, -errno, "cannot write JUnit report '%s': %s", tmp,
                                     strerror(errno));
         close(fd);
-        (void) unlink(tmp);
+        if (!streq(tmp, path))
+                (void) unlink(tmp);
         return 0;
 }
 

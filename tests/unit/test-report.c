@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../../src/mhtest/mhtest.h"
@@ -448,6 +449,28 @@ START_TEST(test_open_errors) {
 }
 END_TEST
 
+/* A path that is not a regular file (/dev/stdout, /dev/null, a link) is
+ * written through, never replaced by a rename. */
+START_TEST(test_junit_through_a_link) {
+        _cleanup_free_ char *target = path_in_dir("target.xml"), *link = path_in_dir("link.xml");
+        _cleanup_free_ char *xml = NULL;
+        arguments args = { 0 };
+        struct stat st;
+        report *r;
+
+        ck_assert_int_eq(symlink(target, link), 0);
+        args.junit_path = link;
+        r = open_report(&args);
+        close_report(r, false);
+
+        ck_assert_int_eq(lstat(link, &st), 0);
+        ck_assert_msg(S_ISLNK(st.st_mode), "the link was replaced");
+        xml = read_file(target);
+        ck_assert_ptr_nonnull(strstr(xml, "<testsuites"));
+        validate(target);
+}
+END_TEST
+
 START_TEST(test_nothing_asked) {
         arguments args = { 0 };
         report *r = open_report(&args);
@@ -644,6 +667,7 @@ static Suite *report_suite(void) {
         tcase_add_test(tc, test_tap_details_are_one_block);
         tcase_add_test(tc, test_redact_secrets);
         tcase_add_test(tc, test_redact_secrets_long);
+        tcase_add_test(tc, test_junit_through_a_link);
         suite_add_tcase(s, tc);
         return s;
 }
