@@ -250,12 +250,12 @@ static int setup_one(size_t i, void *userdata) {
 static int run_setup(controller *c, size_t only, mh_error *error) {
         _cleanup_free_ mh_error *errors = calloc(c->n_hosts ? c->n_hosts : 1, sizeof(*errors));
         setup_work w = { .c = c, .only = only, .errors = errors };
-        uint64_t start = monotonic_usec();
+        uint64_t start = clock_usec(CLOCK_MONOTONIC);
 
         if (!errors)
                 return mh_error_set(error, -ENOMEM, "out of memory");
         (void) mh_parallel_for(c->n_hosts, setup_one, &w);
-        c->times.setup_usec += monotonic_usec() - start;
+        c->times.setup_usec += clock_usec(CLOCK_MONOTONIC) - start;
         for (size_t i = 0; i < c->n_hosts; i++)
                 if (errors[i].code < 0)
                         return mh_error_set(error, errors[i].code,
@@ -298,9 +298,9 @@ int controller_enter(controller *c, mh_error *error) {
                 return r;
 
         if (is_backup(c)) {
-                start = monotonic_usec();
+                start = clock_usec(CLOCK_MONOTONIC);
                 r = on_hosts(c, needs_vanilla, backup_vanilla, note_vanilla, error);
-                c->times.backup_usec += monotonic_usec() - start;
+                c->times.backup_usec += clock_usec(CLOCK_MONOTONIC) - start;
                 if (r < 0) {
                         mh_error_prefix(error, "vanilla backup");
                         return r;
@@ -312,17 +312,17 @@ int controller_enter(controller *c, mh_error *error) {
                 if (is_backup(c)) {
                         mh_error e = MH_ERROR_INIT;
 
-                        start = monotonic_usec();
+                        start = clock_usec(CLOCK_MONOTONIC);
                         (void) on_hosts(c, has_vanilla, restore_vanilla, note_dirty, &e);
-                        c->times.restore_usec += monotonic_usec() - start;
+                        c->times.restore_usec += clock_usec(CLOCK_MONOTONIC) - start;
                 }
                 return r;
         }
 
         if (is_backup(c)) {
-                start = monotonic_usec();
+                start = clock_usec(CLOCK_MONOTONIC);
                 r = on_hosts(c, any_host, backup_topology, NULL, error);
-                c->times.backup_usec += monotonic_usec() - start;
+                c->times.backup_usec += clock_usec(CLOCK_MONOTONIC) - start;
                 if (r < 0) {
                         mh_error e = MH_ERROR_INIT;
 
@@ -374,7 +374,7 @@ static int restore_naive(controller *c, mh_error *errors) {
 
 int controller_after_test(controller *c, uint64_t *ret_usec, mh_error *error) {
         _cleanup_free_ mh_error *errors = calloc(c->n_hosts ? c->n_hosts : 1, sizeof(*errors));
-        uint64_t start = monotonic_usec();
+        uint64_t start = clock_usec(CLOCK_MONOTONIC);
         int r;
 
         if (!errors)
@@ -392,7 +392,7 @@ int controller_after_test(controller *c, uint64_t *ret_usec, mh_error *error) {
                 for (size_t i = 0; i < c->n_hosts; i++)
                         if (errors[i].code < 0)
                                 recover(c, i, &errors[i], error);
-        *ret_usec = monotonic_usec() - start;
+        *ret_usec = clock_usec(CLOCK_MONOTONIC) - start;
         c->times.restore_usec += *ret_usec;
         return error->code;
 }
@@ -406,7 +406,7 @@ static bool not_dirty(const lab_host *lh) {
 }
 
 int controller_leave(controller *c, mh_error *error) {
-        uint64_t start = monotonic_usec();
+        uint64_t start = clock_usec(CLOCK_MONOTONIC);
         mh_error e = MH_ERROR_INIT;
         int r;
 
@@ -414,7 +414,7 @@ int controller_leave(controller *c, mh_error *error) {
                 return 0;
         r = on_hosts(c, has_vanilla, restore_vanilla, note_dirty, error);
         (void) on_hosts(c, not_dirty, drop_topology, NULL, &e);
-        c->times.restore_usec += monotonic_usec() - start;
+        c->times.restore_usec += clock_usec(CLOCK_MONOTONIC) - start;
         c->entered = false;
         return r;
 }

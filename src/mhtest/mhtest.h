@@ -57,11 +57,11 @@ typedef struct arguments {
         collect_mode collect;
 } arguments;
 
-/* The monotonic clock in microseconds. */
-static inline uint64_t monotonic_usec(void) {
+/* A clock (CLOCK_MONOTONIC, CLOCK_REALTIME) in microseconds. */
+static inline uint64_t clock_usec(clockid_t clock) {
         struct timespec ts;
 
-        clock_gettime(CLOCK_MONOTONIC, &ts);
+        clock_gettime(clock, &ts);
         return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 

@@ -214,13 +214,6 @@ static void format_seconds(uint64_t usec, char buf[static 32]) {
         snprintf(buf, 32, "%" PRIu64 ".%03" PRIu64, usec / 1000000, usec / 1000 % 1000);
 }
 
-static uint64_t now_usec(clockid_t clock) {
-        struct timespec ts;
-
-        clock_gettime(clock, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
-
 static const char *status_name(mh_test_status s) {
         switch (s) {
         case MH_TEST_PASSED:
@@ -259,7 +252,7 @@ static bool json_begin(report *r, const char *event, json_line *ret) {
                 pthread_mutex_unlock(&r->lock);
                 return false;
         }
-        t = now_usec(CLOCK_REALTIME);
+        t = clock_usec(CLOCK_REALTIME);
         fprintf(ret->f, "{\"time\": %" PRIu64 ".%06" PRIu64 ", \"event\": ", t / 1000000,
                 t % 1000000);
         put_json_string(ret->f, event);
@@ -585,7 +578,7 @@ static void junit_write(FILE *f, const report *r, bool interrupted) {
         counts all = count_results(r, NULL);
 
         /* The whole run's time, not the sum of its tests'. */
-        all.usec = now_usec(CLOCK_MONOTONIC) - r->start_usec;
+        all.usec = clock_usec(CLOCK_MONOTONIC) - r->start_usec;
         fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites", f);
         junit_counts(f, "mhtest", &all);
         fputs(">\n", f);
@@ -695,7 +688,7 @@ int report_open(const arguments *args, report **ret, mh_error *error) {
         r->json_fd = -1;
         r->verbosity = args->verbosity;
         r->tap = args->tap;
-        r->start_usec = now_usec(CLOCK_MONOTONIC);
+        r->start_usec = clock_usec(CLOCK_MONOTONIC);
 
         if (strdup_or_null(args->junit_path, &r->junit_path) < 0 ||
             strdup_or_null(args->json_path, &r->json_path) < 0) {

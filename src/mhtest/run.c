@@ -126,24 +126,6 @@ static int catch_interrupts(void) {
 
 static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void event(run *rn, const char *name, ...) __attribute__((sentinel));
-
-/* A lifecycle event for the JSON log: NULL-terminated key/value pairs. */
-static void event(run *rn, const char *name, ...) {
-        const char *kv[16] = {};
-        size_t n = 0;
-        va_list ap;
-
-        va_start(ap, name);
-        while (n + 2 < ELEMENTSOF(kv) && (kv[n] = va_arg(ap, const char *)))
-                n++;
-        va_end(ap);
-        pthread_mutex_lock(&report_lock);
-        report_event(rn->report, name, kv[0], kv[1], kv[2], kv[3], kv[4], kv[5], kv[6], kv[7],
-                     kv[8], kv[9], kv[10], kv[11], kv[12], kv[13], NULL);
-        pthread_mutex_unlock(&report_lock);
-}
-
 static const char *usec_text(uint64_t usec, char buf[static 24]) {
         snprintf(buf, 24, "%" PRIu64, usec);
         return buf;
@@ -550,13 +532,6 @@ static bool wants_artifacts(const arguments *args, mh_test_status s) {
         }
 }
 
-static uint64_t realtime_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
-
 static void collect(run *rn, controller *c, const planned *t, uint64_t since) {
         for (size_t i = 0; i < c->n_hosts; i++) {
                 mh_error e = MH_ERROR_INIT;
@@ -587,14 +562,16 @@ static void run_one(run *rn, const topology_plan *p, controller *c, const planne
         };
         mh_test_outcome o = {};
         mh_error e = MH_ERROR_INIT, restore = MH_ERROR_INIT;
-        uint64_t since = realtime_usec(), restore_usec = 0, start = monotonic_usec();
+        uint64_t since = clock_usec(CLOCK_REALTIME), restore_usec = 0,
+                 start = clock_usec(CLOCK_MONOTONIC);
         _cleanup_free_ char *message = NULL;
 
         if (!controller_usable(c, &e)) {
                 finish_test(rn, p, t, MH_TEST_ERROR, e.message, NULL, 0, 0);
                 return;
         }
-        event(rn, "test-start", "test", t->info->name, "topology", plan.topology, NULL);
+        report_event(rn->report, "test-start", "test", t->info->name, "topology", plan.topology,
+                     NULL);
         close_logs(rn, c->n_hosts);
         (void) open_logs(rn, c->n_hosts);
 
@@ -602,7 +579,7 @@ static void run_one(run *rn, const topology_plan *p, controller *c, const planne
                 o.status = MH_TEST_ERROR;
                 o.message = strdup(e.message);
         }
-        c->times.tests_usec += monotonic_usec() - start;
+        c->times.tests_usec += clock_usec(CLOCK_MONOTONIC) - start;
 
         if (wants_artifacts(rn->args, o.status))
                 collect(rn, c, t, since);
@@ -612,11 +589,12 @@ static void run_one(run *rn, const topology_plan *p, controller *c, const planne
                 fprintf(stderr, "mhtest: %swarning%s: after %s [%s]: %s\n",
                         color_on(rn->args, COLOR_YELLOW), color_off(rn->args), t->info->name,
                         plan.topology, restore.message);
-                event(rn, "restore", "topology", plan.topology, "status", "failed", "message",
-                      restore.message, "duration_usec", usec_text(restore_usec, buf), NULL);
+                report_event(rn->report, "restore", "topology", plan.topology, "status", "failed",
+                             "message", restore.message, "duration_usec",
+                             usec_text(restore_usec, buf), NULL);
         } else
-                event(rn, "restore", "topology", plan.topology, "status", "ok", "duration_usec",
-                      usec_text(restore_usec, buf), NULL);
+                report_event(rn->report, "restore", "topology", plan.topology, "status", "ok",
+                             "duration_usec", usec_text(restore_usec, buf), NULL);
 
         message = o.message ? redact_secrets(strdup(o.message), rn->secrets) : NULL;
         o.details = o.details ? redact_secrets(o.details, rn->secrets) : NULL;
@@ -648,7 +626,7 @@ static void run_topology(run *rn, const topology_plan *p, const controller_optio
         _cleanup_free_ char *why = NULL;
         controller c;
         char buf[24];
-        uint64_t start = monotonic_usec();
+        uint64_t start = clock_usec(CLOCK_MONOTONIC);
         int r;
 
         if (p->unsatisfied) {
@@ -668,12 +646,13 @@ static void run_topology(run *rn, const topology_plan *p, const controller_optio
         }
         rn->current = &c;
         rn->logs = calloc(c.n_hosts ? c.n_hosts : 1, sizeof(*rn->logs));
-        event(rn, "topology-start", "topology", name, NULL);
+        report_event(rn->report, "topology-start", "topology", name, NULL);
         set_at_risk(&c);
 
         r = controller_enter(&c, &e);
-        event(rn, "topology-setup", "topology", name, "status", r < 0 ? "failed" : "ok", "message",
-              r < 0 ? e.message : "", "duration_usec", usec_text(monotonic_usec() - start, buf), NULL);
+        report_event(rn->report, "topology-setup", "topology", name, "status",
+                     r < 0 ? "failed" : "ok", "message", r < 0 ? e.message : "", "duration_usec",
+                     usec_text(clock_usec(CLOCK_MONOTONIC) - start, buf), NULL);
         if (r < 0) {
                 if (r == -ENOTCONN)
                         rn->lab_unusable = true;
@@ -692,8 +671,8 @@ static void run_topology(run *rn, const topology_plan *p, const controller_optio
         if (r < 0)
                 fprintf(stderr, "mhtest: %swarning%s: topology %s: %s\n",
                         color_on(rn->args, COLOR_YELLOW), color_off(rn->args), name, e.message);
-        event(rn, "topology-end", "topology", name, "setup_usec",
-              usec_text(c.times.setup_usec, buf), NULL);
+        report_event(rn->report, "topology-end", "topology", name, "setup_usec",
+                     usec_text(c.times.setup_usec, buf), NULL);
         set_at_risk(NULL);
         print_times(rn, p, &c);
         free(rn->logs);
@@ -779,7 +758,7 @@ static int gather_secrets(run *rn) {
 static int run_plan(run *rn) {
         controller_options options = {};
         mh_error e = MH_ERROR_INIT;
-        uint64_t start = monotonic_usec();
+        uint64_t start = clock_usec(CLOCK_MONOTONIC);
         char seed[24];
         int r;
 
@@ -800,14 +779,15 @@ static int run_plan(run *rn) {
         fprintf(rn->console, "mhtest: seed %" PRIu64 "%s, %zu test%s\n", rn->seed,
                 rn->args->shuffle ? " (shuffled)" : "", rn->total, rn->total == 1 ? "" : "s");
         snprintf(seed, sizeof(seed), "%" PRIu64, rn->seed);
-        event(rn, "run-start", "config", mh_config_path(rn->config), "seed", seed, NULL);
+        report_event(rn->report, "run-start", "config", mh_config_path(rn->config), "seed", seed,
+                     NULL);
 
         for (size_t i = 0; i < rn->n_plans; i++)
                 if (rn->plans[i].n_tests > 0)
                         run_topology(rn, &rn->plans[i], &options);
 
-        event(rn, "run-end", "status", interrupted ? "interrupted" : "done", NULL);
-        print_summary(rn, monotonic_usec() - start);
+        report_event(rn->report, "run-end", "status", interrupted ? "interrupted" : "done", NULL);
+        print_summary(rn, clock_usec(CLOCK_MONOTONIC) - start);
         mh_log_set_command_handler(NULL, NULL);
         if (report_close(rn->report, interrupted, &e) < 0) {
                 fprintf(stderr, "mhtest: %s\n", e.message);
