@@ -13,35 +13,56 @@
 #include <mhc/log.h>
 #include <mhc/sys/host.h>
 
-#include "config.h"
+#include "macro.h"
 #include "postgresql.h"
-#include "systemd.h"
-#include "util.h"
-#include "yaml.h"
 
-#define PASSWORD_FILE_MAX 4096
 #define NAME_MAX_BYTES    63 /* NAMEDATALEN - 1 */
 #define COPY_PREFIX       "mhcbk_"
 #define TERMINATE_WAIT_MS "5000"
-
-typedef struct strv {
-        char **items;
-        size_t n;
-} strv;
 
 typedef struct pg_conn {
         char *database;
         PGconn *conn;
 } pg_conn;
 
-typedef struct pg_host {
-        mh_systemd_host base; /* the systemd type's object, mh_host first */
+/* The settings of config: of a postgresql host (the systemd type's come too). */
+typedef struct pg_settings {
         unsigned port;
         char *user;
-        char *password; /* secret */
+        char *password; /* secret, from password: or password_file: */
+        mh_strv databases; /* empty: discover at backup */
         char *dbname;
-        char *sslmode;
-        strv databases; /* configured; empty: discover at backup */
+        unsigned sslmode;
+} pg_settings;
+
+/* The first is the default. */
+static const char *const sslmodes[] = { "prefer",  "disable",   "allow",
+                                        "require", "verify-ca", "verify-full", NULL };
+
+/* clang-format off */
+static const mh_setting pg_settings_table[] = {
+        { "port",          MH_SETTING_INTEGER,     offsetof(pg_settings, port), .max = 65535 },
+        { "user",          MH_SETTING_STRING,      offsetof(pg_settings, user), MH_SETTING_REQUIRED },
+        { "password",      MH_SETTING_SECRET,      offsetof(pg_settings, password) },
+        { "password_file", MH_SETTING_SECRET_FILE, offsetof(pg_settings, password) },
+        { "databases",     MH_SETTING_STRINGS,     offsetof(pg_settings, databases),
+          .max = NAME_MAX_BYTES, .item = "database" },
+        { "dbname",        MH_SETTING_STRING,      offsetof(pg_settings, dbname) },
+        { "sslmode",       MH_SETTING_CHOICE,      offsetof(pg_settings, sslmode),
+          .choices = sslmodes },
+        {}
+};
+/* clang-format on */
+
+typedef struct pg_host {
+        mh_systemd_host base; /* the systemd type's object, mh_host first */
+        const pg_settings *settings;
+        unsigned port;
+        const char *user;
+        const char *password; /* secret */
+        const char *dbname;
+        const char *sslmode;
+        const mh_strv *databases;
         pg_conn *conns;
         size_t n_conns;
 } pg_host;
@@ -49,51 +70,20 @@ typedef struct pg_host {
 /* What a backup keeps in memory: the parent type's data and the server's state. */
 typedef struct pg_backup {
         void *parent_data;  /* the systemd type's b->data */
-        strv databases;     /* backed up */
-        strv copies;        /* their template copies, same order */
-        strv owners;        /* their owners, same order */
-        strv sequences;     /* their sequences' state, same order */
-        strv all_databases; /* every database at backup time */
-        strv roles;         /* every role at backup time */
+        mh_strv databases;     /* backed up */
+        mh_strv copies;        /* their template copies, same order */
+        mh_strv owners;        /* their owners, same order */
+        mh_strv sequences;     /* their sequences' state, same order */
+        mh_strv all_databases; /* every database at backup time */
+        mh_strv roles;         /* every role at backup time */
         char *lsn;          /* WAL insert position after the backup or last restore */
 } pg_backup;
-
-static void strv_dispose(strv *v) {
-        for (size_t i = 0; i < v->n; i++)
-                free(v->items[i]);
-        free(v->items);
-        *v = (strv){};
-}
-
-static int strv_consume(strv *v, char *s) {
-        char **items;
-
-        if (!s)
-                return -ENOMEM;
-        items = reallocarray(v->items, v->n + 1, sizeof(*items));
-        if (!items) {
-                free(s);
-                return -ENOMEM;
-        }
-        items[v->n++] = s;
-        v->items = items;
-        return 0;
-}
-
-static bool strv_contains(const strv *v, const char *s) {
-        for (size_t i = 0; i < v->n; i++)
-                if (streq(v->items[i], s))
-                        return true;
-        return false;
-}
 
 static mh_host *host_of(pg_host *p) {
         return &p->base.base;
 }
 
-static pg_host *pg(mh_host *h) {
-        return (pg_host *) h;
-}
+MH_DEFINE_HOST_CAST(pg, pg_host, mh_host_type_postgresql);
 
 static const char *hostname(const mh_host *h) {
         return mh_host_config_hostname(h->config);
@@ -101,212 +91,37 @@ static const char *hostname(const mh_host *h) {
 
 /* --- config: ------------------------------------------------------------- */
 
-/* A non-empty string value of key, copied. */
-static int read_string(const mh_host *h, const mh_node *n, const char *key, char **ret,
-                       mh_error *e) {
-        char *s;
+static int pg_check(const mh_host_config *h, const void *settings, mh_error *e) {
+        const pg_settings *s = settings;
+        const char *dbname = s->dbname ?: "postgres";
 
-        if (n->kind != MH_NODE_SCALAR || mh_node_is_null(n))
-                return mh_host_config_fail(
-                        h->config, n, e,
-                        "'%s' in config of postgresql host must be a string, not %s", key,
-                        mh_node_is_null(n) ? "null" : mh_node_kind_to_string(n->kind));
-        if (n->value[0] == '\0' || strlen(n->value) != n->length)
-                return mh_host_config_fail(h->config, n, e,
-                                           "'%s' in config of postgresql host must not be empty%s",
-                                           key, n->value[0] ? " or hold a NUL character" : "");
-        s = strdup(n->value);
-        if (!s)
-                return -ENOMEM;
-        *ret = s;
-        return 0;
-}
-
-static int read_port(const mh_host *h, const mh_node *n, unsigned *ret, mh_error *e) {
-        unsigned long v;
-        char *end;
-
-        if (n->kind != MH_NODE_SCALAR || n->value[0] < '1' || n->value[0] > '9')
-                goto bad;
-        errno = 0;
-        v = strtoul(n->value, &end, 10);
-        if (errno != 0 || *end || v > 65535)
-                goto bad;
-        *ret = (unsigned) v;
-        return 0;
-bad:
-        return mh_host_config_fail(
-                h->config, n, e,
-                "'port' in config of postgresql host must be an integer from 1 to "
-                "65535");
-}
-
-/* The first line of the password file; its content never goes into a message. */
-static int read_password_file(const mh_host *h, const mh_node *n, char **ret, mh_error *e) {
-        _cleanup_free_ char *path = NULL, *relative = NULL;
-        _cleanup_close_ int fd = -1;
-        char buf[PASSWORD_FILE_MAX + 1];
-        size_t size = 0;
-        int r;
-
-        r = read_string(h, n, "password_file", &relative, e);
-        if (r < 0)
-                return r;
-        r = mh_host_config_resolve(h->config, relative, &path);
-        if (r < 0)
-                return r;
-
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return mh_host_config_fail(h->config, n, e, "cannot read password_file '%s': %s",
-                                           path, strerror(errno));
-        while (size < sizeof(buf)) {
-                ssize_t k = read(fd, buf + size, sizeof(buf) - size);
-
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return mh_host_config_fail(h->config, n, e,
-                                                   "cannot read password_file '%s': %s", path,
-                                                   strerror(errno));
-                if (k == 0)
-                        break;
-                size += (size_t) k;
-        }
-        if (size > PASSWORD_FILE_MAX)
-                return mh_host_config_fail(h->config, n, e,
-                                           "password_file '%s' is larger than %u bytes", path,
-                                           PASSWORD_FILE_MAX);
-        buf[size] = '\0';
-        buf[strcspn(buf, "\r\n")] = '\0';
-        if (buf[0] == '\0' || strlen(buf) != strcspn(buf, "\r\n"))
-                return mh_host_config_fail(h->config, n, e,
-                                           "password_file '%s' holds no password on its first line",
-                                           path);
-
-        *ret = strdup(buf);
-        explicit_bzero(buf, sizeof(buf));
-        return *ret ? 0 : -ENOMEM;
-}
-
-static int read_databases(const mh_host *h, const mh_node *n, strv *ret, mh_error *e) {
-        int r;
-
-        if (n->kind != MH_NODE_SEQUENCE)
-                return mh_host_config_fail(h->config, n, e,
-                                           "'databases' in config of postgresql host must be a "
-                                           "sequence of names, not %s",
-                                           mh_node_is_null(n) ? "null"
-                                                              : mh_node_kind_to_string(n->kind));
-        for (size_t i = 0; i < n->n_items; i++) {
-                const mh_node *item = n->items[i];
-                char *name = NULL;
-
-                r = read_string(h, item, "databases", &name, e);
-                if (r < 0)
-                        return r;
-                if (strlen(name) > NAME_MAX_BYTES) {
-                        free(name);
-                        return mh_host_config_fail(h->config, item, e,
-                                                   "database name longer than %u bytes",
-                                                   NAME_MAX_BYTES);
-                }
-                if (strv_contains(ret, name)) {
-                        r = mh_host_config_fail(h->config, item, e, "database '%s' is listed twice",
-                                                name);
-                        free(name);
-                        return r;
-                }
-                r = strv_consume(ret, name);
-                if (r < 0)
-                        return r;
-        }
+        if (mh_strv_contains(&s->databases, dbname))
+                return mh_host_config_fail_setting(
+                        h, "databases", SIZE_MAX, e,
+                        "database '%s' is the 'dbname' used for administration and cannot "
+                        "be backed up; set 'dbname' to another database",
+                        dbname);
         return 0;
 }
 
 static int pg_init(mh_host *h, mh_error *e) {
-        static const char *const sslmodes[] = { "disable", "allow",     "prefer",
-                                                "require", "verify-ca", "verify-full" };
-        const mh_node *options = mh_host_config_options(h->config), *password_file = NULL;
-        static const char *const keys[] = { "port",      "user",   "password", "password_file",
-                                            "databases", "dbname", "sslmode",  NULL };
-        const mh_node *password = NULL;
         pg_host *p = pg(h);
-        bool found;
+        const pg_settings *s;
         int r;
 
-        /* the systemd type's keys, and the check that no key is unknown */
-        r = mh_systemd_host_init(h, keys, e);
+        if (!p)
+                return mh_error_set(e, -EINVAL, "host type '%s' does not extend postgresql",
+                                    h->type->name);
+        r = mh_host_type_systemd.init(h, e);
         if (r < 0)
                 return r;
-        p->port = 5432;
-        if (options && options->kind != MH_NODE_MAPPING)
-                return mh_host_config_fail(h->config, options, e,
-                                           "config of postgresql host must be a mapping, not %s",
-                                           mh_node_kind_to_string(options->kind));
-
-        for (size_t i = 0; options && r >= 0 && i < options->n_pairs; i++) {
-                const mh_node *key = options->pairs[i].key, *value = options->pairs[i].value;
-
-                if (streq(key->value, "port"))
-                        r = read_port(h, value, &p->port, e);
-                else if (streq(key->value, "user"))
-                        r = read_string(h, value, "user", &p->user, e);
-                else if (streq(key->value, "password"))
-                        password = value;
-                else if (streq(key->value, "password_file"))
-                        password_file = value;
-                else if (streq(key->value, "databases"))
-                        r = read_databases(h, value, &p->databases, e);
-                else if (streq(key->value, "dbname"))
-                        r = read_string(h, value, "dbname", &p->dbname, e);
-                else if (streq(key->value, "sslmode"))
-                        r = read_string(h, value, "sslmode", &p->sslmode, e);
-        }
-        if (r < 0)
-                return r;
-
-        if (!p->user)
-                return mh_host_config_fail(h->config, options, e,
-                                           "'user' is required in config of postgresql host");
-        if (password && password_file)
-                return mh_host_config_fail(h->config, password_file, e,
-                                           "'password' and 'password_file' exclude each "
-                                           "other in config of postgresql host");
-        if (password) {
-                /* the value may be a secret: never quote it */
-                if (password->kind != MH_NODE_SCALAR || mh_node_is_null(password) ||
-                    password->value[0] == '\0')
-                        return mh_host_config_fail(h->config, password, e,
-                                                   "'password' in config of postgresql host "
-                                                   "must be a non-empty string");
-                p->password = strdup(password->value);
-                if (!p->password)
-                        return -ENOMEM;
-        } else if (password_file) {
-                r = read_password_file(h, password_file, &p->password, e);
-                if (r < 0)
-                        return r;
-        }
-
-        if (!p->dbname && !(p->dbname = strdup("postgres")))
-                return -ENOMEM;
-        if (strv_contains(&p->databases, p->dbname))
-                return mh_host_config_fail(
-                        h->config, mh_node_get(options, "databases"), e,
-                        "database '%s' is the 'dbname' used for administration and cannot "
-                        "be backed up; set 'dbname' to another database",
-                        p->dbname);
-        if (!p->sslmode && !(p->sslmode = strdup("prefer")))
-                return -ENOMEM;
-        found = false;
-        for (size_t i = 0; i < ELEMENTSOF(sslmodes); i++)
-                found = found || streq(p->sslmode, sslmodes[i]);
-        if (!found)
-                return mh_host_config_fail(
-                        h->config, mh_node_get(options, "sslmode"), e,
-                        "'sslmode' in config of postgresql host must be one of disable, "
-                        "allow, prefer, require, verify-ca, verify-full");
+        s = p->settings = mh_host_settings(h, &mh_host_type_postgresql);
+        p->port = s->port ?: 5432;
+        p->user = s->user;
+        p->password = s->password;
+        p->dbname = s->dbname ?: "postgres";
+        p->sslmode = sslmodes[s->sslmode];
+        p->databases = &s->databases;
         return 0;
 }
 
@@ -314,6 +129,8 @@ static void pg_done(mh_host *h) {
         pg_host *p = pg(h);
 
         mh_host_type_systemd.done(h);
+        if (!p)
+                return;
         for (size_t i = 0; i < p->n_conns; i++) {
                 if (p->conns[i].conn)
                         PQfinish(p->conns[i].conn);
@@ -322,13 +139,6 @@ static void pg_done(mh_host *h) {
         free(p->conns);
         p->conns = NULL;
         p->n_conns = 0;
-        free(p->user);
-        if (p->password)
-                explicit_bzero(p->password, strlen(p->password));
-        free(p->password);
-        free(p->dbname);
-        free(p->sslmode);
-        strv_dispose(&p->databases);
 }
 
 /* --- connections ------------------------------------------------------------ */
@@ -438,29 +248,24 @@ static pg_conn *find_conn(pg_host *p, const char *database) {
 }
 
 void mh_postgresql_disconnect(mh_host *h, const char *database) {
+        pg_host *p = pg(h);
         pg_conn *c;
 
-        if (!mh_host_is_postgresql(h))
+        if (!p)
                 return;
-        c = find_conn(pg(h), database ?: pg(h)->dbname);
+        c = find_conn(p, database ?: p->dbname);
         if (c && c->conn) {
                 PQfinish(c->conn);
                 c->conn = NULL;
         }
 }
 
-const char *mh_postgresql_password(const mh_host *h) {
-        return mh_host_is_postgresql(h) ? ((const pg_host *) h)->password : NULL;
-}
+/* In a forked test process, so that SQL opens connections of its own. */
+static void pg_after_fork(mh_host *h) {
+        pg_host *p = pg(h);
 
-void mh_postgresql_forget_connections(mh_host *h) {
-        pg_host *p;
-
-        if (!mh_host_is_postgresql(h))
-                return;
-        p = pg(h);
         /* Not closed: PQfinish() would end the parent's sessions on the server. */
-        for (size_t i = 0; i < p->n_conns; i++)
+        for (size_t i = 0; p && i < p->n_conns; i++)
                 p->conns[i].conn = NULL;
 }
 
@@ -542,7 +347,7 @@ int mh_postgresql_exec(mh_host *h, const char *database, const char *sql, int n_
         pg_host *p = pg(h);
         int r;
 
-        if (!mh_host_is_postgresql(h) || !sql || !ret)
+        if (!p || !sql || !ret)
                 return -EINVAL;
         database = database ?: p->dbname;
 
@@ -603,18 +408,18 @@ static int admin_one(pg_host *p, const char *sql, const char *param, mh_error *e
 
 /* The first column of every row of a query in database, as strings. */
 static int query_strv(pg_host *p, const char *database, const char *sql, int n_params,
-                      const char *const *params, strv *ret, mh_error *e) {
+                      const char *const *params, mh_strv *ret, mh_error *e) {
         _cleanup_(PQclearp) PGresult *res = NULL;
-        strv v = {};
+        mh_strv v = {};
         int r;
 
         r = mh_postgresql_exec(host_of(p), database, sql, n_params, params, &res, e);
         if (r < 0)
                 return r;
         for (int i = 0; i < PQntuples(res); i++) {
-                r = strv_consume(&v, strdup(PQgetisnull(res, i, 0) ? "" : PQgetvalue(res, i, 0)));
+                r = mh_strv_consume(&v, strdup(PQgetisnull(res, i, 0) ? "" : PQgetvalue(res, i, 0)));
                 if (r < 0) {
-                        strv_dispose(&v);
+                        mh_strv_dispose(&v);
                         return r;
                 }
         }
@@ -625,14 +430,14 @@ static int query_strv(pg_host *p, const char *database, const char *sql, int n_p
 /* The single value of a query in database. */
 static int query_value(pg_host *p, const char *database, const char *sql, int n_params,
                        const char *const *params, char **ret, mh_error *e) {
-        strv v = {};
+        mh_strv v = {};
         int r;
 
         r = query_strv(p, database, sql, n_params, params, &v, e);
         if (r < 0)
                 return r;
         if (v.n != 1) {
-                strv_dispose(&v);
+                mh_strv_dispose(&v);
                 return mh_error_set(e, -MH_ERR_REMOTE, "expected one row from '%s', got %zu", sql,
                                     v.n);
         }
@@ -772,12 +577,12 @@ static int copy_name(pg_host *p, const char *backup, const char *database, char 
 static pg_backup *pg_backup_free(pg_backup *d) {
         if (!d)
                 return NULL;
-        strv_dispose(&d->databases);
-        strv_dispose(&d->copies);
-        strv_dispose(&d->owners);
-        strv_dispose(&d->sequences);
-        strv_dispose(&d->all_databases);
-        strv_dispose(&d->roles);
+        mh_strv_dispose(&d->databases);
+        mh_strv_dispose(&d->copies);
+        mh_strv_dispose(&d->owners);
+        mh_strv_dispose(&d->sequences);
+        mh_strv_dispose(&d->all_databases);
+        mh_strv_dispose(&d->roles);
         free(d->lsn);
         free(d);
         return NULL;
@@ -800,7 +605,7 @@ static void pg_backup_freep(pg_backup **d) {
 
 /* Record the state that tells whether the databases changed since now. */
 static int record_state(pg_host *p, pg_backup *d, mh_error *e) {
-        strv sequences = {};
+        mh_strv sequences = {};
         char *lsn = NULL;
         int r = 0;
 
@@ -809,15 +614,15 @@ static int record_state(pg_host *p, pg_backup *d, mh_error *e) {
 
                 r = sequences_state(p, d->databases.items[i], &s, e);
                 if (r >= 0)
-                        r = strv_consume(&sequences, s);
+                        r = mh_strv_consume(&sequences, s);
         }
         if (r >= 0)
                 r = wal_position(p, &lsn, e);
         if (r < 0) {
-                strv_dispose(&sequences);
+                mh_strv_dispose(&sequences);
                 return r;
         }
-        strv_dispose(&d->sequences);
+        mh_strv_dispose(&d->sequences);
         d->sequences = sequences;
         free(d->lsn);
         d->lsn = lsn;
@@ -828,9 +633,9 @@ static int take_backup(pg_host *p, mh_backup *b, pg_backup *d, mh_error *e) {
         const char *params[] = { p->dbname };
         int r;
 
-        if (p->databases.n > 0) {
-                for (size_t i = 0; i < p->databases.n; i++) {
-                        r = strv_consume(&d->databases, strdup(p->databases.items[i]));
+        if (p->databases->n > 0) {
+                for (size_t i = 0; i < p->databases->n; i++) {
+                        r = mh_strv_consume(&d->databases, strdup(p->databases->items[i]));
                         if (r < 0)
                                 return r;
                 }
@@ -855,7 +660,7 @@ static int take_backup(pg_host *p, mh_backup *b, pg_backup *d, mh_error *e) {
                 const char *db = d->databases.items[i];
                 char *owner = NULL, *copy = NULL;
 
-                if (!strv_contains(&d->all_databases, db))
+                if (!mh_strv_contains(&d->all_databases, db))
                         return mh_error_set(e, -MH_ERR_CONFIG,
                                             "database '%s' of config 'databases' does not exist",
                                             db);
@@ -864,7 +669,7 @@ static int take_backup(pg_host *p, mh_backup *b, pg_backup *d, mh_error *e) {
                         "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1", 1,
                         &db, &owner, e);
                 if (r >= 0)
-                        r = strv_consume(&d->owners, owner);
+                        r = mh_strv_consume(&d->owners, owner);
                 if (r >= 0)
                         r = copy_name(p, b->name, db, &copy);
                 /* an earlier backup of that name may have left its copy behind */
@@ -873,7 +678,7 @@ static int take_backup(pg_host *p, mh_backup *b, pg_backup *d, mh_error *e) {
                 if (r >= 0)
                         r = copy_database(p, db, copy, NULL, e);
                 if (r >= 0)
-                        r = strv_consume(&d->copies, TAKE_PTR(copy));
+                        r = mh_strv_consume(&d->copies, TAKE_PTR(copy));
                 free(copy);
                 if (r < 0)
                         return r;
@@ -900,6 +705,9 @@ static int pg_backup_slot(mh_host *h, mh_backup *b, mh_error *e) {
         uint64_t start = mh_now_usec();
         int r;
 
+        if (!p)
+                return mh_error_set(e, -EINVAL, "host type '%s' does not extend postgresql",
+                                    h->type->name);
         d = calloc(1, sizeof(*d));
         if (!d)
                 return -ENOMEM;
@@ -961,7 +769,7 @@ static int is_unchanged(pg_host *p, pg_backup *d, bool *ret, mh_error *e) {
 static int drop_role(pg_host *p, const char *role, mh_error *e) {
         _cleanup_free_ char *q = NULL, *sql = NULL;
         mh_error first = MH_ERROR_INIT;
-        strv dbs = {};
+        mh_strv dbs = {};
         int r;
 
         r = quote_ident(p, role, &q, e);
@@ -992,14 +800,14 @@ static int drop_role(pg_host *p, const char *role, mh_error *e) {
 
                 r = mh_postgresql_exec(host_of(p), dbs.items[i], sql, 0, NULL, &res, e);
         }
-        strv_dispose(&dbs);
+        mh_strv_dispose(&dbs);
         if (r >= 0)
                 r = exec_on_name(p, "DROP ROLE IF EXISTS ", role, "", e);
         return r;
 }
 
 static int recreate(pg_host *p, pg_backup *d, mh_error *e) {
-        strv now = {};
+        mh_strv now = {};
         int r = 0;
 
         for (size_t i = 0; r >= 0 && i < d->databases.n; i++) {
@@ -1018,13 +826,13 @@ static int recreate(pg_host *p, pg_backup *d, mh_error *e) {
                        "datname <> 'postgres' AND datname NOT LIKE '" COPY_PREFIX "%'",
                        0, NULL, &now, e);
         for (size_t i = 0; r >= 0 && i < now.n; i++)
-                if (!strv_contains(&d->all_databases, now.items[i]) &&
+                if (!mh_strv_contains(&d->all_databases, now.items[i]) &&
                     !streq(now.items[i], p->dbname)) {
                         mh_log(MH_LOG_DEBUG, hostname(host_of(p)), "dropping new database '%s'",
                                now.items[i]);
                         r = drop_database(p, now.items[i], e);
                 }
-        strv_dispose(&now);
+        mh_strv_dispose(&now);
         if (r < 0)
                 return r;
 
@@ -1032,14 +840,14 @@ static int recreate(pg_host *p, pg_backup *d, mh_error *e) {
         r = query_strv(p, NULL, "SELECT rolname FROM pg_roles WHERE rolname NOT LIKE 'pg\\_%'", 0,
                        NULL, &now, e);
         for (size_t i = 0; r >= 0 && i < now.n; i++)
-                if (!strv_contains(&d->roles, now.items[i])) {
+                if (!mh_strv_contains(&d->roles, now.items[i])) {
                         mh_log(MH_LOG_DEBUG, hostname(host_of(p)), "dropping new role '%s'",
                                now.items[i]);
                         r = drop_role(p, now.items[i], e);
                         if (r < 0)
                                 mh_error_prefix(e, "cannot drop role '%s': ", now.items[i]);
                 }
-        strv_dispose(&now);
+        mh_strv_dispose(&now);
         return r;
 }
 
@@ -1106,9 +914,11 @@ static int pg_start(mh_host *h, mh_error *e) {
 }
 
 static int pg_stop(mh_host *h, mh_error *e) {
+        pg_host *p = pg(h);
+
         /* the server ends our sessions */
-        for (size_t i = 0; i < pg(h)->n_conns; i++)
-                mh_postgresql_disconnect(h, pg(h)->conns[i].database);
+        for (size_t i = 0; p && i < p->n_conns; i++)
+                mh_postgresql_disconnect(h, p->conns[i].database);
         return mh_host_type_systemd.stop(h, e);
 }
 
@@ -1120,8 +930,14 @@ const mh_host_type mh_host_type_postgresql = {
         .abi = MH_HOST_TYPE_ABI,
         .name = "postgresql",
         .size = sizeof(pg_host),
+        .parent = &mh_host_type_systemd,
+        .keys = MH_HOST_KEY_SERVICES | MH_HOST_KEY_BACKUP_PATHS,
+        .settings = pg_settings_table,
+        .settings_size = sizeof(pg_settings),
+        .check = pg_check,
         .init = pg_init,
         .done = pg_done,
+        .after_fork = pg_after_fork,
         .start = pg_start,
         .stop = pg_stop,
         .ready = pg_ready,

@@ -2,8 +2,8 @@
 #pragma once
 
 /*
- * What the SQL API (src/lib/sql.c) needs of the postgresql host type
- * (hosts/postgresql.c): its cached connections.  Never installed.
+ * What the SQL API (hosts/postgresql-sql.c) needs of the postgresql host
+ * type (hosts/postgresql.c): its cached connections.  Never installed.
  */
 
 #include <libpq-fe.h>
@@ -30,16 +30,9 @@ int mh_postgresql_exec(mh_host *h, const char *database, const char *sql, int n_
  * dropped or copied, or to test reconnecting. */
 void mh_postgresql_disconnect(mh_host *h, const char *database);
 
-/* The password the host's connections use (a secret), or NULL. */
-const char *mh_postgresql_password(const mh_host *h);
-
-/* In a forked test process: drop the connections inherited from the
- * parent without closing them, so that SQL opens connections of its own. */
-void mh_postgresql_forget_connections(mh_host *h);
-
-/* Whether h is of type postgresql. */
-static inline int mh_host_is_postgresql(const mh_host *h) {
-        return h && h->type == &mh_host_type_postgresql;
+/* Whether h is of type postgresql or one that extends it. */
+static inline bool mh_host_is_postgresql(const mh_host *h) {
+        return mh_host_is_a(h, &mh_host_type_postgresql);
 }
 
 static inline void PQclearp(PGresult **r) {

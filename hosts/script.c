@@ -10,8 +10,7 @@
 #include <mhc/shell.h>
 #include <mhc/sys/host.h>
 
-#include "config.h"
-#include "util.h"
+#include "macro.h"
 
 /* Output a step's command may write, per stream; only stderr's last line is kept. */
 #define SCRIPT_MAX_OUTPUT ((size_t) 16 << 20)
@@ -34,53 +33,29 @@ static const char *const step_names[_STEP_MAX] = {
         [STEP_BACKUP] = "backup", [STEP_RESTORE] = "restore", [STEP_DROP] = "drop",
 };
 
-typedef struct script_host {
-        mh_host base;
-        const char *commands[_STEP_MAX]; /* borrowed from the configuration; NULL: none */
-} script_host;
+/* config: one shell command per step; NULL: none. */
+typedef struct script_settings {
+        char *commands[_STEP_MAX];
+} script_settings;
 
-static script_host *script_of(mh_host *h) {
-        return (script_host *) h;
-}
+#define COMMAND(k) offsetof(script_settings, commands) + (k) * sizeof(char *)
 
-static int script_init(mh_host *h, mh_error *error) {
-        const mh_node *options = mh_host_config_options(h->config);
-        script_host *s = script_of(h);
+/* clang-format off */
+static const mh_setting script_settings_table[] = {
+        { "start",   MH_SETTING_STRING, COMMAND(STEP_START) },
+        { "stop",    MH_SETTING_STRING, COMMAND(STEP_STOP) },
+        { "ready",   MH_SETTING_STRING, COMMAND(STEP_READY) },
+        { "backup",  MH_SETTING_STRING, COMMAND(STEP_BACKUP) },
+        { "restore", MH_SETTING_STRING, COMMAND(STEP_RESTORE) },
+        { "drop",    MH_SETTING_STRING, COMMAND(STEP_DROP) },
+        {}
+};
+/* clang-format on */
 
-        if (!options)
-                return 0;
-        if (options->kind != MH_NODE_MAPPING)
-                return mh_host_config_fail(h->config, options, error,
-                                           "the config of a script host must be a mapping");
+static const char *command_of(const mh_host *h, step k) {
+        const script_settings *s = mh_host_settings(h, &mh_host_type_script);
 
-        for (size_t i = 0; i < options->n_pairs; i++) {
-                const mh_node *key = options->pairs[i].key, *value = options->pairs[i].value;
-                size_t k;
-
-                for (k = 0; k < _STEP_MAX; k++)
-                        if (streq(key->value, step_names[k]))
-                                break;
-                if (k == _STEP_MAX)
-                        return mh_host_config_fail(
-                                h->config, key, error,
-                                "unknown key '%s' in config of script host "
-                                "(known: start, stop, ready, backup, restore, drop)",
-                                key->value);
-                if (value->kind != MH_NODE_SCALAR)
-                        return mh_host_config_fail(h->config, value, error,
-                                                   "'%s' in config of script host must be a "
-                                                   "shell command, not a %s",
-                                                   key->value, mh_node_kind_to_string(value->kind));
-                if (mh_node_is_null(value))
-                        continue;
-                if (strlen(value->value) != value->length)
-                        return mh_host_config_fail(h->config, value, error,
-                                                   "'%s' in config of script host holds a NUL "
-                                                   "character",
-                                                   key->value);
-                s->commands[k] = value->value;
-        }
-        return 0;
+        return s ? s->commands[k] : NULL;
 }
 
 /* Append "NAME=QUOTED " to b. */
@@ -109,7 +84,7 @@ static const char *last_line(char *text) {
 static int run_step(mh_host *h, step k, const mh_backup *b, const mh_restore_options *o,
                     unsigned timeout_msec, mh_error *error) {
         mh_exec_options options = { .timeout_msec = timeout_msec, .max_output = SCRIPT_MAX_OUTPUT };
-        const char *command = script_of(h)->commands[k];
+        const char *command = command_of(h, k);
         _cleanup_free_ char *quoted = NULL;
         mh_exec_result res = {};
         mh_buf line = { .max = (size_t) 1 << 20 };
@@ -155,7 +130,7 @@ static int run_step(mh_host *h, step k, const mh_backup *b, const mh_restore_opt
 /* A step without a command: start, stop, ready and drop have nothing to do. */
 static int optional_step(mh_host *h, step k, const mh_backup *b, const mh_restore_options *o,
                          unsigned timeout_msec, mh_error *error) {
-        if (!script_of(h)->commands[k])
+        if (!command_of(h, k))
                 return 0;
         return run_step(h, k, b, o, timeout_msec, error);
 }
@@ -163,7 +138,7 @@ static int optional_step(mh_host *h, step k, const mh_backup *b, const mh_restor
 /* A step without a command that cannot be skipped: backup and restore. */
 static int required_step(mh_host *h, step k, const mh_backup *b, const mh_restore_options *o,
                          mh_error *error) {
-        if (!script_of(h)->commands[k])
+        if (!command_of(h, k))
                 return mh_error_set(error, -EOPNOTSUPP,
                                     "script host has no '%s' command (set config: %s: in its "
                                     "entry of the configuration)",
@@ -202,8 +177,9 @@ static int script_drop(mh_host *h, mh_backup *b, mh_error *error) {
 const mh_host_type mh_host_type_script = {
         .abi = MH_HOST_TYPE_ABI,
         .name = "script",
-        .size = sizeof(script_host),
-        .init = script_init,
+        .size = sizeof(mh_host),
+        .settings = script_settings_table,
+        .settings_size = sizeof(script_settings),
         .start = script_start,
         .stop = script_stop,
         .ready = script_ready,

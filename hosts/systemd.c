@@ -18,10 +18,7 @@
 #include <mhc/systemd.h>
 #include <mhc/sys/host.h>
 
-#include "config.h"
-#include "systemd.h"
-#include "util.h"
-#include "yaml.h"
+#include "macro.h"
 
 /* Paths the restore script reports by name, per list; beyond, only counts. */
 #define REPORT_CAP 1000
@@ -216,52 +213,20 @@ static const char files_script[] =
         "rm -rf \"$t\"\n"
         "printf 'ok\\0'\n";
 
-typedef struct strv {
-        char **v;
-        size_t n;
-} strv;
-
-static void strv_dispose(strv *s) {
-        for (size_t i = 0; i < s->n; i++)
-                free(s->v[i]);
-        free(s->v);
-        *s = (strv){};
-}
-
-static int strv_push(strv *s, char *item) {
-        char **v;
-
-        v = realloc(s->v, (s->n + 1) * sizeof(char *));
-        if (!v) {
-                free(item);
-                return -ENOMEM;
-        }
-        s->v = v;
-        s->v[s->n++] = item;
-        return 0;
-}
-
-static bool strv_contains(char *const *v, size_t n, const char *s) {
-        for (size_t i = 0; i < n; i++)
-                if (streq(v[i], s))
-                        return true;
-        return false;
-}
-
 /* What the file script said. */
 typedef struct files_result {
         bool changed;
         size_t n_restored; /* counts, possibly above the lists' sizes */
         size_t n_removed;
-        strv restored; /* absolute paths, at most REPORT_CAP */
-        strv removed;
-        strv differ; /* verify: paths that differ from the backup */
+        mh_strv restored; /* absolute paths, at most REPORT_CAP */
+        mh_strv removed;
+        mh_strv differ; /* verify: paths that differ from the backup */
 } files_result;
 
 static void files_result_dispose(files_result *f) {
-        strv_dispose(&f->restored);
-        strv_dispose(&f->removed);
-        strv_dispose(&f->differ);
+        mh_strv_dispose(&f->restored);
+        mh_strv_dispose(&f->removed);
+        mh_strv_dispose(&f->differ);
 }
 
 /* What a backup remembers of each of the host's services. */
@@ -275,235 +240,149 @@ typedef struct backup_data {
         unit_record units[];
 } backup_data;
 
-static mh_systemd_host *systemd_host(mh_host *h) {
-        return (mh_systemd_host *) h;
+/* What a systemd host keeps besides its settings. */
+struct mh_systemd_host_state {
+        mh_strv paths; /* backup.paths relative to /, for tar and find */
+};
+
+/* The settings of config: of the systemd type (and of every type extending it). */
+typedef struct systemd_settings {
+        bool full_restore;
+        bool verify;
+        mh_strv restart_always;
+        mh_setting_map service_paths; /* a unit and the absolute paths that concern it */
+} systemd_settings;
+
+/* clang-format off */
+static const mh_setting systemd_settings_table[] = {
+        { "full_restore",   MH_SETTING_BOOLEAN,  offsetof(systemd_settings, full_restore) },
+        { "verify",         MH_SETTING_BOOLEAN,  offsetof(systemd_settings, verify) },
+        { "restart_always", MH_SETTING_STRINGS,  offsetof(systemd_settings, restart_always),
+          .item = "unit" },
+        { "service_paths",  MH_SETTING_PATH_MAP, offsetof(systemd_settings, service_paths) },
+        {}
+};
+/* clang-format on */
+
+MH_DEFINE_HOST_CAST(systemd_host, mh_systemd_host, mh_host_type_systemd);
+
+static const systemd_settings *settings_of(const mh_host *h) {
+        return mh_host_settings(h, &mh_host_type_systemd);
 }
 
 static const char *hostname(const mh_host *h) {
         return mh_host_config_hostname(h->config);
 }
 
+/* Slots of this type called on a host that does not extend it. */
+static int not_systemd(const mh_host *h, mh_error *error) {
+        return mh_error_set(error, -EINVAL, "host type '%s' does not extend systemd",
+                            h->type->name);
+}
+
 /* --- config -------------------------------------------------------------- */
 
-static int parse_bool(const mh_host *h, const mh_node *key, const mh_node *n, bool *ret,
-                      mh_error *error) {
-        if (n->kind == MH_NODE_SCALAR && n->plain && streq(n->value, "true")) {
-                *ret = true;
-                return 0;
-        }
-        if (n->kind == MH_NODE_SCALAR && n->plain && streq(n->value, "false")) {
-                *ret = false;
-                return 0;
-        }
-        return mh_host_config_fail(h->config, n, error,
-                                   "'%s' in config of %s host must be true or false", key->value,
-                                   h->type->name);
-}
-
-static int check_service(const mh_host *h, const mh_node *n, const char *what, mh_error *error) {
-        if (n->kind != MH_NODE_SCALAR)
-                return mh_host_config_fail(h->config, n, error,
-                                           "each unit of '%s' must be a string, not %s", what,
-                                           mh_node_kind_to_string(n->kind));
-        for (size_t i = 0; i < mh_host_config_n_services(h->config); i++)
-                if (streq(mh_host_config_service(h->config, i), n->value))
-                        return 0;
-        return mh_host_config_fail(h->config, n, error,
-                                   "'%s' in '%s' is not one of the host's services", n->value,
-                                   what);
-}
-
-static int parse_restart_always(mh_host *h, const mh_node *n, mh_error *error) {
-        mh_systemd_host *sh = systemd_host(h);
-        int r;
-
-        if (n->kind != MH_NODE_SEQUENCE)
-                return mh_host_config_fail(h->config, n, error,
-                                           "'restart_always' must be a sequence, not %s",
-                                           mh_node_kind_to_string(n->kind));
-        sh->restart_always = calloc(n->n_items ?: 1, sizeof(char *));
-        if (!sh->restart_always)
-                return -ENOMEM;
-        for (size_t i = 0; i < n->n_items; i++) {
-                r = check_service(h, n->items[i], "restart_always", error);
-                if (r < 0)
-                        return r;
-                sh->restart_always[i] = strdup(n->items[i]->value);
-                if (!sh->restart_always[i])
-                        return -ENOMEM;
-                sh->n_restart_always++;
-        }
-        return 0;
-}
-
-/* An absolute path without its trailing slashes, or NULL. */
-static char *absolute_path(const mh_node *n) {
-        size_t len;
-        char *s;
-
-        if (n->kind != MH_NODE_SCALAR || n->value[0] != '/')
-                return NULL;
-        s = strdup(n->value);
-        if (!s)
-                return NULL;
-        len = strlen(s);
-        while (len > 1 && s[len - 1] == '/')
-                s[--len] = '\0';
-        return s;
-}
-
-static int parse_service_paths(mh_host *h, const mh_node *n, mh_error *error) {
-        mh_systemd_host *sh = systemd_host(h);
-        int r;
-
-        if (n->kind != MH_NODE_MAPPING)
-                return mh_host_config_fail(h->config, n, error,
-                                           "'service_paths' must be a mapping, not %s",
-                                           mh_node_kind_to_string(n->kind));
-        sh->service_paths = calloc(n->n_pairs ?: 1, sizeof(mh_systemd_service_paths));
-        if (!sh->service_paths)
-                return -ENOMEM;
-        for (size_t i = 0; i < n->n_pairs; i++) {
-                const mh_node *units = n->pairs[i].value;
-                mh_systemd_service_paths *sp = &sh->service_paths[i];
-
-                r = check_service(h, n->pairs[i].key, "service_paths", error);
-                if (r < 0)
-                        return r;
-                sp->unit = strdup(n->pairs[i].key->value);
-                if (!sp->unit)
-                        return -ENOMEM;
-                sh->n_service_paths++;
-                if (units->kind != MH_NODE_SEQUENCE)
-                        return mh_host_config_fail(h->config, units, error,
-                                                   "the paths of '%s' in 'service_paths' must be a "
-                                                   "sequence, not %s",
-                                                   sp->unit, mh_node_kind_to_string(units->kind));
-                sp->paths = calloc(units->n_items ?: 1, sizeof(char *));
-                if (!sp->paths)
-                        return -ENOMEM;
-                for (size_t j = 0; j < units->n_items; j++) {
-                        sp->paths[j] = absolute_path(units->items[j]);
-                        if (!sp->paths[j])
-                                return mh_host_config_fail(
-                                        h->config, units->items[j], error,
-                                        "each path of '%s' in 'service_paths' must "
-                                        "be an absolute path on the host",
-                                        sp->unit);
-                        sp->n_paths++;
-                }
-        }
-        return 0;
-}
-
-/* backup.paths relative to /, as tar and find get them; refuses / itself,
- * . and .. (removing what appeared must stay inside the paths). */
-static int parse_backup_paths(mh_host *h, mh_error *error) {
-        mh_systemd_host *sh = systemd_host(h);
-        size_t n = mh_host_config_n_backup_paths(h->config);
-
-        sh->paths = calloc(n ?: 1, sizeof(char *));
-        if (!sh->paths)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                const char *path = mh_host_config_backup_path(h->config, i);
-                _cleanup_free_ char *copy = NULL;
-                mh_buf rel = { .max = 4096 };
-                char *state = NULL;
-
-                copy = strdup(path);
-                if (!copy)
-                        return -ENOMEM;
-                for (char *c = strtok_r(copy, "/", &state); c; c = strtok_r(NULL, "/", &state)) {
-                        if (streq(c, ".") || streq(c, "..") || (rel.size == 0 && c[0] == '-')) {
-                                mh_buf_dispose(&rel);
-                                return mh_error_set(error, -MH_ERR_CONFIG,
-                                                    "%s: backup path '%s' of %s host must not "
-                                                    "hold '.' or '..' nor start with '-'",
-                                                    mh_host_config_location(h->config), path,
-                                                    h->type->name);
-                        }
-                        if (mh_buf_printf(&rel, "%s%s", rel.size ? "/" : "", c) < 0) {
-                                mh_buf_dispose(&rel);
-                                return mh_error_set(error, -ENAMETOOLONG,
-                                                    "backup path '%s' is too long", path);
-                        }
-                }
-                if (rel.size == 0)
-                        return mh_error_set(error, -MH_ERR_CONFIG,
-                                            "%s: backup path '/' of %s host is not allowed: "
-                                            "name the directories to save",
-                                            mh_host_config_location(h->config), h->type->name);
-                sh->paths[i] = rel.data;
-                sh->n_paths++;
-        }
-        return 0;
-}
-
-static bool is_extra_key(const char *const *extra_keys, const char *key) {
-        for (size_t i = 0; extra_keys && extra_keys[i]; i++)
-                if (streq(extra_keys[i], key))
+static bool is_service(const mh_host_config *h, const char *unit) {
+        for (size_t i = 0; i < mh_host_config_n_services(h); i++)
+                if (streq(mh_host_config_service(h, i), unit))
                         return true;
         return false;
 }
 
-int mh_systemd_host_init(mh_host *h, const char *const *extra_keys, mh_error *error) {
-        mh_systemd_host *sh = systemd_host(h);
-        const mh_node *options;
-        int r;
+/*
+ * path relative to /, as tar and find get it, into *ret (NULL to check
+ * only); refuses / itself, . and .. (removing what appeared must stay
+ * inside the paths) and a leading '-'.
+ */
+static int relative_path(const char *path, char **ret) {
+        _cleanup_free_ char *copy = NULL;
+        mh_buf rel = { .max = 4096 };
+        char *state = NULL;
 
-        assert(h->type->size >= sizeof(mh_systemd_host));
+        copy = strdup(path);
+        if (!copy)
+                return -ENOMEM;
+        for (char *c = strtok_r(copy, "/", &state); c; c = strtok_r(NULL, "/", &state))
+                if (streq(c, ".") || streq(c, "..") || (rel.size == 0 && c[0] == '-') ||
+                    mh_buf_printf(&rel, "%s%s", rel.size ? "/" : "", c) < 0) {
+                        mh_buf_dispose(&rel);
+                        return -EINVAL;
+                }
+        if (rel.size == 0)
+                return -EDOM;
+        if (ret)
+                *ret = rel.data;
+        else
+                mh_buf_dispose(&rel);
+        return 0;
+}
 
-        r = parse_backup_paths(h, error);
-        if (r < 0)
-                return r;
+static int systemd_check(const mh_host_config *h, const void *settings, mh_error *error) {
+        const systemd_settings *s = settings;
 
-        options = mh_host_config_options(h->config);
-        if (!options)
-                return 0;
-        for (size_t i = 0; i < options->n_pairs; i++) {
-                const mh_node *key = options->pairs[i].key, *value = options->pairs[i].value;
+        for (size_t i = 0; i < s->restart_always.n; i++)
+                if (!is_service(h, s->restart_always.items[i]))
+                        return mh_host_config_fail_setting(
+                                h, "restart_always", i, error,
+                                "'%s' in 'restart_always' is not one of the host's services",
+                                s->restart_always.items[i]);
+        for (size_t i = 0; i < s->service_paths.names.n; i++)
+                if (!is_service(h, s->service_paths.names.items[i]))
+                        return mh_host_config_fail_setting(
+                                h, "service_paths", i, error,
+                                "'%s' in 'service_paths' is not one of the host's services",
+                                s->service_paths.names.items[i]);
+        for (size_t i = 0; i < mh_host_config_n_backup_paths(h); i++) {
+                const char *path = mh_host_config_backup_path(h, i);
+                int r = relative_path(path, NULL);
 
-                if (streq(key->value, "full_restore"))
-                        r = parse_bool(h, key, value, &sh->full_restore, error);
-                else if (streq(key->value, "verify"))
-                        r = parse_bool(h, key, value, &sh->verify, error);
-                else if (streq(key->value, "restart_always"))
-                        r = parse_restart_always(h, value, error);
-                else if (streq(key->value, "service_paths"))
-                        r = parse_service_paths(h, value, error);
-                else if (is_extra_key(extra_keys, key->value))
-                        r = 0;
-                else
-                        r = mh_host_config_fail(h->config, key, error,
-                                                "unknown key '%s' in config of %s host", key->value,
-                                                h->type->name);
+                if (r == -EINVAL)
+                        return mh_host_config_fail_setting(
+                                h, NULL, SIZE_MAX, error,
+                                "backup path '%s' must not hold '.' or '..' nor start with '-'",
+                                path);
+                if (r == -EDOM)
+                        return mh_host_config_fail_setting(
+                                h, NULL, SIZE_MAX, error,
+                                "backup path '/' is not allowed: name the directories to save");
                 if (r < 0)
-                        return r == -ENOMEM ? mh_error_set(error, r, "out of memory") : r;
+                        return mh_error_set(error, r, "out of memory");
         }
         return 0;
 }
 
 static int systemd_init(mh_host *h, mh_error *error) {
-        return mh_systemd_host_init(h, NULL, error);
+        mh_systemd_host *sh = systemd_host(h);
+        int r;
+
+        if (!sh)
+                return not_systemd(h, error);
+        sh->state = calloc(1, sizeof(*sh->state));
+        if (!sh->state)
+                return mh_error_set(error, -ENOMEM, "out of memory");
+        for (size_t i = 0; i < mh_host_config_n_backup_paths(h->config); i++) {
+                char *rel = NULL;
+
+                /* checked when the configuration was loaded */
+                r = relative_path(mh_host_config_backup_path(h->config, i), &rel);
+                if (r >= 0)
+                        r = mh_strv_consume(&sh->state->paths, rel);
+                if (r < 0)
+                        return mh_error_set(error, r, "cannot read backup path '%s': %s",
+                                            mh_host_config_backup_path(h->config, i),
+                                            strerror(-r));
+        }
+        return 0;
 }
 
 static void systemd_done(mh_host *h) {
         mh_systemd_host *sh = systemd_host(h);
 
-        for (size_t i = 0; i < sh->n_restart_always; i++)
-                free(sh->restart_always[i]);
-        free(sh->restart_always);
-        for (size_t i = 0; i < sh->n_service_paths; i++) {
-                for (size_t j = 0; j < sh->service_paths[i].n_paths; j++)
-                        free(sh->service_paths[i].paths[j]);
-                free(sh->service_paths[i].paths);
-                free(sh->service_paths[i].unit);
-        }
-        free(sh->service_paths);
-        for (size_t i = 0; i < sh->n_paths; i++)
-                free(sh->paths[i]);
-        free(sh->paths);
+        if (!sh || !sh->state)
+                return;
+        mh_strv_dispose(&sh->state->paths);
+        free(sh->state);
+        sh->state = NULL;
 }
 
 /* --- services ------------------------------------------------------------ */
@@ -608,7 +487,7 @@ static int parse_files_output(const char *out, size_t size, files_result *ret, m
                 else if (strncmp(rec, "ND ", 3) == 0)
                         f.n_removed = strtoull(rec + 3, NULL, 10);
                 else if (rec[0] && strchr("RDV", rec[0]) && rec[1] == ' ') {
-                        strv *list = rec[0] == 'R'   ? &f.restored
+                        mh_strv *list = rec[0] == 'R'   ? &f.restored
                                      : rec[0] == 'D' ? &f.removed
                                                      : &f.differ;
                         char *path = NULL;
@@ -617,7 +496,7 @@ static int parse_files_output(const char *out, size_t size, files_result *ret, m
                                 r = -ENOMEM;
                                 break;
                         }
-                        r = strv_push(list, path);
+                        r = mh_strv_consume(list, path);
                         if (r < 0)
                                 break;
                 } else {
@@ -656,7 +535,7 @@ static int run_files(mh_host *h, const char *mode, const char *dir, bool verify,
                 return mh_error_set(error, -ENOMEM, "out of memory");
         snprintf(cap, sizeof(cap), "%d", REPORT_CAP);
 
-        argv = calloc(sh->n_paths + 7, sizeof(char *));
+        argv = calloc(sh->state->paths.n + 7, sizeof(char *));
         if (!argv)
                 return mh_error_set(error, -ENOMEM, "out of memory");
         argv[0] = "sh";
@@ -665,8 +544,8 @@ static int run_files(mh_host *h, const char *mode, const char *dir, bool verify,
         argv[3] = dir;
         argv[4] = verify ? "1" : "0";
         argv[5] = cap;
-        for (size_t i = 0; i < sh->n_paths; i++)
-                argv[6 + i] = sh->paths[i];
+        for (size_t i = 0; i < sh->state->paths.n; i++)
+                argv[6 + i] = sh->state->paths.items[i];
         if (mh_shell_join(argv, &args) < 0)
                 return mh_error_set(error, -ENOMEM, "out of memory");
 
@@ -709,28 +588,31 @@ static bool path_under(const char *path, const char *dir) {
 
 /* Whether the files that changed concern unit: all of them, unless
  * config: service_paths narrows them down. */
-static bool files_concern(const mh_systemd_host *sh, const char *unit, const files_result *f) {
-        const mh_systemd_service_paths *sp = NULL;
+static bool files_concern(const mh_host *h, const char *unit, const files_result *f) {
+        const mh_setting_map *m = &settings_of(h)->service_paths;
+        const mh_strv *paths = NULL;
 
         if (!f->changed || f->n_restored + f->n_removed == 0)
                 return false;
-        for (size_t i = 0; i < sh->n_service_paths; i++)
-                if (streq(sh->service_paths[i].unit, unit))
-                        sp = &sh->service_paths[i];
-        if (!sp)
+        for (size_t i = 0; i < m->names.n; i++)
+                if (streq(m->names.items[i], unit))
+                        paths = &m->paths[i];
+        if (!paths)
                 return true;
         /* Lists cut at REPORT_CAP: cannot tell, so yes. */
         if (f->restored.n < f->n_restored || f->removed.n < f->n_removed)
                 return true;
-        for (size_t i = 0; i < sp->n_paths; i++) {
+        for (size_t i = 0; i < paths->n; i++) {
+                const char *path = paths->items[i];
+
                 /* A directory above only got its times back: not a change for the unit. */
                 for (size_t j = 0; j < f->restored.n; j++)
-                        if (path_under(f->restored.v[j], sp->paths[i]))
+                        if (path_under(f->restored.items[j], path))
                                 return true;
                 /* One removed above held the unit's files, though. */
                 for (size_t j = 0; j < f->removed.n; j++)
-                        if (path_under(f->removed.v[j], sp->paths[i]) ||
-                            path_under(sp->paths[i], f->removed.v[j]))
+                        if (path_under(f->removed.items[j], path) ||
+                            path_under(path, f->removed.items[j]))
                                 return true;
         }
         return false;
@@ -749,10 +631,10 @@ static bool files_touch_units(const files_result *f) {
                 return true;
         for (size_t i = 0; i < ELEMENTSOF(unit_dirs); i++) {
                 for (size_t j = 0; j < f->restored.n; j++)
-                        if (path_under(f->restored.v[j], unit_dirs[i]))
+                        if (path_under(f->restored.items[j], unit_dirs[i]))
                                 return true;
                 for (size_t j = 0; j < f->removed.n; j++)
-                        if (path_under(f->removed.v[j], unit_dirs[i]))
+                        if (path_under(f->removed.items[j], unit_dirs[i]))
                                 return true;
         }
         return false;
@@ -767,12 +649,15 @@ static int systemd_backup(mh_host *h, mh_backup *b, mh_error *error) {
         size_t n = n_services(h);
         int r;
 
+        if (!sh)
+                return not_systemd(h, error);
+
         data = calloc(1, sizeof(backup_data) + n * sizeof(unit_record));
         if (!data)
                 return mh_error_set(error, -ENOMEM, "out of memory");
         data->n_units = n;
 
-        if (sh->n_paths > 0) {
+        if (sh->state->paths.n > 0) {
                 files_result f = {};
 
                 r = run_files(h, "backup", b->dir, false, &f, error);
@@ -803,7 +688,7 @@ static int systemd_backup(mh_host *h, mh_backup *b, mh_error *error) {
         free(b->data);
         b->data = TAKE_PTR(data);
         mh_log(MH_LOG_DEBUG, hostname(h),
-               "backup '%s': %zu paths in %.1f ms, %zu services in %.1f ms", b->name, sh->n_paths,
+               "backup '%s': %zu paths in %.1f ms, %zu services in %.1f ms", b->name, sh->state->paths.n,
                (double) (t1 - t0) / 1000.0, n, (double) (mh_now_usec() - t1) / 1000.0);
         return 0;
 }
@@ -820,7 +705,6 @@ typedef enum unit_action {
  * (in reverse order), then start or restart the others in order. */
 static int restore_services(mh_host *h, backup_data *data, const files_result *f, bool full,
                             mh_buf *summary, mh_error *error) {
-        mh_systemd_host *sh = systemd_host(h);
         size_t n = n_services(h);
         _cleanup_free_ unit_action *actions = NULL;
         mh_systemd *sd;
@@ -861,8 +745,8 @@ static int restore_services(mh_host *h, backup_data *data, const files_result *f
                 else if (!state_is_active(&st))
                         actions[i] = ACTION_START;
                 else if (full || !streq(u->invocation_id, st.invocation_id) ||
-                         strv_contains(sh->restart_always, sh->n_restart_always, unit) ||
-                         files_concern(sh, unit, f))
+                         mh_strv_contains(&settings_of(h)->restart_always, unit) ||
+                         files_concern(h, unit, f))
                         actions[i] = ACTION_RESTART;
         }
 
@@ -913,18 +797,23 @@ static int restore_services(mh_host *h, backup_data *data, const files_result *f
 static int systemd_restore(mh_host *h, mh_backup *b, const mh_restore_options *options,
                            mh_error *error) {
         mh_systemd_host *sh = systemd_host(h);
-        bool full = sh->full_restore || (options && options->full);
-        bool verify = sh->verify || (options && options->verify);
+        const systemd_settings *s = settings_of(h);
         _cleanup_(files_result_dispose) files_result f = {};
         mh_buf summary = { .max = 4096 };
         uint64_t t0 = mh_now_usec(), t1;
+        bool full, verify;
         int r;
+
+        if (!sh)
+                return not_systemd(h, error);
+        full = s->full_restore || (options && options->full);
+        verify = s->verify || (options && options->verify);
 
         if (!b->data)
                 return mh_error_set(error, -ENOENT, "backup '%s' has no record of the services",
                                     b->name);
 
-        if (sh->n_paths > 0) {
+        if (sh->state->paths.n > 0) {
                 r = run_files(h, full ? "full" : "restore", b->dir, verify, &f, error);
                 if (r < 0)
                         return r;
@@ -940,9 +829,9 @@ static int systemd_restore(mh_host *h, mh_backup *b, const mh_restore_options *o
                 mh_log(MH_LOG_INFO, hostname(h), "restore of '%s': %s", b->name,
                        summary.data + (f.changed ? 0 : 2));
         for (size_t i = 0; i < f.restored.n && i < 20; i++)
-                mh_log(MH_LOG_DEBUG, hostname(h), "restored %s", f.restored.v[i]);
+                mh_log(MH_LOG_DEBUG, hostname(h), "restored %s", f.restored.items[i]);
         for (size_t i = 0; i < f.removed.n && i < 20; i++)
-                mh_log(MH_LOG_DEBUG, hostname(h), "removed %s", f.removed.v[i]);
+                mh_log(MH_LOG_DEBUG, hostname(h), "removed %s", f.removed.items[i]);
         mh_log(MH_LOG_DEBUG, hostname(h),
                "restore of '%s': files in %.1f ms, services in %.1f ms%s", b->name,
                (double) (t1 - t0) / 1000.0, (double) (mh_now_usec() - t1) / 1000.0,
@@ -955,7 +844,7 @@ static int systemd_restore(mh_host *h, mh_backup *b, const mh_restore_options *o
                 mh_buf list = { .max = 2048 };
 
                 for (size_t i = 0; i < f.differ.n && i < VERIFY_SHOWN; i++)
-                        (void) mh_buf_printf(&list, "%s'%s'", i ? ", " : "", f.differ.v[i]);
+                        (void) mh_buf_printf(&list, "%s'%s'", i ? ", " : "", f.differ.items[i]);
                 r = mh_error_set(error, -ENOTRECOVERABLE,
                                  "after restoring '%s', %zu%s paths differ from the backup: %s%s",
                                  b->name, f.differ.n, f.differ.n >= 10 ? " or more" : "",
@@ -976,6 +865,10 @@ const mh_host_type mh_host_type_systemd = {
         .abi = MH_HOST_TYPE_ABI,
         .name = "systemd",
         .size = sizeof(mh_systemd_host),
+        .keys = MH_HOST_KEY_SERVICES | MH_HOST_KEY_BACKUP_PATHS,
+        .settings = systemd_settings_table,
+        .settings_size = sizeof(systemd_settings),
+        .check = systemd_check,
         .init = systemd_init,
         .done = systemd_done,
         .start = systemd_start,

@@ -8,6 +8,7 @@
 #include <mhc/config.h>
 
 #include "config.h"
+#include "host-type.h"
 #include "schema.h"
 #include "util.h"
 #include "yaml.h"
@@ -36,6 +37,9 @@ struct mh_host_config {
         mh_strv backup_paths;
         mh_strv artifacts;
         mh_node *options; /* the config: mapping, or NULL */
+        const mh_host_type *host_type;
+        void *type_handle; /* a plug-in's dlopen() handle, or NULL */
+        void **settings;   /* what the type's tables read from options */
 };
 
 typedef struct domain {
@@ -80,6 +84,9 @@ static void host_free(mh_host_config *h) {
         mh_strv_dispose(&h->backup_paths);
         mh_strv_dispose(&h->artifacts);
         mh_node_free(h->options);
+        if (h->host_type)
+                mh_host_type_free_settings(h->host_type, h->settings);
+        mh_host_type_unload(h->type_handle);
         free(h);
 }
 
@@ -439,7 +446,14 @@ static int finish_host(const mh_schema_ctx *c, const mh_node *mapping, void *obj
         }
         h->line = mapping->line;
         h->column = mapping->column;
-        return 0;
+
+        /* The type's settings are checked now, not when the host is made. */
+        r = mh_host_type_load(c, mh_node_get(mapping, "type") ?: mapping, h->type,
+                              config->base_dir, &h->host_type, &h->type_handle);
+        if (r >= 0)
+                r = mh_host_type_read_settings(c, h->host_type, h, mapping, h->options,
+                                               config->base_dir, &h->settings);
+        return r;
 }
 
 static const mh_schema host_schema = {
@@ -801,6 +815,30 @@ const char *mh_host_config_artifact(const mh_host_config *h, size_t i) {
 
 const mh_node *mh_host_config_options(const mh_host_config *h) {
         return h->options;
+}
+
+const mh_host_type *mh_host_config_host_type(const mh_host_config *h) {
+        return h->host_type;
+}
+
+void *const *mh_host_config_settings(const mh_host_config *h) {
+        return h->settings;
+}
+
+int mh_host_config_fail_setting(const mh_host_config *h, const char *key, size_t index,
+                                mh_error *error, const char *fmt, ...) {
+        const mh_node *n = key ? mh_node_get(h->options, key) : NULL;
+        char message[MH_ERROR_MESSAGE_MAX];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(message, sizeof(message), fmt, ap);
+        va_end(ap);
+        if (n && index != SIZE_MAX && n->kind == MH_NODE_SEQUENCE && index < n->n_items)
+                n = n->items[index];
+        else if (n && index != SIZE_MAX && n->kind == MH_NODE_MAPPING && index < n->n_pairs)
+                n = n->pairs[index].key;
+        return mh_host_config_fail(h, n, error, "%s", message);
 }
 
 const char *mh_host_key_policy_to_string(mh_host_key_policy p) {

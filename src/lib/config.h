@@ -11,9 +11,15 @@
 /* The conn.password, or NULL.  Secret: never log it or put it in a message. */
 const char *mh_host_config_password(const mh_host_config *h);
 
-/* The host's free-form config: mapping, for its host type, with ${env:NAME}
- * already expanded; NULL when the file has none.  Borrowed from the host. */
+/* The host's `config:` mapping with ${env:NAME} already expanded, or NULL
+ * when the file has none; borrowed from the host.  Its type's settings
+ * were read from it (see host-type.h). */
 const mh_node *mh_host_config_options(const mh_host_config *h);
+
+/* The host's type, found when the file was loaded, and the settings its
+ * tables read from `config:` (see host-type.h).  Borrowed from the host. */
+const struct mh_host_type *mh_host_config_host_type(const mh_host_config *h);
+void *const *mh_host_config_settings(const mh_host_config *h);
 
 /* path, or path under the configuration file's directory when it is
  * relative, as every local path in mhc.yaml is taken; *ret is malloc'd. */

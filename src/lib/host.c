@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include <dlfcn.h>
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -14,13 +14,13 @@
 #include <mhc/sys/host.h>
 #include <mhc/systemd.h>
 
-#include "postgresql.h"
-#include "ssh.h"
 #include "config.h"
+#include "host-type.h"
+#include "host.h"
+#include "ssh.h"
 #include "util.h"
 
 #define MHC_STATE_DIR "/var/lib/mhc"
-#define PLUGIN_PREFIX "plugin:"
 
 /* A run dir whose lease is this old and not held belongs to a dead run. */
 #define STALE_LEASE_SEC 60
@@ -34,12 +34,6 @@
 /* Output of the library's own housekeeping commands is small. */
 #define HOUSEKEEPING_MAX_OUTPUT ((size_t) 64 << 10)
 
-static const mh_host_type *const builtin_types[] = {
-        &mh_host_type_systemd,
-        &mh_host_type_postgresql,
-        &mh_host_type_script,
-};
-
 /* One backup the library knows of; backup's name and dir point into the strings. */
 typedef struct entry {
         mh_backup backup;
@@ -52,7 +46,6 @@ typedef struct internal {
         entry **backups;
         size_t n_backups;
         int lease_fd; /* the tunnel holding the run's lease, or -1 */
-        void *plugin; /* dlopen() handle of the type's plug-in, or NULL */
 } internal;
 
 /* --- the run ------------------------------------------------------------- */
@@ -159,83 +152,6 @@ static int run_command(mh_host *h, const char *command, const char *what, mh_exe
         return 0;
 }
 
-/* --- types and plug-ins -------------------------------------------------- */
-
-static int load_plugin(const mh_host_config *config, const char *path, const mh_host_type **ret,
-                       void **ret_handle, mh_error *error) {
-        const char *where = mh_host_config_location(config);
-        _cleanup_free_ char *absolute = NULL;
-        const mh_host_type *type;
-        void *handle;
-
-        /* Relative to mhc.yaml, like every local path in it. */
-        if (mh_host_config_resolve(config, path, &absolute) < 0)
-                return -ENOMEM;
-        path = absolute;
-
-        handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-        if (!handle)
-                return mh_error_set(error, -MH_ERR_CONFIG, "%s: cannot load plug-in '%s': %s",
-                                    where, path, dlerror());
-
-        (void) dlerror();
-        type = dlsym(handle, MH_HOST_TYPE_PLUGIN_SYMBOL);
-        if (!type) {
-                const char *why = dlerror();
-                int r = mh_error_set(error, -MH_ERR_CONFIG,
-                                     "%s: plug-in '%s' does not export " MH_HOST_TYPE_PLUGIN_SYMBOL
-                                     ": %s",
-                                     where, path, why ? why : "the symbol is NULL");
-
-                dlclose(handle);
-                return r;
-        }
-        if (type->abi != MH_HOST_TYPE_ABI) {
-                int r = mh_error_set(error, -MH_ERR_ABI,
-                                     "%s: plug-in '%s' was built for host type ABI %u, this libmhc "
-                                     "has %u: rebuild it against this libmhc",
-                                     where, path, type->abi, (unsigned) MH_HOST_TYPE_ABI);
-
-                dlclose(handle);
-                return r;
-        }
-        if (!type->name || !type->name[0] || type->size < sizeof(mh_host)) {
-                int r = mh_error_set(error, -MH_ERR_CONFIG,
-                                     "%s: plug-in '%s' exports a broken host type: %s", where, path,
-                                     !type->name || !type->name[0]
-                                             ? "it has no name"
-                                             : "its size is less than sizeof(mh_host)");
-
-                dlclose(handle);
-                return r;
-        }
-
-        *ret = type;
-        *ret_handle = handle;
-        return 0;
-}
-
-/* The type named by config's `type:`, built-in or from a plug-in (then *ret_handle is set). */
-static int find_type(const mh_host_config *config, const mh_host_type **ret, void **ret_handle,
-                     mh_error *error) {
-        const char *name = mh_host_config_type(config);
-
-        if (strncmp(name, PLUGIN_PREFIX, strlen(PLUGIN_PREFIX)) == 0)
-                return load_plugin(config, name + strlen(PLUGIN_PREFIX), ret, ret_handle, error);
-
-        for (size_t i = 0; i < ELEMENTSOF(builtin_types); i++)
-                if (streq(builtin_types[i]->name, name)) {
-                        *ret = builtin_types[i];
-                        *ret_handle = NULL;
-                        return 0;
-                }
-
-        return mh_error_set(error, -MH_ERR_CONFIG,
-                            "%s: unknown host type '%s' (known: systemd, postgresql, script, or "
-                            "plugin:PATH)",
-                            mh_host_config_location(config), name);
-}
-
 /* --- new and free -------------------------------------------------------- */
 
 static void entry_free(entry *b) {
@@ -247,9 +163,8 @@ static void entry_free(entry *b) {
 }
 
 int mh_host_new(const mh_host_config *config, mh_host **ret, mh_error *error) {
-        const mh_host_type *type = NULL;
+        const mh_host_type *type;
         mh_error e = MH_ERROR_INIT;
-        void *handle = NULL;
         const char *id;
         internal *in;
         mh_host *h;
@@ -257,29 +172,22 @@ int mh_host_new(const mh_host_config *config, mh_host **ret, mh_error *error) {
 
         if (!config || !ret)
                 return mh_error_set(error, -EINVAL, "mh_host_new: invalid argument");
-
-        r = find_type(config, &type, &handle, error);
-        if (r < 0)
-                return r;
+        /* Found, and its settings checked, when the configuration was loaded. */
+        type = mh_host_config_host_type(config);
+        assert(type);
 
         r = get_run_id(&id);
-        if (r < 0) {
-                if (handle)
-                        dlclose(handle);
+        if (r < 0)
                 return mh_error_set(error, r, "cannot make a run id: %s", mh_strerror(r));
-        }
 
         h = calloc(1, type->size);
         in = calloc(1, sizeof(internal));
         if (!h || !in) {
                 free(h);
                 free(in);
-                if (handle)
-                        dlclose(handle);
                 return mh_error_set(error, -ENOMEM, "out of memory");
         }
         in->lease_fd = -1;
-        in->plugin = handle;
         h->type = type;
         h->config = config;
         h->internal = in;
@@ -292,11 +200,7 @@ int mh_host_new(const mh_host_config *config, mh_host **ret, mh_error *error) {
         if (type->init) {
                 r = type->init(h, &e);
                 if (r < 0) {
-                        /* A bad config: setting says where it is in the file; that is enough. */
-                        if (r == -MH_ERR_CONFIG)
-                                mh_error_set(error, r, "%s", mh_error_message(&e, r));
-                        else
-                                host_fail(h, r, &e, error);
+                        host_fail(h, r, &e, error);
                         mh_host_free(h);
                         return r;
                 }
@@ -328,7 +232,6 @@ mh_host *mh_host_free(mh_host *h) {
         uint64_t start = mh_now_usec();
         bool connected;
         internal *in;
-        void *plugin = NULL;
 
         if (!h)
                 return NULL;
@@ -357,13 +260,9 @@ mh_host *mh_host_free(mh_host *h) {
         if (connected)
                 mh_log(MH_LOG_DEBUG, mh_host_name(h), "disconnected, lease ended in %.1f ms",
                        msec_since(start));
-        if (in)
-                plugin = in->plugin;
         free(in);
         free(h->run_dir);
         free(h);
-        if (plugin)
-                dlclose(plugin);
         return NULL;
 }
 
@@ -379,27 +278,35 @@ const char *mh_host_type_name(const mh_host *h) {
         return h ? h->type->name : NULL;
 }
 
-/* The host's secrets: its SSH password and its type's (PostgreSQL's password). */
-static size_t secrets(const mh_host *h, const char *ret[static 2]) {
-        size_t n = 0;
+const void *mh_host_settings(const mh_host *h, const mh_host_type *level) {
+        if (!h)
+                return NULL;
+        return mh_host_type_settings(h->type, mh_host_config_settings(h->config), level);
+}
 
-        if (mh_host_config_password(h->config))
-                ret[n++] = mh_host_config_password(h->config);
-        if (mh_host_is_postgresql(h) && mh_postgresql_password(h))
-                ret[n++] = mh_postgresql_password(h);
-        return n;
+/* The host's secrets: its SSH password, then its type's secret settings. */
+const char *mh_host_secret(const mh_host *h, size_t i) {
+        const char *password;
+
+        if (!h)
+                return NULL;
+        password = mh_host_config_password(h->config);
+        if (password && i-- == 0)
+                return password;
+        return mh_host_type_secret(h->type, mh_host_config_settings(h->config), i);
 }
 
 size_t mh_host_n_secrets(const mh_host *h) {
-        const char *s[2];
+        size_t n = 0;
 
-        return h ? secrets(h, s) : 0;
+        while (mh_host_secret(h, n))
+                n++;
+        return n;
 }
 
-const char *mh_host_secret(const mh_host *h, size_t i) {
-        const char *s[2];
-
-        return h && i < secrets(h, s) ? s[i] : NULL;
+void mh_host_after_fork(mh_host *h) {
+        if (h && h->type->after_fork)
+                h->type->after_fork(h);
 }
 
 mh_ssh *mh_host_ssh(mh_host *h) {

@@ -38,11 +38,11 @@ const char *mh_log_level_to_string(mh_log_level level) {
         return names[level];
 }
 
-void mh_log(int level, const char *host, const char *fmt, ...) {
+void mh_log(mh_log_level level, const char *host, const char *fmt, ...) {
         char line[2048];
         va_list ap;
 
-        if (!log_handler || level > (int) log_max_level)
+        if (!log_handler || level > log_max_level)
                 return;
 
         va_start(ap, fmt);

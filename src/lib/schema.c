@@ -11,30 +11,6 @@
 #define ENV_NAME_MAX       255
 #define SUGGEST_LENGTH_MAX 64 /* longer unknown keys get no suggestion */
 
-void mh_strv_dispose(mh_strv *v) {
-        for (size_t i = 0; i < v->n; i++)
-                free(v->items[i]);
-        free(v->items);
-        *v = (mh_strv){};
-}
-
-int mh_strv_consume(mh_strv *v, char *s) {
-        char **items;
-
-        items = reallocarray(v->items, v->n + 1, sizeof(char *));
-        if (!items) {
-                free(s);
-                return -ENOMEM;
-        }
-        v->items = items;
-        v->items[v->n++] = s;
-        return 0;
-}
-
-const char *mh_strv_get(const mh_strv *v, size_t i) {
-        return i < v->n ? v->items[i] : NULL;
-}
-
 /* --- messages ------------------------------------------------------------ */
 
 int mh_schema_fail(const mh_schema_ctx *c, const mh_node *n, const char *fmt, ...) {

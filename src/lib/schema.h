@@ -13,23 +13,12 @@
 #include <stddef.h>
 
 #include <mhc/error.h>
+#include <mhc/strv.h>
 
 #include "yaml.h"
 
-#define MH_SCHEMA_FIELDS_MAX 16 /* keys in one kind of mapping */
+#define MH_SCHEMA_FIELDS_MAX 32 /* keys in one kind of mapping */
 #define MH_SCHEMA_LABEL_MAX  64 /* "each item of 'topologies'" */
-
-/* A list of strings, as read from a sequence. */
-typedef struct mh_strv {
-        char **items;
-        size_t n;
-} mh_strv;
-
-void mh_strv_dispose(mh_strv *v);
-/* Append s, which is freed if that fails. */
-int mh_strv_consume(mh_strv *v, char *s);
-/* Item i, or NULL past the end. */
-const char *mh_strv_get(const mh_strv *v, size_t i);
 
 /* What every step of validation needs. */
 typedef struct mh_schema_ctx {

@@ -11,12 +11,12 @@
 #include <sys/wait.h>
 
 #include <mhc/host.h>
-#include <mhc/sql.h>
+#include <mhc/postgresql.h>
 #include <mhc/systemd.h>
 #include <mhc/test.h>
 
 #include "module.h"
-#include "postgresql.h"
+#include "host.h"
 #include "ssh.h"
 #include "util.h"
 
@@ -621,7 +621,7 @@ _Noreturn static void test_process(const mh_test_plan *plan, int fd) {
                 signal(crash_signals[i], SIG_DFL);
         mh_ssh_forbid_sessions();
         for (size_t i = 0; i < plan->n_hosts; i++)
-                mh_postgresql_forget_connections(plan->hosts[i]);
+                mh_host_after_fork(plan->hosts[i]);
 
         if (run_phase(&t, PHASE_SETUP, mh_module_hook(plan->module, MH_HOOK_SETUP))) {
                 run_phase(&t, PHASE_BODY, plan->info->run);

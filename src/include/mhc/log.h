@@ -26,6 +26,10 @@ typedef void (*mh_log_fn)(mh_log_level level, const char *host, const char *mess
 /* Install handler (NULL: drop every line) and the most verbose level it gets. */
 MH_EXPORT void mh_log_set_handler(mh_log_fn handler, mh_log_level max_level, void *userdata);
 
+/* Write one formatted line to the installed handler, if level is wanted:
+ * for host types and the library's own modules (never prints). */
+MH_EXPORT void mh_log(mh_log_level level, const char *host, const char *fmt, ...) MH_PRINTF(3, 4);
+
 /* Name of a level: "error", "warning", "info", "debug". */
 MH_EXPORT const char *mh_log_level_to_string(mh_log_level level);
 

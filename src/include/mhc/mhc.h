@@ -4,16 +4,19 @@
 
 /* The whole public API of libmhc; see libmhc(3). */
 
+#include <mhc/buf.h>
+#include <mhc/clock.h>
 #include <mhc/common.h>
 #include <mhc/config.h>
 #include <mhc/error.h>
 #include <mhc/host.h>
 #include <mhc/log.h>
 #include <mhc/parallel.h>
+#include <mhc/postgresql.h>
 #include <mhc/probe.h>
 #include <mhc/shell.h>
-#include <mhc/sql.h>
 #include <mhc/ssh.h>
+#include <mhc/strv.h>
 #include <mhc/systemd.h>
 #include <mhc/test.h>
 #include <mhc/topology.h>

@@ -8,7 +8,6 @@
 #include <mhc/error.h>
 #include <mhc/host.h>
 #include <mhc/log.h>
-#include <mhc/sql.h>
 
 MH_BEGIN_DECLS
 
@@ -150,15 +149,6 @@ MH_EXPORT int mh_service_reload(mh_test *t, mh_host *h, const char *unit);
 /* The unit's ActiveState ("active", "inactive", "failed", ...) borrowed
  * from t until the next call, or NULL with mh_test_error(t) set. */
 MH_EXPORT const char *mh_service_state(mh_test *t, mh_host *h, const char *unit);
-
-/*
- * SQL on a `postgresql` host, in its default database (printf-style: quote
- * what you insert).  mh_sql() returns the rows, freed with the test; an
- * SQL error ends the test as failed with PostgreSQL's message.
- * mh_sql_text() is the same as text (see mh_sql_result_text()).
- */
-MH_EXPORT mh_sql_result *mh_sql(mh_test *t, mh_host *h, const char *fmt, ...) MH_PRINTF(3, 4);
-MH_EXPORT const char *mh_sql_text(mh_test *t, mh_host *h, const char *fmt, ...) MH_PRINTF(3, 4);
 
 /* The message of the last call of this test that failed, or "". */
 MH_EXPORT const char *mh_test_error(const mh_test *t);

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef MHC_SQL_H
-#define MHC_SQL_H
+#ifndef MHC_POSTGRESQL_H
+#define MHC_POSTGRESQL_H
 
 #include <stddef.h>
 
 #include <mhc/common.h>
 #include <mhc/error.h>
 #include <mhc/host.h>
+#include <mhc/test.h>
 
 MH_BEGIN_DECLS
 
@@ -69,6 +70,15 @@ MH_EXPORT int mh_sql_exec(mh_host *h, const char *database, const char *sql, mh_
  */
 MH_EXPORT int mh_sql_wait_for(mh_host *h, const char *database, const char *sql,
                               const char *expected, unsigned timeout_msec, mh_error *error);
+
+/*
+ * In a test body (see mhc-test(3)): SQL on a `postgresql` host, in its
+ * default database (printf-style: quote what you insert).  mh_sql() returns the rows, freed with the test; an
+ * SQL error ends the test as failed with PostgreSQL's message.
+ * mh_sql_text() is the same as text (see mh_sql_result_text()).
+ */
+MH_EXPORT mh_sql_result *mh_sql(mh_test *t, mh_host *h, const char *fmt, ...) MH_PRINTF(3, 4);
+MH_EXPORT const char *mh_sql_text(mh_test *t, mh_host *h, const char *fmt, ...) MH_PRINTF(3, 4);
 
 MH_END_DECLS
 

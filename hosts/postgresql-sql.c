@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* The SQL API for tests (<mhc/sql.h>) on the postgresql host type's connections. */
+/* The SQL API for tests (<mhc/postgresql.h>) on the postgresql host type's connections. */
 #include <errno.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include <mhc/log.h>
-#include <mhc/sql.h>
+#include <mhc/postgresql.h>
 
 #include "postgresql.h"
-#include "util.h"
+#include "macro.h"
 
 #define TEXT_MAX        (64u * 1024 * 1024) /* of a result's text form */
 #define SHOWN_MAX       300                 /* bytes of a result shown in a message */

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef MHC_CLOCK_H
+#define MHC_CLOCK_H
+
+#include <stdint.h>
+
+#include <mhc/common.h>
+
+MH_BEGIN_DECLS
+
+/* The monotonic clock in microseconds: what every duration mhc reports is measured with. */
+MH_EXPORT uint64_t mh_now_usec(void);
+
+MH_END_DECLS
+
+#endif
