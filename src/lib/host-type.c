@@ -19,6 +19,17 @@ static int mh_error_oom(mh_error *e) {
         return mh_error_set(e, -ENOMEM, "out of memory");
 }
 
+/* path, or path under dir when it is relative, as every local path of mhc.yaml. */
+static int join_path(const char *dir, const char *path, char **ret) {
+        size_t n = strlen(dir);
+
+        if (path[0] == '/' || n == 0)
+                *ret = strdup(path);
+        else if (asprintf(ret, "%s%s%s", dir, dir[n - 1] == '/' ? "" : "/", path) < 0)
+                *ret = NULL;
+        return *ret ? 0 : -ENOMEM;
+}
+
 /* --- the chain of a type ------------------------------------------------- */
 
 static size_t chain_length(const mh_host_type *type) {
@@ -107,11 +118,7 @@ static int load_plugin(const mh_schema_ctx *c, const mh_node *where, const char 
         void *handle;
         int r;
 
-        if (relative[0] == '/')
-                path = strdup(relative);
-        else if (asprintf(&path, "%s/%s", base_dir, relative) < 0)
-                path = NULL;
-        if (!path)
+        if (join_path(base_dir, relative, &path) < 0)
                 return mh_error_oom(c->error);
 
         handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -210,11 +217,7 @@ static int read_secret_file(const mh_schema_ctx *c, const mh_node *n, const read
         r = mh_schema_read_string(c, n, label(rd, s, lb), false, &relative);
         if (r < 0)
                 return r;
-        if (relative[0] == '/')
-                path = TAKE_PTR(relative);
-        else if (asprintf(&path, "%s/%s", rd->base_dir, relative) < 0)
-                path = NULL;
-        if (!path)
+        if (join_path(rd->base_dir, relative, &path) < 0)
                 return -ENOMEM;
 
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);

@@ -84,6 +84,15 @@ static int get_run_id(const char **ret) {
 
 /* --- helpers ------------------------------------------------------------- */
 
+/* A slot of h's type; an empty one is the slot of the type it extends. */
+#define SLOT(h, slot)                                                         \
+        ({                                                                    \
+                const mh_host_type *_t = (h)->type;                          \
+                while (_t->parent && !_t->slot)                               \
+                        _t = _t->parent;                                      \
+                _t->slot;                                                     \
+        })
+
 static internal *internal_of(const mh_host *h) {
         return h->internal;
 }
@@ -197,8 +206,8 @@ int mh_host_new(const mh_host_config *config, mh_host **ret, mh_error *error) {
                 return mh_error_set(error, -ENOMEM, "out of memory");
         }
 
-        if (type->init) {
-                r = type->init(h, &e);
+        if (SLOT(h, init)) {
+                r = SLOT(h, init)(h, &e);
                 if (r < 0) {
                         host_fail(h, r, &e, error);
                         mh_host_free(h);
@@ -241,8 +250,8 @@ mh_host *mh_host_free(mh_host *h) {
         if (in) {
                 /* Backups stay on the host; only what the type keeps in memory goes. */
                 for (size_t i = 0; i < in->n_backups; i++) {
-                        if (h->type->drop)
-                                (void) h->type->drop(h, &in->backups[i]->backup, NULL);
+                        if (SLOT(h, drop))
+                                (void) SLOT(h, drop)(h, &in->backups[i]->backup, NULL);
                         entry_free(in->backups[i]);
                 }
                 if (in->n_backups == 0 && h->ssh && in->lease_fd >= 0)
@@ -254,8 +263,8 @@ mh_host *mh_host_free(mh_host *h) {
         /* EOF ends the lock command on the host: the lease is free when this returns. */
         if (in && in->lease_fd >= 0)
                 mh_ssh_tunnel_close(in->lease_fd, LEASE_END_WAIT_MSEC);
-        if (h->type->done)
-                h->type->done(h);
+        if (SLOT(h, done))
+                SLOT(h, done)(h);
         h->ssh = mh_ssh_free(h->ssh);
         if (connected)
                 mh_log(MH_LOG_DEBUG, mh_host_name(h), "disconnected, lease ended in %.1f ms",
@@ -305,8 +314,8 @@ size_t mh_host_n_secrets(const mh_host *h) {
 }
 
 void mh_host_after_fork(mh_host *h) {
-        if (h && h->type->after_fork)
-                h->type->after_fork(h);
+        if (h && SLOT(h, after_fork))
+                SLOT(h, after_fork)(h);
 }
 
 mh_ssh *mh_host_ssh(mh_host *h) {
@@ -503,13 +512,13 @@ static int call_slot(mh_host *h, const char *verb, int (*slot)(mh_host *h, mh_er
 int mh_host_start(mh_host *h, mh_error *error) {
         if (!h)
                 return mh_error_set(error, -EINVAL, "mh_host_start: invalid argument");
-        return call_slot(h, "start", h->type->start, error);
+        return call_slot(h, "start", SLOT(h, start), error);
 }
 
 int mh_host_stop(mh_host *h, mh_error *error) {
         if (!h)
                 return mh_error_set(error, -EINVAL, "mh_host_stop: invalid argument");
-        return call_slot(h, "stop", h->type->stop, error);
+        return call_slot(h, "stop", SLOT(h, stop), error);
 }
 
 int mh_host_ready(mh_host *h, unsigned timeout_msec, mh_error *error) {
@@ -522,10 +531,10 @@ int mh_host_ready(mh_host *h, unsigned timeout_msec, mh_error *error) {
         r = need_connected(h, error);
         if (r < 0)
                 return r;
-        if (!h->type->ready)
+        if (!SLOT(h, ready))
                 return not_supported(h, "wait until it is ready", error);
 
-        r = h->type->ready(h, timeout_msec, &e);
+        r = SLOT(h, ready)(h, timeout_msec, &e);
         if (r < 0)
                 return host_fail(h, r, &e, error);
         mh_log(MH_LOG_DEBUG, mh_host_name(h), "ready after %.1f ms", msec_since(start));
@@ -591,8 +600,8 @@ static int drop_backup(mh_host *h, size_t i, mh_error *e) {
         entry *b = internal_of(h)->backups[i];
         int r = 0, k;
 
-        if (h->type->drop)
-                r = h->type->drop(h, &b->backup, e);
+        if (SLOT(h, drop))
+                r = SLOT(h, drop)(h, &b->backup, e);
         k = reset_dir(h, b->dir, false, e);
         forget_backup(h, i);
         return r < 0 ? r : k;
@@ -614,7 +623,7 @@ int mh_host_backup(mh_host *h, const char *name, mh_error *error) {
         r = need_connected(h, error);
         if (r < 0)
                 return r;
-        if (!h->type->backup)
+        if (!SLOT(h, backup))
                 return not_supported(h, "back up", error);
         in = internal_of(h);
 
@@ -643,12 +652,12 @@ int mh_host_backup(mh_host *h, const char *name, mh_error *error) {
 
         r = reset_dir(h, b->dir, true, &e);
         if (r >= 0)
-                r = h->type->backup(h, &b->backup, &e);
+                r = SLOT(h, backup)(h, &b->backup, &e);
         if (r < 0) {
                 host_fail(h, r, &e, error);
                 /* A type that kept something of the failed backup frees it in drop(). */
-                if (b->backup.data && h->type->drop)
-                        (void) h->type->drop(h, &b->backup, NULL);
+                if (b->backup.data && SLOT(h, drop))
+                        (void) SLOT(h, drop)(h, &b->backup, NULL);
                 (void) reset_dir(h, b->dir, false, NULL);
                 entry_free(b);
                 return r;
@@ -693,10 +702,10 @@ int mh_host_restore(mh_host *h, const char *name, const mh_restore_options *opti
         r = existing_backup(h, name, &b, NULL, error);
         if (r < 0)
                 return r;
-        if (!h->type->restore)
+        if (!SLOT(h, restore))
                 return not_supported(h, "restore", error);
 
-        r = h->type->restore(h, &b->backup, options ? options : &none, &e);
+        r = SLOT(h, restore)(h, &b->backup, options ? options : &none, &e);
         if (r < 0)
                 return host_fail(h, r, &e, error);
         mh_log(MH_LOG_DEBUG, mh_host_name(h), "backup '%s' restored in %.1f ms", name,

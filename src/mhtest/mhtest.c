@@ -339,21 +339,10 @@ static int mhtest(int argc, char *argv[], arguments *args) {
         if (args->verbosity > 0)
                 mh_log_set_command_handler(log_command, NULL);
 
+        /* Each host's type checks its config: settings here, before anything connects. */
         if (mh_config_load(args->config_path, &config, &error) < 0) {
                 fprintf(stderr, "mhtest: %s\n", error.message);
                 return EXIT_USAGE;
-        }
-
-        /* Each host's type checks its config: settings before anything connects. */
-        for (size_t i = 0; i < mh_config_n_hosts(config); i++) {
-                mh_host *h = NULL;
-
-                if (mh_host_new(mh_config_host(config, i), &h, &error) < 0) {
-                        fprintf(stderr, "mhtest: %s\n", error.message);
-                        mh_config_free(config);
-                        return EXIT_USAGE;
-                }
-                mh_host_free(h);
         }
 
         if (args->action == ACTION_CHECK_HOSTS)

@@ -93,17 +93,19 @@ static mh_host *host_new(const mh_config *c, size_t i) {
         return h;
 }
 
-/* Make one host of spec and expect mh_host_new() to fail; returns the code, *e says why. */
-static int host_new_fail(const spec *s, mh_error *e) {
-        mh_config *c = config_new(1, s);
-        mh_host *h = NULL;
+/* Load the configuration of one host of spec and expect it refused: the host's
+ * type, and its settings, are checked when mhc.yaml is loaded.  Returns the
+ * code, *e says why. */
+static int config_new_fail(const spec *s, mh_error *e) {
+        char *yaml = specs_yaml(1, s);
+        mh_config *c = NULL;
         int r;
 
-        r = mh_host_new(mh_config_host(c, 0), &h, e);
-        ck_assert_msg(r < 0, "mh_host_new of type '%s' succeeded", s->type);
-        ck_assert_ptr_null(h);
+        r = mh_config_parse(yaml, strlen(yaml), "lab.yaml", "/", &c, e);
+        free(yaml);
+        ck_assert_msg(r < 0, "the configuration of a host of type '%s' was accepted", s->type);
+        ck_assert_ptr_null(c);
         ck_assert_int_eq(e->code, r);
-        mh_config_free(c);
         return r;
 }
 
@@ -183,7 +185,7 @@ START_TEST(test_unknown_type) {
         mh_error e = MH_ERROR_INIT;
         int r;
 
-        r = host_new_fail(&(spec){ "server", "foo", NULL }, &e);
+        r = config_new_fail(&(spec){ "server", "foo", NULL }, &e);
         ck_assert_int_eq(r, -MH_ERR_CONFIG);
         ck_assert_msg(strncmp(e.message, "lab.yaml:", 9) == 0, "no location: %s", e.message);
         assert_contains(e.message,
@@ -288,7 +290,7 @@ START_TEST(test_plugin_bad_abi) {
         int r;
 
         ck_assert_int_ge(asprintf(&type, "plugin:%s", path), 0);
-        r = host_new_fail(&(spec){ "server", type, NULL }, &e);
+        r = config_new_fail(&(spec){ "server", type, NULL }, &e);
         ck_assert_int_eq(r, -MH_ERR_ABI);
         ck_assert_int_ge(asprintf(&want,
                                   "plug-in '%s' was built for host type ABI 999, this libmhc has "
@@ -304,23 +306,141 @@ START_TEST(test_plugin_missing) {
         mh_error e = MH_ERROR_INIT;
         int r;
 
-        r = host_new_fail(&(spec){ "server", "plugin:/nonexistent/mhc-type.so", NULL }, &e);
+        r = config_new_fail(&(spec){ "server", "plugin:/nonexistent/mhc-type.so", NULL }, &e);
         ck_assert_int_eq(r, -MH_ERR_CONFIG);
         ck_assert_msg(strncmp(e.message, "lab.yaml:", 9) == 0, "no location: %s", e.message);
         assert_contains(e.message, "cannot load plug-in '/nonexistent/mhc-type.so': ");
         assert_contains(e.message, "No such file or directory");
 
         mh_error_clear(&e);
-        r = host_new_fail(&(spec){ "server", "plugin:tests/plugin/x.so", NULL }, &e);
+        r = config_new_fail(&(spec){ "server", "plugin:tests/plugin/x.so", NULL }, &e);
         ck_assert_int_eq(r, -MH_ERR_CONFIG);
         /* Relative to the configuration's directory, "/" for lab.yaml. */
         assert_contains(e.message, "cannot load plug-in '/tests/plugin/x.so': ");
 
         /* A shared object that is not a plug-in. */
         mh_error_clear(&e);
-        r = host_new_fail(&(spec){ "server", "plugin:/lib/x86_64-linux-gnu/libc.so.6", NULL }, &e);
+        r = config_new_fail(&(spec){ "server", "plugin:/lib/x86_64-linux-gnu/libc.so.6", NULL }, &e);
         ck_assert_int_eq(r, -MH_ERR_CONFIG);
         assert_contains(e.message, "does not export mh_host_type_plugin: ");
+}
+END_TEST
+
+/* The configuration of server as a host of the web plug-in, with extra config: lines. */
+static int web_config(const char *type, const char *config_lines, mh_config **ret,
+                      mh_error *e) {
+        const char *names[] = { "server" };
+        char *yaml = lab_config_yaml(1, names, NULL);
+        int r;
+
+        lab_append(&yaml,
+                   "        type: %s\n        services: [mhc-web.service]\n"
+                   "        backup:\n          paths: [/srv/www]\n        config:\n%s",
+                   type, config_lines);
+        ck_assert_ptr_nonnull(yaml);
+        r = mh_config_parse(yaml, strlen(yaml), "lab.yaml", "/", ret, e);
+        free(yaml);
+        return r;
+}
+
+/* A plug-in that extends systemd: systemd's settings and slots, its own on top. */
+START_TEST(test_plugin_extends_systemd) {
+        _cleanup_free_ char *path = plugin_path("web-type"), *type = NULL, *out = NULL;
+        int (*checks)(mh_host *);
+        mh_config *c = NULL, *sc = NULL, *oc = NULL;
+        mh_error e = MH_ERROR_INIT;
+        mh_host *h, *plain;
+        mh_ssh *o;
+        void *dl;
+        int r;
+
+        ck_assert_int_ge(asprintf(&type, "plugin:%s", path), 0);
+
+        /* Its settings and systemd's are checked together when the file is loaded. */
+        r = web_config(type, "          documnet_root: /srv/www\n", &c, &e);
+        ck_assert_int_eq(r, -MH_ERR_CONFIG);
+        assert_contains(e.message, ": unknown key 'documnet_root' in config of web host "
+                                   "(did you mean 'document_root'?)");
+        mh_error_clear(&e);
+        r = web_config(type, "          document_root: /srv/www\n          verify: maybe\n", &c,
+                       &e);
+        ck_assert_int_eq(r, -MH_ERR_CONFIG);
+        assert_contains(e.message, ":21:19: 'verify' in config of web host must be true or false");
+        mh_error_clear(&e);
+        r = web_config(type, "          verify: true\n", &c, &e);
+        ck_assert_int_eq(r, -MH_ERR_CONFIG);
+        assert_contains(e.message, "'document_root' is required in config of web host");
+        mh_error_clear(&e);
+        r = web_config(type, "          document_root: /etc/www\n", &c, &e);
+        ck_assert_int_eq(r, -MH_ERR_CONFIG);
+        assert_contains(e.message, ":20:26: 'document_root' /etc/www is not under the host's "
+                                   "backup paths");
+        mh_error_clear(&e);
+
+        r = web_config(type, "          document_root: /srv/www\n          verify: true\n", &c,
+                       &e);
+        ck_assert_msg(r == 0, "config: %s", e.message);
+        h = host_new(c, 0);
+        ck_assert_str_eq(mh_host_type_name(h), "web");
+        ck_assert(mh_host_is_a(h, h->type));
+        ck_assert_ptr_nonnull(mh_host_settings(h, h->type));
+        ck_assert_ptr_nonnull(mh_host_settings(h, h->type->parent));
+        ck_assert_str_eq(h->type->parent->name, "systemd");
+
+        dl = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+        ck_assert_ptr_nonnull(dl);
+        *(void **) &checks = dlsym(dl, "mh_web_type_checks");
+        ck_assert_ptr_nonnull(checks);
+        ck_assert_int_eq(checks(h), 0);
+
+        /* The checked cast refuses an object of another type. */
+        sc = config_new(1, &(spec){ "server", "systemd", NULL });
+        plain = host_new(sc, 0);
+        ck_assert_int_eq(checks(plain), -1);
+        ck_assert(!mh_host_is_a(plain, h->type));
+        mh_host_free(plain);
+        mh_config_free(sc);
+
+        /* Its own failure: no server on the port it is told. */
+        r = web_config(type, "          document_root: /srv/www\n          port: 8081\n", &sc,
+                       &e);
+        ck_assert_msg(r == 0, "config: %s", e.message);
+        plain = host_new(sc, 0);
+        host_connect(plain);
+        r = mh_host_ready(plain, 500, &e);
+        ck_assert_int_eq(r, -ETIMEDOUT);
+        assert_contains(e.message, "host 'server.lab.test': the web server does not answer on "
+                                   "port 8081 (curl's exit status 7)");
+        mh_error_clear(&e);
+        mh_host_free(plain);
+
+        host_connect(h);
+        o = observer("server", &oc);
+
+        /* Its ready(): systemd's, then the server answers. */
+        r = mh_host_ready(h, 10000, &e);
+        ck_assert_msg(r == 0, "ready: %s", mh_error_message(&e, r));
+        ck_assert_int_eq(checks(h), 1);
+
+        /* systemd's backup and restore (inherited and called), with systemd's verify. */
+        r = mh_host_backup(h, "t", &e);
+        ck_assert_msg(r == 0, "backup: %s", mh_error_message(&e, r));
+        ck_assert_int_eq(run(o, "echo new >/srv/www/web-type-test.html", NULL), 0);
+        out = run_out(o, "curl -fsS http://127.0.0.1/web-type-test.html");
+        ck_assert_str_eq(out, "new\n");
+        r = mh_host_restore(h, "t", NULL, &e);
+        ck_assert_msg(r == 0, "restore: %s", mh_error_message(&e, r));
+        ck_assert(!remote_exists(o, "/srv/www/web-type-test.html"));
+        ck_assert_int_eq(checks(h), 2);
+
+        r = mh_host_drop_backup(h, "t", &e);
+        ck_assert_msg(r == 0, "drop: %s", mh_error_message(&e, r));
+        dlclose(dl);
+        mh_host_free(h);
+        mh_ssh_free(o);
+        mh_config_free(oc);
+        mh_config_free(sc);
+        mh_config_free(c);
 }
 END_TEST
 
@@ -402,11 +522,19 @@ START_TEST(test_script_failures) {
         mh_host *h;
         int r;
 
-        r = host_new_fail(&(spec){ "server", "script", bad_key }, &e);
+        r = config_new_fail(&(spec){ "server", "script", bad_key }, &e);
         ck_assert_int_eq(r, -MH_ERR_CONFIG);
         /* The key's own line and column (the host mapping is at 4:9, config: keys at col 11). */
         assert_contains(e.message, "lab.yaml:");
         assert_contains(e.message, ":11: unknown key 'bogus' in config of script host");
+        mh_error_clear(&e);
+
+        /* A script host does nothing with services: nor backup: paths: it says so. */
+        r = web_config("script", "          start: \"true\"\n", &c, &e);
+        ck_assert_int_eq(r, -MH_ERR_CONFIG);
+        assert_contains(e.message,
+                        "lab.yaml:16:19: 'services' has no effect on a host of type 'script': "
+                        "remove it");
         mh_error_clear(&e);
 
         c = config_new(1, &(spec){ "server", "script", config });
@@ -804,6 +932,7 @@ static Suite *host_suite(void) {
         tcase_add_test(tc, test_plugin_roundtrip);
         tcase_add_test(tc, test_plugin_bad_abi);
         tcase_add_test(tc, test_plugin_missing);
+        tcase_add_test(tc, test_plugin_extends_systemd);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("script");

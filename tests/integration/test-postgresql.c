@@ -620,18 +620,22 @@ START_TEST(test_wrong_password) {
 }
 END_TEST
 
-/* init's checks of config:, with where the value is. */
+/* The checks of config: when mhc.yaml is loaded, with where the value is. */
 static void config_fails(const char *lines, const char *expected) {
+        const char *names[] = { "db" };
+        char *yaml = lab_config_yaml(1, names, NULL);
         mh_config *c = NULL;
-        mh_host *h = NULL;
         mh_error e = MH_ERROR_INIT;
         int r;
 
-        r = make_host(lines, &c, &h, &e);
+        lab_append(&yaml, "        type: postgresql\n        services: [%s]\n        config:\n%s",
+                   SERVICE, lines);
+        ck_assert_ptr_nonnull(yaml);
+        r = mh_config_parse(yaml, strlen(yaml), "mhc.yaml", "/", &c, &e);
+        free(yaml);
         ck_assert_int_eq(r, -MH_ERR_CONFIG);
-        ck_assert_ptr_null(h);
+        ck_assert_ptr_null(c);
         ck_assert_msg(strstr(e.message, expected), "'%s' does not hold '%s'", e.message, expected);
-        mh_config_free(c);
 }
 
 START_TEST(test_config_errors) {
