@@ -19,6 +19,7 @@
 #include <mhc/sys/host.h>
 
 #include "macro.h"
+#include "systemd-files.h" /* files_script[], made from hosts/systemd-files.sh */
 
 /* Paths the restore script reports by name, per list; beyond, only counts. */
 #define REPORT_CAP 1000
@@ -26,192 +27,6 @@
 #define FILES_MAX_OUTPUT ((size_t) 16 << 20)
 /* Paths named in a verify error. */
 #define VERIFY_SHOWN 5
-
-/*
- * The script on the host, written into the backup directory at backup:
- * `sh files.sh backup|restore|full DIR VERIFY CAP PATH...` with PATHs
- * relative to /.  It prints NUL-terminated records: "unchanged" or
- * "changed", "R path" (restored) and "D path" (removed) up to CAP of each
- * and "NR n"/"ND n" (their counts), "V path" for each of the first paths
- * that differ from the backup when VERIFY is 1, and "ok" last.
- */
-static const char files_script[] =
-        "# mhc systemd host: file backup and change-aware restore (see hosts/systemd.c)\n"
-        "# usage: sh files.sh backup|restore|full DIR VERIFY CAP PATH...\n"
-        "set -u\n"
-        "export LC_ALL=C\n"
-        "mode=$1 dir=$2 verify=$3 cap=$4\n"
-        "shift 4\n"
-        "cd / || exit 70\n"
-        "umask 077\n"
-        "t=$dir/tmp\n"
-        "rm -rf \"$t\" && mkdir \"$t\" || exit 70\n"
-        "\n"
-        "die() {\n"
-        "        printf 'mhc: %s\\n' \"$1\" >&2\n"
-        "        exit 1\n"
-        "}\n"
-        "\n"
-        "# The sorted manifest of the paths that exist (sockets left out: tar skips them).\n"
-        "manifest() {\n"
-        "        out=$1\n"
-        "        shift\n"
-        "        n=$#\n"
-        "        while [ \"$n\" -gt 0 ]; do\n"
-        "                p=$1\n"
-        "                shift\n"
-        "                n=$((n - 1))\n"
-        "                if [ -e \"$p\" ] || [ -L \"$p\" ]; then\n"
-        "                        set -- \"$@\" \"$p\"\n"
-        "                fi\n"
-        "        done\n"
-        "        if [ $# -eq 0 ]; then\n"
-        "                : >\"$out\"\n"
-        "                return 0\n"
-        "        fi\n"
-        "        find \"$@\" ! -type s \\( -type d -printf 'd 0 %m %U %G %T@ %C@ %i %n %p\\0' \\\n"
-        "                -o -printf '%y %s %m %U %G %T@ %C@ %i %n %p\\0' \\) >\"$out.u\" || return "
-        "1\n"
-        "        sort -z \"$out.u\" >\"$out\" && rm -f \"$out.u\"\n"
-        "}\n"
-        "\n"
-        "paths() {\n"
-        "        sed -z 's/^\\([^ ]* \\)\\{9\\}//' \"$1\" | sort -zu\n"
-        "}\n"
-        "\n"
-        "count() {\n"
-        "        tr -cd '\\000' <\"$1\" | wc -c\n"
-        "}\n"
-        "\n"
-        "# Print the list $2 as records \"$1 PATH\", at most cap of them, and its size.\n"
-        "report() {\n"
-        "        sed -z \"s/^/$1 /\" \"$2\" | head -z -n \"$cap\"\n"
-        "        printf 'N%s %s\\0' \"$1\" \"$(count \"$2\")\"\n"
-        "}\n"
-        "\n"
-        "# The manifest less ctime and inode, for comparing with the backup.\n"
-        "strip() {\n"
-        "        sed -z 's/^\\(\\([^ ]* \\)\\{6\\}\\)[^ ]* [^ ]* /\\1/' \"$1\" | sort -z\n"
-        "}\n"
-        "\n"
-        "verify() {\n"
-        "        [ \"$verify\" = 1 ] || return 0\n"
-        "        strip \"$dir/manifest\" >\"$t/v.old\"\n"
-        "        strip \"$1\" >\"$t/v.new\"\n"
-        "        cmp -s \"$t/v.old\" \"$t/v.new\" && return 0\n"
-        "        comm -z -3 \"$t/v.old\" \"$t/v.new\" | sed -z 's/^[\\t]*\\([^ ]* \\)\\{7\\}//' | "
-        "sort -zu \\\n"
-        "                | head -z -n 10 | sed -z 's/^/V /'\n"
-        "}\n"
-        "\n"
-        "untar() {\n"
-        "        tar -x --xattrs --xattrs-include='*' --acls --numeric-owner -f \"$dir/files.tar\" "
-        "-C / \"$@\" \\\n"
-        "                2>\"$t/tar.err\" || die \"tar failed: $(head -c 400 \"$t/tar.err\" | tr "
-        "'\\n' ' ')\"\n"
-        "}\n"
-        "\n"
-        "# tar adds the xattrs of a directory it does not re-create, it removes none.\n"
-        "clear_dir_xattrs() {\n"
-        "        command -v getfattr >/dev/null 2>&1 && command -v setfattr >/dev/null 2>&1 || "
-        "return 0\n"
-        "        xargs -0r sh -c 'for d; do\n"
-        "                [ -d \"$d\" ] && [ ! -L \"$d\" ] || continue\n"
-        "                getfattr -h -m \"^user\\\\.\" --absolute-names -- \"$d\" 2>/dev/null |\n"
-        "                        grep \"^user\\\\.\" | while IFS= read -r x; do\n"
-        "                                setfattr -h -x \"$x\" -- \"$d\" 2>/dev/null\n"
-        "                        done\n"
-        "        done' sh <\"$1\"\n"
-        "        return 0\n"
-        "}\n"
-        "\n"
-        "case $mode in\n"
-        "backup)\n"
-        "        : >\"$t/present\"\n"
-        "        for p; do\n"
-        "                if [ -e \"$p\" ] || [ -L \"$p\" ]; then\n"
-        "                        printf '%s\\0' \"$p\" >>\"$t/present\"\n"
-        "                fi\n"
-        "        done\n"
-        "        tar -c --format=posix --xattrs --xattrs-include='*' --acls --numeric-owner "
-        "--sparse \\\n"
-        "                -f \"$dir/files.tar\" -C / --null --verbatim-files-from --no-unquote \\\n"
-        "                -T \"$t/present\" 2>\"$t/tar.err\"\n"
-        "        [ $? -le 1 ] || die \"tar failed: $(head -c 400 \"$t/tar.err\" | tr '\\n' ' ')\"\n"
-        "        manifest \"$dir/manifest\" \"$@\" || die \"cannot list the backup paths\"\n"
-        "        cp \"$dir/manifest\" \"$dir/current\" || exit 1\n"
-        "        ;;\n"
-        "restore)\n"
-        "        base=$dir/current\n"
-        "        manifest \"$t/now\" \"$@\" || die \"cannot list the backup paths\"\n"
-        "        if cmp -s \"$base\" \"$t/now\"; then\n"
-        "                printf 'unchanged\\0'\n"
-        "                verify \"$t/now\"\n"
-        "                rm -rf \"$t\"\n"
-        "                printf 'ok\\0'\n"
-        "                exit 0\n"
-        "        fi\n"
-        "        # Paths whose type and name are not in the baseline: new, or of another type.\n"
-        "        sed -z 's/^\\([^ ]*\\) \\([^ ]* \\)\\{8\\}/\\1 /' \"$base\" | sort -z "
-        ">\"$t/tp.base\"\n"
-        "        sed -z 's/^\\([^ ]*\\) \\([^ ]* \\)\\{8\\}/\\1 /' \"$t/now\" | sort -z "
-        ">\"$t/tp.now\"\n"
-        "        comm -z -13 \"$t/tp.base\" \"$t/tp.now\" | sed -z 's/^[^ ]* //' | sort -zu "
-        ">\"$t/remove\"\n"
-        "        # Entries of the baseline not found as they were, with their hard links.\n"
-        "        comm -z -23 \"$base\" \"$t/now\" >\"$t/changed\"\n"
-        "        inodes=$(sed -z -n 's/^\\([^ ]* \\)\\{7\\}\\([0-9]*\\) "
-        "\\([2-9]\\|[1-9][0-9][0-9]*\\) .*/\\2/p' \\\n"
-        "                \"$t/changed\" | tr '\\000' '\\n' | sort -u | paste -sd '|' -)\n"
-        "        if [ -n \"$inodes\" ]; then\n"
-        "                grep -z -E \"^([^ ]* ){7}($inodes) \" \"$base\" >>\"$t/changed\"\n"
-        "        fi\n"
-        "        paths \"$t/changed\" >\"$t/extract.0\"\n"
-        "        # Parents whose mtime the removal and extraction change.\n"
-        "        paths \"$base\" >\"$t/paths.base\"\n"
-        "        cat \"$t/extract.0\" \"$t/remove\" | sed -z -n 's|/[^/]*$||p' | sort -zu \\\n"
-        "                | comm -z -12 - \"$t/paths.base\" >\"$t/parents\"\n"
-        "        sort -zu \"$t/extract.0\" \"$t/parents\" >\"$t/extract\"\n"
-        "        if [ -s \"$t/remove\" ]; then\n"
-        "                sort -zr \"$t/remove\" | xargs -0r rm -rf -- || die \"cannot remove new "
-        "paths\"\n"
-        "        fi\n"
-        "        if [ -s \"$t/extract\" ]; then\n"
-        "                clear_dir_xattrs \"$t/extract\"\n"
-        "                untar --no-recursion --null --verbatim-files-from --no-unquote "
-        "--no-wildcards \\\n"
-        "                        -T \"$t/extract\"\n"
-        "        fi\n"
-        "        printf 'changed\\0'\n"
-        "        report R \"$t/extract\"\n"
-        "        report D \"$t/remove\"\n"
-        "        manifest \"$t/after\" \"$@\" || die \"cannot list the backup paths\"\n"
-        "        mv \"$t/after\" \"$base\" || exit 1\n"
-        "        verify \"$base\"\n"
-        "        ;;\n"
-        "full)\n"
-        "        manifest \"$t/now\" \"$@\" || die \"cannot list the backup paths\"\n"
-        "        paths \"$t/now\" >\"$t/now.paths\"\n"
-        "        paths \"$dir/manifest\" >\"$t/extract\"\n"
-        "        comm -z -23 \"$t/now.paths\" \"$t/extract\" >\"$t/remove\"\n"
-        "        for p; do\n"
-        "                rm -rf -- \"$p\" || die \"cannot remove $p\"\n"
-        "        done\n"
-        "        if [ -s \"$t/extract\" ]; then\n"
-        "                untar\n"
-        "        fi\n"
-        "        printf 'changed\\0'\n"
-        "        report R \"$t/extract\"\n"
-        "        report D \"$t/remove\"\n"
-        "        manifest \"$dir/current\" \"$@\" || die \"cannot list the backup paths\"\n"
-        "        verify \"$dir/current\"\n"
-        "        ;;\n"
-        "*)\n"
-        "        die \"unknown mode $mode\"\n"
-        "        ;;\n"
-        "esac\n"
-        "rm -rf \"$t\"\n"
-        "printf 'ok\\0'\n";
 
 /* What the file script said. */
 typedef struct files_result {
@@ -517,8 +332,9 @@ static int parse_files_output(const char *out, size_t size, files_result *ret, m
         return 0;
 }
 
-/* Run the file script in mode on the host in one round trip; at backup it
- * is sent along on stdin and kept in the backup directory. */
+/* Run the file script in mode on the host in one round trip, as
+ * `sh DIR/files.sh MODE DIR / VERIFY CAP PATH...`; at backup it is sent
+ * along on stdin and kept in the backup directory. */
 static int run_files(mh_host *h, const char *mode, const char *dir, bool verify, files_result *ret,
                      mh_error *error) {
         mh_systemd_host *sh = systemd_host(h);
@@ -535,17 +351,18 @@ static int run_files(mh_host *h, const char *mode, const char *dir, bool verify,
                 return mh_error_set(error, -ENOMEM, "out of memory");
         snprintf(cap, sizeof(cap), "%d", REPORT_CAP);
 
-        argv = calloc(sh->state->paths.n + 7, sizeof(char *));
+        argv = calloc(sh->state->paths.n + 8, sizeof(char *));
         if (!argv)
                 return mh_error_set(error, -ENOMEM, "out of memory");
         argv[0] = "sh";
         argv[1] = script_path;
         argv[2] = mode;
         argv[3] = dir;
-        argv[4] = verify ? "1" : "0";
-        argv[5] = cap;
+        argv[4] = "/";
+        argv[5] = verify ? "1" : "0";
+        argv[6] = cap;
         for (size_t i = 0; i < sh->state->paths.n; i++)
-                argv[6 + i] = sh->state->paths.items[i];
+                argv[7 + i] = sh->state->paths.items[i];
         if (mh_shell_join(argv, &args) < 0)
                 return mh_error_set(error, -ENOMEM, "out of memory");
 
