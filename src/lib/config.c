@@ -432,7 +432,8 @@ static int finish_host(const mh_schema_ctx *c, const mh_node *mapping, void *obj
                                               h->hostname, first->line, first->column);
         }
 
-        r = set_default(&h->type, "systemd");
+        /* The first built-in type is the default. */
+        r = set_default(&h->type, mh_builtin_host_types[0]->name);
         if (r >= 0)
                 r = set_default(&h->user, "root");
         if (r >= 0)
