@@ -82,8 +82,5 @@ void mh_buf_dispose(mh_buf *b);
 
 /* Write one formatted line to the installed log handler (never prints). */
 void mh_log(int level, const char *host, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Hand a finished remote command to the installed command handler. */
-void mh_log_command(const char *host, const char *command, int exit_status, int error,
-                    uint64_t duration_usec);
 
 #endif

@@ -289,9 +289,9 @@ START_TEST(test_unchanged_is_one_command) {
         id = unit_property("InvocationID");
 
         n_commands = 0;
-        mh_log_set_command_handler(count_command, NULL);
+        mh_host_set_command_observer(host, count_command, NULL);
         restore("t", NULL);
-        mh_log_set_command_handler(NULL, NULL);
+        mh_host_set_command_observer(host, NULL, NULL);
         n = n_commands;
         ck_assert_uint_eq(n, 1);
 
@@ -331,9 +331,9 @@ START_TEST(test_restore_twice) {
 
         /* And with none: one command, the unit left alone. */
         n_commands = 0;
-        mh_log_set_command_handler(count_command, NULL);
+        mh_host_set_command_observer(host, count_command, NULL);
         restore("t", NULL);
-        mh_log_set_command_handler(NULL, NULL);
+        mh_host_set_command_observer(host, NULL, NULL);
         ck_assert_uint_eq(n_commands, 1);
         after = snapshot();
         ck_assert_str_eq(before, after);
