@@ -659,6 +659,26 @@ START_TEST(test_service_fails_to_start) {
 }
 END_TEST
 
+/* A restore whose file script fails says why, naming the host once. */
+START_TEST(test_restore_failure_message) {
+        mh_error e = MH_ERROR_INIT;
+        char want[512];
+        int r;
+
+        make_host("");
+        backup("t");
+        sh_ok("rm %s/t/files.sh", host->run_dir);
+        r = mh_host_restore(host, "t", NULL, &e);
+        ck_assert_int_eq(r, -MH_ERR_COMMAND);
+        snprintf(want, sizeof(want),
+                 "host 'server.lab.test': restore of files failed with exit status 2: sh: 0: "
+                 "cannot open %s/t/files.sh: No such file",
+                 host->run_dir);
+        ck_assert_str_eq(e.message, want);
+        host_free();
+}
+END_TEST
+
 START_TEST(test_config_errors) {
         static const struct {
                 const char *yaml;
@@ -761,6 +781,7 @@ static Suite *host_systemd_suite(void) {
         tcase_add_test(tc, test_full_restore);
         tcase_add_test(tc, test_verify);
         tcase_add_test(tc, test_service_fails_to_start);
+        tcase_add_test(tc, test_restore_failure_message);
         tcase_add_test(tc, test_unit_file_change_reloads);
         tcase_add_test(tc, test_config_errors);
         suite_add_tcase(s, tc);

@@ -6,6 +6,7 @@
  * even when a test fails.  Runs inside the lab's network namespace.
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -577,6 +578,45 @@ START_TEST(test_tunnel_close_ends_command) {
 }
 END_TEST
 
+/* The threads of this process. */
+static size_t n_threads(void) {
+        DIR *d = opendir("/proc/self/task");
+        struct dirent *de;
+        size_t n = 0;
+
+        ck_assert_ptr_nonnull(d);
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.')
+                        n++;
+        closedir(d);
+        return n;
+}
+
+/* Closing a tunnel joins its thread: a bare one, and the D-Bus one of an mh_systemd. */
+START_TEST(test_tunnel_close_joins_thread) {
+        size_t before = n_threads();
+        mh_error e = MH_ERROR_INIT;
+        mh_systemd *bus = NULL;
+        mh_unit_state st;
+        mh_tunnel *t;
+        int r;
+
+        t = open_tunnel("exec cat");
+        ck_assert_uint_eq(n_threads(), before + 1);
+        close_tunnel(t, 5000);
+        ck_assert_uint_eq(n_threads(), before);
+
+        r = mh_systemd_open(ssh, &bus, &e);
+        ck_assert_msg(r == 0, "open: %s", mh_error_message(&e, r));
+        ck_assert_uint_eq(n_threads(), before + 1);
+        r = mh_systemd_get_unit(bus, "ssh.service", &st, &e);
+        ck_assert_msg(r == 0, "get: %s", mh_error_message(&e, r));
+        ck_assert_str_eq(st.active_state, "active");
+        mh_systemd_free(bus);
+        ck_assert_uint_eq(n_threads(), before);
+}
+END_TEST
+
 static int compare_double(const void *a, const void *b) {
         double x = *(const double *) a, y = *(const double *) b;
 
@@ -677,6 +717,7 @@ static Suite *systemd_suite(void) {
         tcase_add_test(tc, test_tunnel_echo);
         tcase_add_test(tc, test_tunnel_command_ends);
         tcase_add_test(tc, test_tunnel_close_ends_command);
+        tcase_add_test(tc, test_tunnel_close_joins_thread);
         tcase_add_test(tc, test_dbus_roundtrip);
         suite_add_tcase(s, tc);
 
