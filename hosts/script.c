@@ -128,8 +128,8 @@ static int run_step(mh_host *h, step k, const mh_backup *b, const mh_restore_opt
         if (res.exit_status != 0) {
                 char why[MH_EXEC_SUMMARY_SIZE];
 
-                r = mh_error_set(error, -MH_ERR_COMMAND, "%s command failed with %s",
-                                 step_names[k], mh_exec_result_summary(&res, why, sizeof(why)));
+                r = mh_error_set(error, -MH_ERR_COMMAND, "%s command failed with %s", step_names[k],
+                                 mh_exec_result_summary(&res, why, sizeof(why)));
         }
         mh_exec_result_dispose(&res);
         return r;

@@ -31,7 +31,6 @@ static const char *hostname(const mh_host_config *host) {
         return mh_host_config_hostname(host);
 }
 
-
 /* Describe a failed SFTP request on path: "cannot open '/x' for writing: No such file". */
 static int sftp_fail(mh_ssh *s, mh_error *e, const char *what, const char *path, const char *how) {
         int code;

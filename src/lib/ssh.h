@@ -24,8 +24,8 @@
 struct mh_ssh {
         const mh_host_config *host;
         ssh_session session;
-        sftp_session sftp; /* made on first use */
-        char *fingerprint; /* "SHA256:..." of the host key */
+        sftp_session sftp;      /* made on first use */
+        char *fingerprint;      /* "SHA256:..." of the host key */
         mh_command_fn observer; /* called after each command, or NULL */
         void *observer_userdata;
 };

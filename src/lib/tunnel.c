@@ -20,20 +20,19 @@
 #include "tunnel.h"
 #include "util.h"
 
-
-#define TUNNEL_CHUNK      (64u << 10)  /* bytes moved at once either way */
-#define TUNNEL_BUFFER_MAX (1u << 20)   /* bytes from the host waiting for the local side */
-#define TUNNEL_LINE_MAX   512u         /* bytes of one logged stderr line */
+#define TUNNEL_CHUNK      (64u << 10) /* bytes moved at once either way */
+#define TUNNEL_BUFFER_MAX (1u << 20)  /* bytes from the host waiting for the local side */
+#define TUNNEL_LINE_MAX   512u        /* bytes of one logged stderr line */
 
 /* What the tunnel's thread owns. */
 typedef struct tunnel {
-        char *host;             /* the host's name: the config may go before the thread */
+        char *host; /* the host's name: the config may go before the thread */
         ssh_session session;
         ssh_channel channel;
-        int fd;                 /* our end of the socket pair */
-        char *command;          /* as shown in the log */
-        mh_buf to_local;        /* from the command, not yet written to fd */
-        size_t to_local_start;  /* bytes of to_local already written */
+        int fd;                     /* our end of the socket pair */
+        char *command;              /* as shown in the log */
+        mh_buf to_local;            /* from the command, not yet written to fd */
+        size_t to_local_start;      /* bytes of to_local already written */
         char line[TUNNEL_LINE_MAX]; /* the command's stderr line being collected */
         size_t line_size;
 } tunnel;
@@ -58,8 +57,7 @@ static void tunnel_free(tunnel *t) {
 static void tunnel_log_line(tunnel *t) {
         if (t->line_size == 0)
                 return;
-        mh_log(MH_LOG_DEBUG, t->host, "'%s' stderr: %.*s", t->command,
-               (int) t->line_size, t->line);
+        mh_log(MH_LOG_DEBUG, t->host, "'%s' stderr: %.*s", t->command, (int) t->line_size, t->line);
         t->line_size = 0;
 }
 

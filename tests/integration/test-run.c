@@ -238,13 +238,13 @@ static char *result_message(const run *r, const char *test) {
 }
 
 /* Fail unless test's result is status, with exactly the message why. */
-#define ck_assert_result_message(r, test, topology, status, why)                            \
-        do {                                                                                \
-                _cleanup_free_ char *message_ = result_message((r), (test));                \
-                ck_assert_result((r), test, topology, status, "");                          \
-                ck_assert_msg(strcmp(message_, (why)) == 0,                                 \
+#define ck_assert_result_message(r, test, topology, status, why)                              \
+        do {                                                                                  \
+                _cleanup_free_ char *message_ = result_message((r), (test));                  \
+                ck_assert_result((r), test, topology, status, "");                            \
+                ck_assert_msg(strcmp(message_, (why)) == 0,                                   \
                               "message of %s:\n  '%s', wanted\n  '%s'\n%s%s", test, message_, \
-                              (why), (r)->out, (r)->err);                                   \
+                              (why), (r)->out, (r)->err);                                     \
         } while (0)
 
 /* Fail unless mhtest exited with status, showing what it said. */
@@ -537,8 +537,7 @@ START_TEST(test_topology_setup_timeout_message) {
         run r;
 
         fixture_init(&f, 1, names, conns);
-        MHTEST(&f, &r, "--tests", messages, "-k", "on_slow_setup", "--collect-artifacts",
-               "never");
+        MHTEST(&f, &r, "--tests", messages, "-k", "on_slow_setup", "--collect-artifacts", "never");
         ck_assert_exit(&r, 1);
         ck_assert_result_message(&r, "on_slow_setup", "slow-setup", "ERROR",
                                  "setup of topology 'slow-setup' failed on client.lab.test: setup "
@@ -564,8 +563,7 @@ START_TEST(test_vanilla_backup_failure_message) {
 
         ck_assert(lab_address("client", address, sizeof(address)));
         fixture_init(&f, 1, names, conns);
-        MHTEST(&f, &r, "--tests", scripted, "-k", "breaks_restore", "--collect-artifacts",
-               "never");
+        MHTEST(&f, &r, "--tests", scripted, "-k", "breaks_restore", "--collect-artifacts", "never");
         ck_assert_exit(&r, 1);
         ck_assert_result_message(&r, "breaks_restore", "scripted", "ERROR",
                                  "vanilla backup: host 'scripted.lab.test': backup command failed "
@@ -584,9 +582,10 @@ START_TEST(test_unit_fails_to_start_message) {
         fixture_client(&f);
         MHTEST(&f, &r, "--tests", messages, "-k", "unit_fails_to_start", "--collect-artifacts",
                "never");
-        ck_assert_int_eq(on_host("client", "rm -f /run/systemd/system/mhc-run-fails-to-start.service"
-                                           " && systemctl daemon-reload && systemctl reset-failed "
-                                           "mhc-run-fails-to-start.service"),
+        ck_assert_int_eq(on_host("client",
+                                 "rm -f /run/systemd/system/mhc-run-fails-to-start.service"
+                                 " && systemctl daemon-reload && systemctl reset-failed "
+                                 "mhc-run-fails-to-start.service"),
                          0);
         ck_assert_exit(&r, 1);
         ck_assert_result_message(&r, "unit_fails_to_start", "no-controller", "FAILED",

@@ -253,9 +253,9 @@ START_TEST(test_auth_wrong_password) {
                                       .password = password },
                          &e);
         ck_assert_int_eq(r, -MH_ERR_AUTH);
-        ck_assert_msg(strncmp(e.message, "authentication as 'mhcuser' failed (tried: password",
-                              51) == 0,
-                      "%s", e.message);
+        ck_assert_msg(
+                strncmp(e.message, "authentication as 'mhcuser' failed (tried: password", 51) == 0,
+                "%s", e.message);
         ck_assert_msg(!strstr(e.message, password), "the password is in the message: %s",
                       e.message);
         ck_assert_msg(!strstr(e.message, "4711"), "the password is in the message: %s", e.message);
@@ -909,9 +909,7 @@ START_TEST(test_write_read_file) {
         r = mh_ssh_read_file(server, "/tmp/mhc-test-file", 16, &got, &size, &e);
         ck_assert_int_eq(r, -EFBIG);
         ck_assert_ptr_null(got);
-        ck_assert_str_eq(
-                e.message,
-                "cannot read '/tmp/mhc-test-file': larger than 16 bytes");
+        ck_assert_str_eq(e.message, "cannot read '/tmp/mhc-test-file': larger than 16 bytes");
 
         out = run_out(server, "rm /tmp/mhc-test-file && echo gone");
         ck_assert_str_eq(out, "gone\n");
@@ -933,8 +931,7 @@ START_TEST(test_sftp_errors) {
         mh_error_clear(&e);
         r = mh_ssh_write_file(server, "/nope/f", "x", 1, 0644, &e);
         ck_assert_int_eq(r, -ENOENT);
-        ck_assert_str_eq(e.message,
-                         "cannot open '/nope/f' for writing: No such file");
+        ck_assert_str_eq(e.message, "cannot open '/nope/f' for writing: No such file");
 
         mh_error_clear(&e);
         r = mh_ssh_download(server, "/nope/f", "/tmp/mhc-test-never", &e);
@@ -1026,9 +1023,8 @@ START_TEST(test_lost_while_running) {
                 "grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); sleep 1",
                 NULL, &res, &e);
         ck_assert_int_eq(r, -MH_ERR_SSH);
-        ck_assert_msg(
-                strncmp(e.message, "connection lost while the command ran", 37) == 0,
-                "%s", e.message);
+        ck_assert_msg(strncmp(e.message, "connection lost while the command ran", 37) == 0, "%s",
+                      e.message);
 
         out = run_out(server, "cat /tmp/mhc-test-once; rm /tmp/mhc-test-once");
         ck_assert_str_eq(out, "once\n");
