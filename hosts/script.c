@@ -15,9 +15,6 @@
 /* Output a step's command may write, per stream; only stderr's last line is kept. */
 #define SCRIPT_MAX_OUTPUT ((size_t) 16 << 20)
 
-/* Longest stderr line quoted in a message. */
-#define STDERR_SHOWN_MAX 300
-
 typedef enum step {
         STEP_START,
         STEP_STOP,
@@ -69,17 +66,6 @@ static int append_env(mh_buf *b, const char *name, const char *value) {
         return mh_buf_printf(b, "%s=%s ", name, quoted);
 }
 
-/* The last non-empty line of text (changed in place), or "". */
-static const char *last_line(char *text) {
-        size_t n = strlen(text);
-        char *p;
-
-        while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
-                text[--n] = '\0';
-        p = strrchr(text, '\n');
-        return p ? p + 1 : text;
-}
-
 /* Run step's command on the host; b and o are NULL where they do not apply. */
 static int run_step(mh_host *h, step k, const mh_backup *b, const mh_restore_options *o,
                     unsigned timeout_msec, mh_error *error) {
@@ -115,13 +101,10 @@ static int run_step(mh_host *h, step k, const mh_backup *b, const mh_restore_opt
                 return r;
 
         if (res.exit_status != 0) {
-                const char *why = last_line(res.err);
+                char why[MH_EXEC_SUMMARY_SIZE];
 
-                r = mh_error_set(error, -MH_ERR_COMMAND,
-                                 "%s command failed with exit status %d: %.*s%s", step_names[k],
-                                 res.exit_status, STDERR_SHOWN_MAX,
-                                 *why ? why : "(nothing on stderr)",
-                                 strlen(why) > STDERR_SHOWN_MAX ? "..." : "");
+                r = mh_error_set(error, -MH_ERR_COMMAND, "%s command failed with %s", step_names[k],
+                                 mh_exec_result_summary(&res, why, sizeof(why)));
         }
         mh_exec_result_dispose(&res);
         return r;

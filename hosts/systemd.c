@@ -95,6 +95,15 @@ static int not_systemd(const mh_host *h, mh_error *error) {
                             h->type->name);
 }
 
+/* The host's systemd over D-Bus, opened on first use.  Unlike
+ * mh_host_systemd(), a failure's message does not name the host: the host
+ * layer that called the slot does. */
+static mh_systemd *bus(mh_host *h, mh_error *error) {
+        if (!h->systemd && mh_systemd_open(h->ssh, &h->systemd, error) < 0)
+                return NULL;
+        return h->systemd;
+}
+
 /* --- config -------------------------------------------------------------- */
 
 static bool is_service(const mh_host_config *h, const char *unit) {
@@ -161,7 +170,7 @@ static int systemd_check(const mh_host_config *h, const void *settings, mh_error
                                 h, NULL, SIZE_MAX, error,
                                 "backup path '/' is not allowed: name the directories to save");
                 if (r < 0)
-                        return mh_error_set(error, r, "out of memory");
+                        return mh_error_oom(error);
         }
         return 0;
 }
@@ -174,7 +183,7 @@ static int systemd_init(mh_host *h, mh_error *error) {
                 return not_systemd(h, error);
         sh->state = calloc(1, sizeof(*sh->state));
         if (!sh->state)
-                return mh_error_set(error, -ENOMEM, "out of memory");
+                return mh_error_oom(error);
         for (size_t i = 0; i < mh_host_config_n_backup_paths(h->config); i++) {
                 char *rel = NULL;
 
@@ -221,7 +230,7 @@ static int systemd_start(mh_host *h, mh_error *error) {
 
         if (n_services(h) == 0)
                 return 0;
-        sd = mh_host_systemd(h, error);
+        sd = bus(h, error);
         if (!sd)
                 return error && error->code < 0 ? error->code : -EIO;
         for (size_t i = 0; i < n_services(h); i++) {
@@ -238,7 +247,7 @@ static int systemd_stop(mh_host *h, mh_error *error) {
 
         if (n_services(h) == 0)
                 return 0;
-        sd = mh_host_systemd(h, error);
+        sd = bus(h, error);
         if (!sd)
                 return error && error->code < 0 ? error->code : -EIO;
         for (size_t i = n_services(h); i > 0; i--) {
@@ -256,7 +265,7 @@ static int systemd_ready(mh_host *h, unsigned timeout_msec, mh_error *error) {
 
         if (n_services(h) == 0)
                 return 0;
-        sd = mh_host_systemd(h, error);
+        sd = bus(h, error);
         if (!sd)
                 return error && error->code < 0 ? error->code : -EIO;
         for (size_t i = 0; i < n_services(h); i++) {
@@ -323,7 +332,7 @@ static int parse_files_output(const char *out, size_t size, files_result *ret, m
                 r = -MH_ERR_REMOTE;
         if (r < 0) {
                 files_result_dispose(&f);
-                return r == -ENOMEM ? mh_error_set(error, r, "out of memory")
+                return r == -ENOMEM ? mh_error_oom(error)
                                     : mh_error_set(error, r,
                                                    "the file script sent output that makes no "
                                                    "sense");
@@ -348,12 +357,12 @@ static int run_files(mh_host *h, const char *mode, const char *dir, bool verify,
         int r;
 
         if (asprintf(&script_path, "%s/files.sh", dir) < 0)
-                return mh_error_set(error, -ENOMEM, "out of memory");
+                return mh_error_oom(error);
         snprintf(cap, sizeof(cap), "%d", REPORT_CAP);
 
         argv = calloc(sh->state->paths.n + 8, sizeof(char *));
         if (!argv)
-                return mh_error_set(error, -ENOMEM, "out of memory");
+                return mh_error_oom(error);
         argv[0] = "sh";
         argv[1] = script_path;
         argv[2] = mode;
@@ -364,13 +373,13 @@ static int run_files(mh_host *h, const char *mode, const char *dir, bool verify,
         for (size_t i = 0; i < sh->state->paths.n; i++)
                 argv[7 + i] = sh->state->paths.items[i];
         if (mh_shell_join(argv, &args) < 0)
-                return mh_error_set(error, -ENOMEM, "out of memory");
+                return mh_error_oom(error);
 
         if (backup) {
                 if (mh_shell_quote(script_path, &quoted_script) < 0)
-                        return mh_error_set(error, -ENOMEM, "out of memory");
+                        return mh_error_oom(error);
                 if (asprintf(&command, "umask 077 && cat >%s && %s", quoted_script, args) < 0)
-                        return mh_error_set(error, -ENOMEM, "out of memory");
+                        return mh_error_oom(error);
                 o.input = files_script;
                 o.input_size = sizeof(files_script) - 1;
         } else
@@ -380,12 +389,10 @@ static int run_files(mh_host *h, const char *mode, const char *dir, bool verify,
         if (r < 0)
                 return r;
         if (res.exit_status != 0) {
-                size_t len = strcspn(res.err, "\n");
+                char why[MH_EXEC_SUMMARY_SIZE];
 
-                r = mh_error_set(error, -MH_ERR_COMMAND,
-                                 "%s of files failed (exit status %d): %.*s", mode, res.exit_status,
-                                 (int) (len > 400 ? 400 : len),
-                                 res.err_size ? res.err : "no message");
+                r = mh_error_set(error, -MH_ERR_COMMAND, "%s of files failed with %s", mode,
+                                 mh_exec_result_summary(&res, why, sizeof(why)));
                 mh_exec_result_dispose(&res);
                 return r;
         }
@@ -471,7 +478,7 @@ static int systemd_backup(mh_host *h, mh_backup *b, mh_error *error) {
 
         data = calloc(1, sizeof(backup_data) + n * sizeof(unit_record));
         if (!data)
-                return mh_error_set(error, -ENOMEM, "out of memory");
+                return mh_error_oom(error);
         data->n_units = n;
 
         if (sh->state->paths.n > 0) {
@@ -485,7 +492,7 @@ static int systemd_backup(mh_host *h, mh_backup *b, mh_error *error) {
         t1 = mh_now_usec();
 
         if (n > 0) {
-                mh_systemd *sd = mh_host_systemd(h, error);
+                mh_systemd *sd = bus(h, error);
 
                 if (!sd)
                         return error && error->code < 0 ? error->code : -EIO;
@@ -529,7 +536,7 @@ static int restore_services(mh_host *h, backup_data *data, const files_result *f
 
         /* Unit files put back: systemd must read them before units restart. */
         if (files_touch_units(f)) {
-                sd = mh_host_systemd(h, error);
+                sd = bus(h, error);
                 if (!sd)
                         return error && error->code < 0 ? error->code : -EIO;
                 r = mh_systemd_daemon_reload(sd, error);
@@ -542,12 +549,12 @@ static int restore_services(mh_host *h, backup_data *data, const files_result *f
         if (data->n_units != n)
                 return mh_error_set(error, -EINVAL, "the backup has %zu services, the host %zu",
                                     data->n_units, n);
-        sd = mh_host_systemd(h, error);
+        sd = bus(h, error);
         if (!sd)
                 return error && error->code < 0 ? error->code : -EIO;
         actions = calloc(n, sizeof(unit_action));
         if (!actions)
-                return mh_error_set(error, -ENOMEM, "out of memory");
+                return mh_error_oom(error);
 
         for (size_t i = 0; i < n; i++) {
                 const unit_record *u = &data->units[i];

@@ -56,17 +56,27 @@ int mh_error_set(mh_error *e, int code, const char *fmt, ...) {
         return code;
 }
 
+int mh_error_oom(mh_error *e) {
+        return mh_error_set(e, -ENOMEM, "out of memory");
+}
+
 void mh_error_prefix(mh_error *e, const char *fmt, ...) {
         char prefix[MH_ERROR_MESSAGE_MAX];
         size_t n_prefix, n_message;
         va_list ap;
+        int n;
 
         if (!e || e->code == 0)
                 return;
 
         va_start(ap, fmt);
-        vsnprintf(prefix, sizeof(prefix), fmt, ap);
+        n = vsnprintf(prefix, sizeof(prefix) - 2, fmt, ap);
         va_end(ap);
+        /* No context, nothing to add; the separator is ours, so that no
+         * caller can forget it. */
+        if (n <= 0)
+                return;
+        strcat(prefix, ": ");
 
         /* Keep the prefix whole and cut the end of the message if needed. */
         n_prefix = strlen(prefix);

@@ -15,10 +15,6 @@
 /* Longest secret file: one line is read of it. */
 #define SECRET_FILE_MAX 4096
 
-static int mh_error_oom(mh_error *e) {
-        return mh_error_set(e, -ENOMEM, "out of memory");
-}
-
 /* path, or path under dir when it is relative, as every local path of mhc.yaml. */
 static int join_path(const char *dir, const char *path, char **ret) {
         size_t n = strlen(dir);

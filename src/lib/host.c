@@ -14,6 +14,7 @@
 #include <mhc/sys/host.h>
 #include <mhc/systemd.h>
 
+#include "tunnel.h"
 #include "config.h"
 #include "host-type.h"
 #include "host.h"
@@ -45,7 +46,9 @@ typedef struct entry {
 typedef struct internal {
         entry **backups;
         size_t n_backups;
-        int lease_fd; /* the tunnel holding the run's lease, or -1 */
+        mh_tunnel *lease; /* the tunnel holding the run's lease, or NULL */
+        mh_command_fn observer; /* handed to each session the host makes */
+        void *observer_userdata;
 } internal;
 
 /* --- the run ------------------------------------------------------------- */
@@ -102,19 +105,12 @@ static double msec_since(uint64_t start) {
 }
 
 /*
- * Hand a failure recorded in e to the caller's error, naming the host once:
- * messages that already start with "host 'NAME'" (from the SSH layer) are
- * passed on as they are.
+ * Hand a failure recorded in e to the caller's error, naming the host: the
+ * one place that does, as nothing below this layer (SSH, systemd, the
+ * host types) names it.
  */
 static int host_fail(const mh_host *h, int r, const mh_error *e, mh_error *error) {
-        const char *name = mh_host_name(h);
-        const char *message = mh_error_message(e, r);
-        size_t n = strlen(name);
-
-        if (strncmp(message, "host '", 6) == 0 && strncmp(message + 6, name, n) == 0 &&
-            message[6 + n] == '\'')
-                return mh_error_set(error, r, "%s", message);
-        return mh_error_set(error, r, "host '%s': %s", name, message);
+        return mh_error_set(error, r, "host '%s': %s", mh_host_name(h), mh_error_message(e, r));
 }
 
 static int need_connected(const mh_host *h, mh_error *error) {
@@ -141,16 +137,10 @@ static int run_command(mh_host *h, const char *command, const char *what, mh_exe
         if (r < 0)
                 return r;
         if (res.exit_status != 0) {
-                char *last = res.err;
-                size_t n = strlen(res.err);
+                char why[MH_EXEC_SUMMARY_SIZE];
 
-                while (n > 0 && (res.err[n - 1] == '\n' || res.err[n - 1] == '\r'))
-                        res.err[--n] = '\0';
-                for (char *p = res.err; *p; p++)
-                        if (*p == '\n')
-                                last = p + 1;
-                r = mh_error_set(e, -MH_ERR_COMMAND, "cannot %s (exit status %d): %s", what,
-                                 res.exit_status, *last ? last : "no message");
+                r = mh_error_set(e, -MH_ERR_COMMAND, "cannot %s: command failed with %s", what,
+                                 mh_exec_result_summary(&res, why, sizeof(why)));
                 mh_exec_result_dispose(&res);
                 return r;
         }
@@ -194,16 +184,15 @@ int mh_host_new(const mh_host_config *config, mh_host **ret, mh_error *error) {
         if (!h || !in) {
                 free(h);
                 free(in);
-                return mh_error_set(error, -ENOMEM, "out of memory");
+                return mh_error_oom(error);
         }
-        in->lease_fd = -1;
         h->type = type;
         h->config = config;
         h->internal = in;
         if (asprintf(&h->run_dir, MHC_STATE_DIR "/run-%s", id) < 0) {
                 h->run_dir = NULL;
                 mh_host_free(h);
-                return mh_error_set(error, -ENOMEM, "out of memory");
+                return mh_error_oom(error);
         }
 
         if (SLOT(h, init)) {
@@ -254,15 +243,17 @@ mh_host *mh_host_free(mh_host *h) {
                                 (void) SLOT(h, drop)(h, &in->backups[i]->backup, NULL);
                         entry_free(in->backups[i]);
                 }
-                if (in->n_backups == 0 && h->ssh && in->lease_fd >= 0)
+                if (in->n_backups == 0 && h->ssh && in->lease)
                         remove_run_dir(h);
                 free(in->backups);
         }
 
         h->systemd = mh_systemd_free(h->systemd);
         /* EOF ends the lock command on the host: the lease is free when this returns. */
-        if (in && in->lease_fd >= 0)
-                mh_ssh_tunnel_close(in->lease_fd, LEASE_END_WAIT_MSEC);
+        if (in) {
+                mh_tunnel_close(in->lease, LEASE_END_WAIT_MSEC);
+                in->lease = mh_tunnel_free(in->lease);
+        }
         if (SLOT(h, done))
                 SLOT(h, done)(h);
         h->ssh = mh_ssh_free(h->ssh);
@@ -322,6 +313,17 @@ mh_ssh *mh_host_ssh(mh_host *h) {
         return h ? h->ssh : NULL;
 }
 
+void mh_host_set_command_observer(mh_host *h, mh_command_fn fn, void *userdata) {
+        internal *in;
+
+        if (!h)
+                return;
+        in = internal_of(h);
+        in->observer = fn;
+        in->observer_userdata = userdata;
+        mh_ssh_set_command_observer(h->ssh, fn, userdata);
+}
+
 /* --- connecting and the lease -------------------------------------------- */
 
 /*
@@ -336,7 +338,7 @@ static int prepare_host(mh_host *h, mh_error *e) {
         int r;
 
         if (mh_shell_quote(h->run_dir, &quoted) < 0)
-                return mh_error_set(e, -ENOMEM, "out of memory");
+                return mh_error_oom(e);
         if (asprintf(&command,
                      "umask 077 && mkdir -p " MHC_STATE_DIR
                      " && mkdir -p %1$s && : >%1$s/.lease && "
@@ -350,7 +352,7 @@ static int prepare_host(mh_host *h, mh_error *e) {
                      "done",
                      quoted, STALE_LEASE_SEC) < 0) {
                 command = NULL;
-                return mh_error_set(e, -ENOMEM, "out of memory");
+                return mh_error_oom(e);
         }
 
         r = run_command(h, command, "make the run directory " MHC_STATE_DIR "/run-*", &res, e);
@@ -411,27 +413,28 @@ static int wait_lease(mh_host *h, int fd, mh_error *e) {
  */
 static int take_lease(mh_host *h, mh_error *e) {
         _cleanup_free_ char *lease = NULL, *quoted = NULL, *command = NULL;
-        _cleanup_close_ int fd = -1;
+        mh_tunnel *t = NULL;
         int r;
 
         if (asprintf(&lease, "%s/.lease", h->run_dir) < 0) {
                 lease = NULL;
-                return mh_error_set(e, -ENOMEM, "out of memory");
+                return mh_error_oom(e);
         }
         if (mh_shell_quote(lease, &quoted) < 0 ||
             asprintf(&command, "exec flock -s %s sh -c 'echo leased && exec cat'", quoted) < 0) {
                 command = NULL;
-                return mh_error_set(e, -ENOMEM, "out of memory");
+                return mh_error_oom(e);
         }
 
-        r = mh_ssh_tunnel(h->config, command, &fd, e);
+        r = mh_tunnel_open(h->config, command, &t, e);
         if (r < 0)
                 return r;
-        r = wait_lease(h, fd, e);
-        if (r < 0)
+        r = wait_lease(h, mh_tunnel_fd(t), e);
+        if (r < 0) {
+                mh_tunnel_free(t);
                 return r;
-        internal_of(h)->lease_fd = fd;
-        fd = -1;
+        }
+        internal_of(h)->lease = t;
         return 0;
 }
 
@@ -449,6 +452,7 @@ int mh_host_connect(mh_host *h, mh_error *error) {
         r = mh_ssh_connect(h->config, &s, &e);
         if (r < 0)
                 return host_fail(h, r, &e, error);
+        mh_ssh_set_command_observer(s, internal_of(h)->observer, internal_of(h)->observer_userdata);
         h->ssh = s;
 
         r = prepare_host(h, &e);
@@ -584,11 +588,11 @@ static int reset_dir(mh_host *h, const char *dir, bool make, mh_error *e) {
         _cleanup_free_ char *quoted = NULL, *command = NULL;
 
         if (mh_shell_quote(dir, &quoted) < 0)
-                return mh_error_set(e, -ENOMEM, "out of memory");
+                return mh_error_oom(e);
         if (asprintf(&command, make ? "rm -rf %1$s && mkdir -m 0700 %1$s" : "rm -rf %1$s", quoted) <
             0) {
                 command = NULL;
-                return mh_error_set(e, -ENOMEM, "out of memory");
+                return mh_error_oom(e);
         }
         return run_command(h, command,
                            make ? "make the backup directory" : "remove the backup directory", NULL,
@@ -635,17 +639,17 @@ int mh_host_backup(mh_host *h, const char *name, mh_error *error) {
 
         backups = realloc(in->backups, (in->n_backups + 1) * sizeof(entry *));
         if (!backups)
-                return mh_error_set(error, -ENOMEM, "out of memory");
+                return mh_error_oom(error);
         in->backups = backups;
         b = calloc(1, sizeof(entry));
         if (!b)
-                return mh_error_set(error, -ENOMEM, "out of memory");
+                return mh_error_oom(error);
         b->name = strdup(name);
         if (b->name && asprintf(&b->dir, "%s/%s", h->run_dir, name) < 0)
                 b->dir = NULL;
         if (!b->name || !b->dir) {
                 entry_free(b);
-                return mh_error_set(error, -ENOMEM, "out of memory");
+                return mh_error_oom(error);
         }
         b->backup.name = b->name;
         b->backup.dir = b->dir;

@@ -11,18 +11,11 @@
 static mh_log_fn log_handler;
 static mh_log_level log_max_level = MH_LOG_INFO;
 static void *log_userdata;
-static mh_command_fn command_handler;
-static void *command_userdata;
 
 void mh_log_set_handler(mh_log_fn handler, mh_log_level max_level, void *userdata) {
         log_handler = handler;
         log_max_level = max_level;
         log_userdata = userdata;
-}
-
-void mh_log_set_command_handler(mh_command_fn handler, void *userdata) {
-        command_handler = handler;
-        command_userdata = userdata;
 }
 
 const char *mh_log_level_to_string(mh_log_level level) {
@@ -50,18 +43,4 @@ void mh_log(mh_log_level level, const char *host, const char *fmt, ...) {
         va_end(ap);
 
         log_handler(level, host, line, log_userdata);
-}
-
-void mh_log_command(const char *host, const char *command, int exit_status, int error,
-                    uint64_t duration_usec) {
-        mh_command_record record = {
-                .host = host,
-                .command = command,
-                .exit_status = exit_status,
-                .error = error,
-                .duration_usec = duration_usec,
-        };
-
-        if (command_handler)
-                command_handler(&record, command_userdata);
 }

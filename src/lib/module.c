@@ -184,7 +184,7 @@ int mh_module_load(const char *path, mh_module **ret, mh_error *e) {
 
         m = calloc(1, sizeof(*m));
         if (!m || !(m->path = strdup(path)))
-                return mh_error_set(e, -ENOMEM, "out of memory");
+                return mh_error_oom(e);
         real = realpath(path, NULL);
         if (!real)
                 return mh_error_set(e, -errno, "cannot load test module %s: %s", path,

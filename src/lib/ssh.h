@@ -2,30 +2,59 @@
 #ifndef MH_SSH_INTERNAL_H
 #define MH_SSH_INTERNAL_H
 
-/* What the library's own modules need of the SSH layer beyond <mhc/ssh.h>. */
+/*
+ * The SSH layer's own header: what its files (ssh.c sessions, ssh-exec.c
+ * commands, ssh-sftp.c file transfers, tunnel.c tunnels) share, and what
+ * the library's other modules need of it beyond <mhc/ssh.h>.
+ *
+ * No message of this layer names the host: the host layer does that, and
+ * a caller that uses a session directly adds the name itself.
+ */
 
+#include <stdbool.h>
+
+#include <libssh/libssh.h>
+#include <libssh/sftp.h>
+
+#include <mhc/log.h>
 #include <mhc/ssh.h>
 
-/*
- * Run command on host over a connection of its own (same authentication
- * and host-key checks as mh_ssh_connect()) and join the command's stdin
- * and stdout to a local socket, *ret_fd: what is written to it reaches the
- * command's stdin, what the command prints can be read from it.  A thread
- * moves the bytes.  Closing *ret_fd sends EOF to the command, closes the
- * channel and the connection, and ends the thread; the command's end or a
- * lost connection shows as EOF on *ret_fd.  Used for D-Bus
- * (systemd-stdio-bridge) and for the run's lease on a host.
- */
-int mh_ssh_tunnel(const mh_host_config *host, const char *command, int *ret_fd, mh_error *error);
+#define MH_SSH_COMMAND_SHOWN_MAX 200 /* bytes of a command quoted in a message */
+
+struct mh_ssh {
+        const mh_host_config *host;
+        ssh_session session;
+        sftp_session sftp;      /* made on first use */
+        char *fingerprint;      /* "SHA256:..." of the host key */
+        mh_command_fn observer; /* called after each command, or NULL */
+        void *observer_userdata;
+};
 
 /*
- * Close a tunnel's fd: send EOF to the command, wait at most timeout_msec
- * until the tunnel's thread has closed the connection (what the command
- * still prints is dropped), close fd and join the thread.  Every tunnel is
- * closed with this, never with close(2), so that no thread of it outlives
- * its caller.
+ * Make a new, checked and authenticated libssh session to host: for
+ * connecting, reconnecting and tunnels alike.  *ret_fingerprint is the
+ * host key's, the caller's to free().
  */
-void mh_ssh_tunnel_close(int fd, unsigned timeout_msec);
+int mh_ssh_open_session(const mh_host_config *host, ssh_session *ret_session,
+                        char **ret_fingerprint, mh_error *e);
+
+/* Disconnect and free a libssh session (NULL is fine), closing its socket once. */
+void mh_ssh_session_end(ssh_session session);
+
+/* Whether s has a live connection. */
+bool mh_ssh_connected(const mh_ssh *s);
+
+/* Replace the lost connection of s by a new one with the same checks. */
+int mh_ssh_reconnect(mh_ssh *s, mh_error *e);
+
+/* Hand a failure recorded in e to the caller's error object as it is. */
+int mh_ssh_fail(int r, const mh_error *e, mh_error *error);
+
+/* The command as it appears in messages: cut after MH_SSH_COMMAND_SHOWN_MAX bytes. */
+void mh_ssh_format_command(const char *command, char *buf, size_t size);
+
+/* -EPERM with a message in a forked test process (mh_ssh_forbid_sessions()), else 0. */
+int mh_ssh_check_allowed(mh_error *e);
 
 /* In a forked test process: every later call on a session fails with
  * -EPERM, as the sessions the process inherited belong to its parent. */

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * systemd on a host through D-Bus: an sd_bus speaks to
- * org.freedesktop.systemd1 over an SSH tunnel (mh_ssh_tunnel()) that runs
+ * org.freedesktop.systemd1 over an SSH tunnel (mh_tunnel_open()) that runs
  * systemd-stdio-bridge on the host, as `systemctl -H` does over ssh(1).
  *
  * Every public function works on a private mh_error and hands a failure to
- * the caller through fail(), which puts "host 'NAME': " in front.
+ * the caller through fail(); no message names the host (the host layer
+ * does).
  */
 #include <assert.h>
 #include <errno.h>
@@ -20,7 +21,7 @@
 #include <mhc/ssh.h>
 #include <mhc/systemd.h>
 
-#include "ssh.h"
+#include "tunnel.h"
 #include "util.h"
 
 #define SYSTEMD_DESTINATION "org.freedesktop.systemd1"
@@ -39,7 +40,7 @@ struct mh_systemd {
         mh_ssh *ssh;
         const mh_host_config *host;
         sd_bus *bus;
-        int tunnel_fd;   /* a second descriptor of the bus's socket, for an orderly close */
+        mh_tunnel *tunnel; /* the bridge's; the bus has a dup of its socket */
         bool subscribed; /* Subscribe called and the JobRemoved match added */
 
         /* the job being waited for; JobRemoved fills the rest */
@@ -76,10 +77,9 @@ static const char *hostname(const mh_systemd *sd) {
         return mh_host_config_hostname(sd->host);
 }
 
-/* Hand an internal failure to the caller's error object, naming the host. */
-static int fail(const mh_host_config *host, int r, const mh_error *e, mh_error *error) {
-        return mh_error_set(error, r, "host '%s': %s", mh_host_config_hostname(host),
-                            mh_error_message(e, r));
+/* Hand an internal failure to the caller's error object as it is. */
+static int fail(int r, const mh_error *e, mh_error *error) {
+        return mh_error_set(error, r, "%s", mh_error_message(e, r));
 }
 
 static uint64_t call_usec(const mh_systemd *sd) {
@@ -584,7 +584,7 @@ static int job(mh_systemd *sd, job_kind kind, const char *unit, unsigned timeout
                                     jobs[kind].verb);
         r = run_job(sd, kind, unit, timeout_msec, &e);
         if (r < 0)
-                return fail(sd->host, r, &e, error);
+                return fail(r, &e, error);
         return 0;
 }
 
@@ -615,7 +615,7 @@ static int find_bridge(mh_ssh *s, char **ret, mh_error *e) {
         path = strdup(res.out);
         mh_exec_result_dispose(&res);
         if (!path)
-                return mh_error_set(e, -ENOMEM, "out of memory");
+                return mh_error_oom(e);
         *ret = path;
         return 0;
 }
@@ -633,15 +633,14 @@ static int open_impl(mh_ssh *s, mh_systemd **ret, mh_error *e) {
                 return r;
         if (mh_shell_quote(bridge, &quoted) < 0 || asprintf(&command, "exec %s", quoted) < 0) {
                 command = NULL;
-                return mh_error_set(e, -ENOMEM, "out of memory");
+                return mh_error_oom(e);
         }
 
         sd = calloc(1, sizeof(*sd));
         if (!sd)
-                return mh_error_set(e, -ENOMEM, "out of memory");
+                return mh_error_oom(e);
         sd->ssh = s;
         sd->host = host;
-        sd->tunnel_fd = -1;
 
         r = sd_bus_new(&sd->bus);
         if (r < 0) {
@@ -649,22 +648,16 @@ static int open_impl(mh_ssh *s, mh_systemd **ret, mh_error *e) {
                 goto fail;
         }
 
-        /* The tunnel's own error says "host 'NAME': ..."; we add that ourselves. */
-        {
-                mh_error te = MH_ERROR_INIT;
-
-                r = mh_ssh_tunnel(host, command, &fd, &te);
-                if (r < 0) {
-                        r = mh_error_set(e, r, "cannot run systemd-stdio-bridge: %s",
-                                         mh_error_message(&te, r));
-                        goto fail;
-                }
+        r = mh_tunnel_open(host, command, &sd->tunnel, e);
+        if (r < 0) {
+                mh_error_prefix(e, "cannot run systemd-stdio-bridge");
+                goto fail;
         }
 
-        sd->tunnel_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        if (sd->tunnel_fd < 0) {
+        /* The bus closes the descriptor it gets: give it one of its own. */
+        fd = fcntl(mh_tunnel_fd(sd->tunnel), F_DUPFD_CLOEXEC, 3);
+        if (fd < 0) {
                 r = mh_error_set(e, -errno, "cannot duplicate a descriptor: %s", strerror(errno));
-                close(fd);
                 goto fail;
         }
 
@@ -711,7 +704,7 @@ int mh_systemd_open(mh_ssh *s, mh_systemd **ret, mh_error *error) {
                 return mh_error_set(error, -EINVAL, "mh_systemd_open: invalid argument");
         r = open_impl(s, ret, &e);
         if (r < 0)
-                return fail(mh_ssh_host(s), r, &e, error);
+                return fail(r, &e, error);
         return 0;
 }
 
@@ -721,7 +714,8 @@ mh_systemd *mh_systemd_free(mh_systemd *sd) {
         /* The bridge gets EOF and exits, and the tunnel's thread is done
          * with libssh before we return: the program may exit next. */
         sd_bus_flush_close_unref(sd->bus);
-        mh_ssh_tunnel_close(sd->tunnel_fd, 5000);
+        mh_tunnel_close(sd->tunnel, 5000);
+        mh_tunnel_free(sd->tunnel);
         free(sd);
         return NULL;
 }
@@ -770,7 +764,7 @@ int mh_systemd_kill_unit(mh_systemd *sd, const char *unit, int signal, mh_error 
                                  unit);
                         r = bus_fail(&e, r, &be, what);
                 }
-                return fail(sd->host, r, &e, error);
+                return fail(r, &e, error);
         }
         mh_log(MH_LOG_DEBUG, hostname(sd), "KillUnit '%s' signal %d", unit, signal);
         return 0;
@@ -787,7 +781,7 @@ int mh_systemd_get_unit(mh_systemd *sd, const char *unit, mh_unit_state *ret, mh
         if (r >= 0)
                 r = get_unit_impl(sd, unit, &st, &e);
         if (r < 0)
-                return fail(sd->host, r, &e, error);
+                return fail(r, &e, error);
         mh_log(MH_LOG_DEBUG, hostname(sd), "unit '%s': %s/%s result %s", unit, st.active_state,
                st.sub_state, st.result[0] ? st.result : "-");
         *ret = st;
@@ -844,7 +838,7 @@ int mh_systemd_wait_active(mh_systemd *sd, const char *unit, unsigned timeout_ms
         if (r >= 0)
                 r = wait_active_impl(sd, unit, timeout_msec, &e);
         if (r < 0)
-                return fail(sd->host, r, &e, error);
+                return fail(r, &e, error);
         return 0;
 }
 
@@ -871,7 +865,7 @@ int mh_systemd_system_state(mh_systemd *sd, char *buf, size_t size, mh_error *er
                                  state, size);
         prop_call_dispose(&call, 1);
         if (r < 0)
-                return fail(sd->host, r, &e, error);
+                return fail(r, &e, error);
         snprintf(buf, size, "%s", state);
         return 0;
 }
@@ -892,7 +886,7 @@ int mh_systemd_daemon_reload(mh_systemd *sd, mh_error *error) {
                         r = bus_fail(&e, r, &be, "cannot reload systemd's configuration");
         }
         if (r < 0)
-                return fail(sd->host, r, &e, error);
+                return fail(r, &e, error);
         mh_log(MH_LOG_DEBUG, hostname(sd), "daemon-reload in %.1f ms",
                (double) (mh_now_usec() - start) / 1000.0);
         return 0;
@@ -915,6 +909,6 @@ int mh_systemd_reset_failed_unit(mh_systemd *sd, const char *unit, mh_error *err
                         r = bus_fail(&e, r, &be, "cannot reset the failed state of the unit");
         }
         if (r < 0)
-                return fail(sd->host, r, &e, error);
+                return fail(r, &e, error);
         return 0;
 }

@@ -758,8 +758,9 @@ static int serve_unit(runner *rn, reader *rd) {
         r = sd ? unit_verb_run(sd, verb, unit, timeout_msec, &state, &e) : e.code;
         if (r == -ETIMEDOUT && remaining_msec(rn, 1) == 0)
                 return -ETIME;
-        if (r < 0)
-                mh_error_prefix(&e, "%s", mh_host_name(h));
+        /* mh_host_systemd() names the host; the systemd layer does not. */
+        if (r < 0 && sd)
+                mh_error_prefix(&e, "host '%s'", mh_host_name(h));
 
         r = put_u32(&b, (uint32_t) (r < 0 ? r : 0));
         if (r >= 0)

@@ -22,8 +22,5 @@
 /* strdup that returns NULL only for a NULL argument or when memory runs out. */
 char *mh_strdup_or_null(const char *s);
 
-/* Hand a finished remote command to the installed command handler. */
-void mh_log_command(const char *host, const char *command, int exit_status, int error,
-                    uint64_t duration_usec);
 
 #endif

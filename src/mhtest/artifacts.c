@@ -258,7 +258,7 @@ static int note(collector *c, const char *fmt, ...) {
                 line = NULL;
         va_end(ap);
         if (!path || !line)
-                return mh_error_set(c->error, -ENOMEM, "out of memory");
+                return mh_error_oom(c->error);
         /* One line, whatever the host said, and without its secrets. */
         for (char *p = line; *p; p++)
                 if ((unsigned char) *p < 0x20)
@@ -283,7 +283,7 @@ static int save_text(collector *c, const char *relative, char *text) {
         text = redact_secrets(text, c->secrets);
         if (!path || !text) {
                 free(text);
-                return mh_error_set(c->error, -ENOMEM, "out of memory");
+                return mh_error_oom(c->error);
         }
         k = write_file(path, text, strlen(text));
         free(text);
@@ -363,7 +363,7 @@ static int collect_file(collector *c, mh_ssh *s, const char *remote, uint64_t si
                             remote, HOST_SIZE_MAX);
         k = local_relative_path(remote, &relative);
         if (k == -ENOMEM)
-                return mh_error_set(c->error, k, "out of memory");
+                return mh_error_oom(c->error);
         if (k < 0)
                 return note(c, "%s: not collected, it cannot be kept under its own path", remote);
         k = mh_ssh_read_file(s, remote, FILE_SIZE_MAX, &data, &n, &e);
@@ -378,7 +378,7 @@ static int collect_file(collector *c, mh_ssh *s, const char *remote, uint64_t si
         }
         path = local_path(c, relative);
         if (!path)
-                return mh_error_set(c->error, -ENOMEM, "out of memory");
+                return mh_error_oom(c->error);
         k = mkdir_parent(path);
         if (k >= 0)
                 k = write_file(path, data, n);
@@ -412,7 +412,7 @@ static int collect_files(collector *c, mh_ssh *s, const mh_host_config *hc) {
         command = listing_command(hc);
         seen = calloc(FILES_MAX, sizeof(*seen));
         if (!command || !seen)
-                return mh_error_set(c->error, -ENOMEM, "out of memory");
+                return mh_error_oom(c->error);
         k = mh_ssh_exec(s, command, &options, &result, &e);
         if (k < 0)
                 return note(c, "listing the artifacts: %s", e.message);
@@ -464,7 +464,7 @@ int collect_artifacts(const char *dir, const char *topology, const char *test, m
         if (!safe_topology || !safe_test || !safe_host ||
             asprintf(&host_dir, "%s/%s/%s/%s", dir, safe_topology, safe_test, safe_host) < 0) {
                 host_dir = NULL; /* asprintf() leaves it undefined when it fails */
-                return mh_error_set(error, -ENOMEM, "out of memory");
+                return mh_error_oom(error);
         }
         k = mkdir_p(host_dir);
         if (k < 0)
@@ -474,7 +474,7 @@ int collect_artifacts(const char *dir, const char *topology, const char *test, m
         /* errors.log says what this collection missed, not an earlier one. */
         errors_log = local_path(&c, "errors.log");
         if (!errors_log)
-                return mh_error_set(error, -ENOMEM, "out of memory");
+                return mh_error_oom(error);
         if (unlink(errors_log) < 0 && errno != ENOENT)
                 return local_failure(&c, -errno, errors_log);
 
@@ -482,7 +482,7 @@ int collect_artifacts(const char *dir, const char *topology, const char *test, m
                 char *text = strdup(commands_log);
 
                 if (!text)
-                        return mh_error_set(error, -ENOMEM, "out of memory");
+                        return mh_error_oom(error);
                 k = save_text(&c, "commands.log", text);
                 if (k < 0)
                         return k;

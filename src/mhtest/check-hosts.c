@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,11 +9,18 @@
 /* What --check-hosts learnt about one host. */
 typedef struct row {
         const mh_host_config *host;
+        bool verbose;           /* -v: show each command on stderr */
         int r;                  /* < 0: connecting or probing failed */
         bool connected;
         mh_probe probe;
         mh_error error;
 } row;
+
+/* With -v, each command of the probe as it finished. */
+static void log_command(const mh_command_record *r, void *userdata) {
+        fprintf(stderr, "mhtest: %s: $ %s  [exit %d, %.1f ms]\n", r->host, r->command,
+                r->exit_status, r->duration_usec / 1000.0);
+}
 
 static int check_one(size_t i, void *userdata) {
         row *rw = &((row *) userdata)[i];
@@ -21,6 +29,8 @@ static int check_one(size_t i, void *userdata) {
         rw->r = mh_ssh_connect(rw->host, &s, &rw->error);
         if (rw->r >= 0) {
                 rw->connected = true;
+                if (rw->verbose)
+                        mh_ssh_set_command_observer(s, log_command, NULL);
                 rw->r = mh_probe_host(s, &rw->probe, &rw->error);
         }
         mh_ssh_free(s);
@@ -87,8 +97,10 @@ int check_hosts(const arguments *args, const mh_config *config) {
                 fprintf(stderr, "mhtest: out of memory\n");
                 return EXIT_LAB;
         }
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
                 rows[i].host = mh_config_host(config, i);
+                rows[i].verbose = args->verbosity > 0;
+        }
 
         (void) mh_parallel_for(n, check_one, rows);
 
@@ -130,8 +142,10 @@ int check_hosts(const arguments *args, const mh_config *config) {
 
                 if (usable(rw))
                         continue;
+                /* The SSH layer does not name the host: we do. */
                 if (rw->r < 0)
-                        printf("%s\n", mh_error_message(&rw->error, rw->r));
+                        printf("host '%s': %s\n", mh_host_config_hostname(rw->host),
+                               mh_error_message(&rw->error, rw->r));
                 else
                         printf("host '%s': systemd is '%s', not running (wait for boot to finish, or "
                                "see systemctl --failed on the host)\n",

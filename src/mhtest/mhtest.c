@@ -283,13 +283,6 @@ static void log_to_stderr(mh_log_level level, const char *host, const char *mess
         pthread_mutex_unlock(&output_lock);
 }
 
-static void log_command(const mh_command_record *r, void *userdata) {
-        pthread_mutex_lock(&output_lock);
-        fprintf(stderr, "mhtest: %s: $ %s  [exit %d, %.1f ms]\n", r->host, r->command,
-                r->exit_status, r->duration_usec / 1000.0);
-        pthread_mutex_unlock(&output_lock);
-}
-
 static void arguments_dispose(arguments *args) {
         free(args->topologies.items);
         free(args->not_topologies.items);
@@ -336,8 +329,6 @@ static int mhtest(int argc, char *argv[], arguments *args) {
                                           : args->verbosity < 0 ? MH_LOG_ERROR
                                                                : MH_LOG_WARNING,
                            NULL);
-        if (args->verbosity > 0)
-                mh_log_set_command_handler(log_command, NULL);
 
         /* Each host's type checks its config: settings here, before anything connects. */
         if (mh_config_load(args->config_path, &config, &error) < 0) {

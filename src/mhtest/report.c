@@ -616,7 +616,7 @@ static int junit_save(const report *r, bool interrupted, mh_error *error) {
         int k = 0;
 
         if (!tmp)
-                return mh_error_set(error, -ENOMEM, "out of memory");
+                return mh_error_oom(error);
         f = fopen(tmp, "we");
         if (!f)
                 return mh_error_set(error, -errno, "cannot write JUnit report '%s': %s", tmp,
@@ -664,7 +664,7 @@ static int junit_check_writable(const char *path, mh_error *error) {
         int fd;
 
         if (!tmp)
-                return mh_error_set(error, -ENOMEM, "out of memory");
+                return mh_error_oom(error);
         fd = open(tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
         if (fd < 0)
                 return mh_error_set(error, -errno, "cannot write JUnit report '%s': %s", tmp,
@@ -683,7 +683,7 @@ int report_open(const arguments *args, report **ret, mh_error *error) {
         assert(ret);
         r = calloc(1, sizeof(*r));
         if (!r)
-                return mh_error_set(error, -ENOMEM, "out of memory");
+                return mh_error_oom(error);
         pthread_mutex_init(&r->lock, NULL);
         r->json_fd = -1;
         r->verbosity = args->verbosity;
@@ -693,7 +693,7 @@ int report_open(const arguments *args, report **ret, mh_error *error) {
         if (strdup_or_null(args->junit_path, &r->junit_path) < 0 ||
             strdup_or_null(args->json_path, &r->json_path) < 0) {
                 report_free(r);
-                return mh_error_set(error, -ENOMEM, "out of memory");
+                return mh_error_oom(error);
         }
         if (r->junit_path && (k = junit_check_writable(r->junit_path, error)) < 0) {
                 report_free(r);

@@ -266,7 +266,7 @@ static int append_module(run *rn, const char *path, mh_error *error) {
                         return 0; /* listed twice: once is enough */
         modules = reallocarray(rn->modules, rn->n_modules + 1, sizeof(*modules));
         if (!modules)
-                return mh_error_set(error, -ENOMEM, "out of memory");
+                return mh_error_oom(error);
         rn->modules = modules;
         r = mh_module_load(path, &rn->modules[rn->n_modules], error);
         if (r < 0)
@@ -291,7 +291,7 @@ static int load_modules(run *rn, mh_error *error) {
                 int r = 0;
 
                 if (glob(entry, GLOB_NOCHECK, NULL, &g) != 0)
-                        return mh_error_set(error, -ENOMEM, "out of memory");
+                        return mh_error_oom(error);
                 for (size_t j = 0; j < g.gl_pathc && r >= 0; j++)
                         r = append_module(rn, g.gl_pathv[j], error);
                 globfree(&g);
@@ -308,7 +308,7 @@ static int load_topologies(run *rn, mh_error *error) {
         _cleanup_free_ char *copy = strdup(mh_config_path(rn->config)), *local = NULL;
 
         if (!dirs || !copy || asprintf(&local, "%s/topologies", dirname(copy)) < 0)
-                return mh_error_set(error, -ENOMEM, "out of memory");
+                return mh_error_oom(error);
         dirs[0] = local;
         for (size_t i = 0; i < n; i++) {
                 dirs[i + 1] = mh_config_topology_dir(rn->config, i);
@@ -366,7 +366,7 @@ static int add_to_plan(run *rn, const mh_module *m, const mh_test_info *info, co
         p = plan_of(rn, t);
         tests = reallocarray(p->tests, p->n_tests + 1, sizeof(*tests));
         if (!tests)
-                return mh_error_set(error, -ENOMEM, "out of memory");
+                return mh_error_oom(error);
         p->tests = tests;
         p->tests[p->n_tests++] = (planned){ .module = m, .info = info };
         rn->total++;
@@ -379,7 +379,7 @@ static int make_plan(run *rn, mh_error *error) {
 
         rn->plans = calloc(n ? n : 1, sizeof(*rn->plans));
         if (!rn->plans)
-                return mh_error_set(error, -ENOMEM, "out of memory");
+                return mh_error_oom(error);
         for (size_t i = 0; i < n; i++)
                 rn->plans[rn->n_plans++].topology = mh_topology_set_get(rn->topologies, i);
 
@@ -414,7 +414,7 @@ static int make_plan(run *rn, mh_error *error) {
                 if (mh_topology_match(p->topology, rn->config, rn->args->exact_topology,
                                       &p->hosts, &p->n_hosts, &why) < 0 &&
                     !(p->unsatisfied = strdup(why.message)))
-                        return mh_error_set(error, -ENOMEM, "out of memory");
+                        return mh_error_oom(error);
         }
         return 0;
 }
@@ -712,6 +712,13 @@ static void log_command_to_report(const mh_command_record *record, void *userdat
         pthread_mutex_unlock(&report_lock);
 }
 
+/* One observer on each host for every command of the run: the report's
+ * commands.log and, with -v, the console line. */
+static void observe_commands(run *rn, mh_command_fn fn) {
+        for (size_t i = 0; i < rn->lab.n_hosts; i++)
+                mh_host_set_command_observer(rn->lab.hosts[i].host, fn, rn);
+}
+
 static int exit_status(const run *rn) {
         if (interrupted)
                 return 130;
@@ -772,7 +779,7 @@ static int run_plan(run *rn) {
                 lab_dispose(&rn->lab);
                 return EXIT_USAGE;
         }
-        mh_log_set_command_handler(log_command_to_report, rn);
+        observe_commands(rn, log_command_to_report);
         if (catch_interrupts() < 0)
                 fprintf(stderr, "mhtest: warning: cannot catch Ctrl-C: %s\n", strerror(errno));
 
@@ -788,7 +795,7 @@ static int run_plan(run *rn) {
 
         report_event(rn->report, "run-end", "status", interrupted ? "interrupted" : "done", NULL);
         print_summary(rn, clock_usec(CLOCK_MONOTONIC) - start);
-        mh_log_set_command_handler(NULL, NULL);
+        observe_commands(rn, NULL);
         if (report_close(rn->report, interrupted, &e) < 0) {
                 fprintf(stderr, "mhtest: %s\n", e.message);
                 r = EXIT_USAGE;

@@ -176,7 +176,8 @@ int main(int argc, char **argv) {
         }
         r = mh_ssh_connect(host, &s, &e);
         if (r < 0) {
-                fprintf(stderr, "exec-latency: %s\n", mh_error_message(&e, r));
+                fprintf(stderr, "exec-latency: %s: %s\n", mh_host_config_hostname(host),
+                        mh_error_message(&e, r));
                 return EXIT_FAILURE;
         }
         r = time_mhc(s, &ways[0], n);

@@ -293,7 +293,7 @@ int main(int argc, char **argv) {
         if (!copy ||
             asprintf(&topology_path, "%s/topologies/" TOPOLOGY ".yaml", dirname(copy)) < 0) {
                 topology_path = NULL;
-                r = mh_error_set(&e, -ENOMEM, "out of memory");
+                r = mh_error_oom(&e);
                 goto out;
         }
         r = mh_topology_load(topology_path, &topology, &e);

@@ -189,10 +189,12 @@ static int remote(mh_host *h, const char *command, char **ret_out) {
         if (r < 0)
                 return fail(h, "remote command", &e, r);
         if (res.exit_status != 0) {
-                fprintf(stderr, "restore: %s: '%.60s%s' exited with %d: %.400s\n",
+                char why[MH_EXEC_SUMMARY_SIZE];
+
+                fprintf(stderr, "restore: %s: '%.60s%s' failed with %s\n",
                         short_name(h, name, sizeof(name)), command,
-                        strlen(command) > 60 ? "..." : "", res.exit_status,
-                        res.err_size ? res.err : "no message");
+                        strlen(command) > 60 ? "..." : "",
+                        mh_exec_result_summary(&res, why, sizeof(why)));
                 mh_exec_result_dispose(&res);
                 return -EIO;
         }

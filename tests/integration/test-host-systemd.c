@@ -289,9 +289,9 @@ START_TEST(test_unchanged_is_one_command) {
         id = unit_property("InvocationID");
 
         n_commands = 0;
-        mh_log_set_command_handler(count_command, NULL);
+        mh_host_set_command_observer(host, count_command, NULL);
         restore("t", NULL);
-        mh_log_set_command_handler(NULL, NULL);
+        mh_host_set_command_observer(host, NULL, NULL);
         n = n_commands;
         ck_assert_uint_eq(n, 1);
 
@@ -331,9 +331,9 @@ START_TEST(test_restore_twice) {
 
         /* And with none: one command, the unit left alone. */
         n_commands = 0;
-        mh_log_set_command_handler(count_command, NULL);
+        mh_host_set_command_observer(host, count_command, NULL);
         restore("t", NULL);
-        mh_log_set_command_handler(NULL, NULL);
+        mh_host_set_command_observer(host, NULL, NULL);
         ck_assert_uint_eq(n_commands, 1);
         after = snapshot();
         ck_assert_str_eq(before, after);
@@ -659,6 +659,26 @@ START_TEST(test_service_fails_to_start) {
 }
 END_TEST
 
+/* A restore whose file script fails says why, naming the host once. */
+START_TEST(test_restore_failure_message) {
+        mh_error e = MH_ERROR_INIT;
+        char want[512];
+        int r;
+
+        make_host("");
+        backup("t");
+        sh_ok("rm %s/t/files.sh", host->run_dir);
+        r = mh_host_restore(host, "t", NULL, &e);
+        ck_assert_int_eq(r, -MH_ERR_COMMAND);
+        snprintf(want, sizeof(want),
+                 "host 'server.lab.test': restore of files failed with exit status 2: sh: 0: "
+                 "cannot open %s/t/files.sh: No such file",
+                 host->run_dir);
+        ck_assert_str_eq(e.message, want);
+        host_free();
+}
+END_TEST
+
 START_TEST(test_config_errors) {
         static const struct {
                 const char *yaml;
@@ -758,6 +778,7 @@ static Suite *host_systemd_suite(void) {
         tcase_add_test(tc, test_full_restore);
         tcase_add_test(tc, test_verify);
         tcase_add_test(tc, test_service_fails_to_start);
+        tcase_add_test(tc, test_restore_failure_message);
         tcase_add_test(tc, test_unit_file_change_reloads);
         tcase_add_test(tc, test_config_errors);
         suite_add_tcase(s, tc);

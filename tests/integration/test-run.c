@@ -34,6 +34,8 @@ static const struct {
           "domains:\n  - id: lab\n    roles: {client: 1}\nsetup:\n  client:\n    - 'true'\n"
           "    - 'false'\n" },
         { "scripted", "domains:\n  - id: lab\n    roles: {scripted: 1}\n" },
+        { "slow-setup",
+          "domains:\n  - id: lab\n    roles: {client: 1}\nsetup:\n  client:\n    - 'sleep 10'\n" },
 };
 
 /* The client as the modules want it: /root backed up, one artifact. */
@@ -225,6 +227,24 @@ static char *result_line(const run *r, const char *test) {
                                       strstr(line_, (why)),                                 \
                               "result of %s: '%s', wanted %s with '%s'\n%s%s", test, line_, \
                               status, (why), (r)->out, (r)->err);                           \
+        } while (0)
+
+/* The message of test's result line, after "STATUS 0.00s (restore 0.00s): "; "" if none. */
+static char *result_message(const run *r, const char *test) {
+        _cleanup_free_ char *line = result_line(r, test);
+        const char *p = strstr(line, "): ");
+
+        return strdup(p ? p + 3 : "");
+}
+
+/* Fail unless test's result is status, with exactly the message why. */
+#define ck_assert_result_message(r, test, topology, status, why)                              \
+        do {                                                                                  \
+                _cleanup_free_ char *message_ = result_message((r), (test));                  \
+                ck_assert_result((r), test, topology, status, "");                            \
+                ck_assert_msg(strcmp(message_, (why)) == 0,                                   \
+                              "message of %s:\n  '%s', wanted\n  '%s'\n%s%s", test, message_, \
+                              (why), (r)->out, (r)->err);                                     \
         } while (0)
 
 /* Fail unless mhtest exited with status, showing what it said. */
@@ -508,6 +528,74 @@ START_TEST(test_topology_setup_failure) {
 }
 END_TEST
 
+/* A setup command that times out says so, naming the command once and the host once. */
+START_TEST(test_topology_setup_timeout_message) {
+        const char *names[] = { "client" };
+        const lab_conn conns[] = { { .command_timeout = 2, .yaml = CLIENT_YAML } };
+        _cleanup_free_ char *messages = module("messages");
+        fixture f;
+        run r;
+
+        fixture_init(&f, 1, names, conns);
+        MHTEST(&f, &r, "--tests", messages, "-k", "on_slow_setup", "--collect-artifacts", "never");
+        ck_assert_exit(&r, 1);
+        ck_assert_result_message(&r, "on_slow_setup", "slow-setup", "ERROR",
+                                 "setup of topology 'slow-setup' failed on client.lab.test: setup "
+                                 "command 'sleep 10': command timed out after 2s: sleep 10");
+        run_dispose(&r);
+        fixture_dispose(&f);
+}
+END_TEST
+
+/* A vanilla backup that fails is an error of each test, naming the host once. */
+START_TEST(test_vanilla_backup_failure_message) {
+        const char *names[] = { "scripted" };
+        char address[128];
+        lab_conn conns[] = { {
+                .address = address,
+                .yaml = "        type: script\n        config:\n"
+                        "          backup: 'echo no room for the backup >&2; exit 1'\n"
+                        "          restore: 'true'\n          drop: 'true'\n",
+        } };
+        _cleanup_free_ char *scripted = module("scripted");
+        fixture f;
+        run r;
+
+        ck_assert(lab_address("client", address, sizeof(address)));
+        fixture_init(&f, 1, names, conns);
+        MHTEST(&f, &r, "--tests", scripted, "-k", "breaks_restore", "--collect-artifacts", "never");
+        ck_assert_exit(&r, 1);
+        ck_assert_result_message(&r, "breaks_restore", "scripted", "ERROR",
+                                 "vanilla backup: host 'scripted.lab.test': backup command failed "
+                                 "with exit status 1: no room for the backup");
+        run_dispose(&r);
+        fixture_dispose(&f);
+}
+END_TEST
+
+/* A unit that fails to start through the test API: mh_test_error() names the host once. */
+START_TEST(test_unit_fails_to_start_message) {
+        _cleanup_free_ char *messages = module("messages");
+        fixture f;
+        run r;
+
+        fixture_client(&f);
+        MHTEST(&f, &r, "--tests", messages, "-k", "unit_fails_to_start", "--collect-artifacts",
+               "never");
+        ck_assert_int_eq(on_host("client",
+                                 "rm -f /run/systemd/system/mhc-run-fails-to-start.service"
+                                 " && systemctl daemon-reload && systemctl reset-failed "
+                                 "mhc-run-fails-to-start.service"),
+                         0);
+        ck_assert_exit(&r, 1);
+        ck_assert_result_message(&r, "unit_fails_to_start", "no-controller", "FAILED",
+                                 "host 'client.lab.test': unit 'mhc-run-fails-to-start.service' "
+                                 "failed to start (result: exit-code)");
+        run_dispose(&r);
+        fixture_dispose(&f);
+}
+END_TEST
+
 /* A host whose restore fails, also back to vanilla, is quarantined: its next tests are errors. */
 START_TEST(test_restore_failure_quarantines) {
         static const char marker[] = "/tmp/mhc-fail-restore";
@@ -728,6 +816,9 @@ static Suite *run_suite_of_tests(void) {
         tcase_add_test(running, test_setup_hook_failure_fails_the_test);
         tcase_add_test(running, test_restore_between_tests);
         tcase_add_test(running, test_topology_setup_failure);
+        tcase_add_test(running, test_topology_setup_timeout_message);
+        tcase_add_test(running, test_vanilla_backup_failure_message);
+        tcase_add_test(running, test_unit_fails_to_start_message);
         tcase_add_test(running, test_restore_failure_quarantines);
         tcase_add_test(running, test_unreachable_host_exits_3);
         tcase_add_test(running, test_ctrl_c_restores_hosts);

@@ -196,7 +196,12 @@ START_TEST(test_connect_many_partial_failure) {
         ck_assert_ptr_null(sessions[1]);
         ck_assert_int_eq(errors[0].code, 0);
         ck_assert_int_eq(errors[1].code, -ECONNREFUSED);
-        ck_assert_msg(strstr(errors[1].message, "host 'db.lab.test': "), "%s", errors[1].message);
+        /* Its own error, naming where it failed; the SSH layer leaves naming the
+         * host to its caller. */
+        ck_assert_msg(strncmp(errors[1].message, "cannot connect to ", 18) == 0 &&
+                              strstr(errors[1].message, ":2: connection refused"),
+                      "%s", errors[1].message);
+        ck_assert_msg(!strstr(errors[1].message, "host '"), "%s", errors[1].message);
 
         mh_ssh_free(sessions[0]);
         mh_config_free(config);
@@ -214,9 +219,7 @@ START_TEST(test_auth_wrong_key) {
         unsetenv("SSH_AUTH_SOCK");
         r = connect_fail("server", &(lab_conn){ .private_key = key }, &e);
         ck_assert_int_eq(r, -MH_ERR_AUTH);
-        snprintf(want, sizeof(want),
-                 "host 'server.lab.test': authentication as 'root' failed (tried: publickey %s",
-                 key);
+        snprintf(want, sizeof(want), "authentication as 'root' failed (tried: publickey %s", key);
         ck_assert_msg(strncmp(e.message, want, strlen(want)) == 0, "%s", e.message);
         remove_temp_dir(dir);
 }
@@ -250,9 +253,9 @@ START_TEST(test_auth_wrong_password) {
                                       .password = password },
                          &e);
         ck_assert_int_eq(r, -MH_ERR_AUTH);
-        ck_assert_msg(strstr(e.message, "host 'server.lab.test': authentication as 'mhcuser' "
-                                        "failed (tried: password"),
-                      "%s", e.message);
+        ck_assert_msg(
+                strncmp(e.message, "authentication as 'mhcuser' failed (tried: password", 51) == 0,
+                "%s", e.message);
         ck_assert_msg(!strstr(e.message, password), "the password is in the message: %s",
                       e.message);
         ck_assert_msg(!strstr(e.message, "4711"), "the password is in the message: %s", e.message);
@@ -315,7 +318,7 @@ START_TEST(test_host_key_changed) {
 
         r = connect_fail("server", &(lab_conn){ .known_hosts = kh }, &e);
         ck_assert_int_eq(r, -MH_ERR_HOST_KEY);
-        ck_assert_msg(strstr(e.message, "host 'server.lab.test': host key of "), "%s", e.message);
+        ck_assert_msg(strncmp(e.message, "host key of ", 12) == 0, "%s", e.message);
         ck_assert_msg(strstr(e.message, "CHANGED"), "%s", e.message);
         ck_assert_msg(strstr(e.message, "SHA256:"), "%s", e.message);
         ck_assert_msg(strstr(e.message, kh), "%s", e.message);
@@ -452,8 +455,7 @@ START_TEST(test_refused) {
 
         r = connect_fail("server", &(lab_conn){ .port = 2 }, &e);
         ck_assert_int_eq(r, -ECONNREFUSED);
-        ck_assert_msg(strstr(e.message, "host 'server.lab.test': cannot connect to "), "%s",
-                      e.message);
+        ck_assert_msg(strncmp(e.message, "cannot connect to ", 18) == 0, "%s", e.message);
         ck_assert_msg(strstr(e.message, ":2: connection refused"), "%s", e.message);
 }
 END_TEST
@@ -599,7 +601,7 @@ START_TEST(test_timeout) {
         r = mh_ssh_exec(server, cmd, &o, &res, &e);
         elapsed = now_sec() - t0;
         ck_assert_int_eq(r, -ETIMEDOUT);
-        snprintf(want, sizeof(want), "host 'server.lab.test': command timed out after 1s: %s", cmd);
+        snprintf(want, sizeof(want), "command timed out after 1s: %s", cmd);
         ck_assert_str_eq(e.message, want);
         ck_assert_msg(elapsed >= 1.0 && elapsed < 4.0, "took %.2f s", elapsed);
         ck_assert_ptr_null(res.out);
@@ -681,8 +683,7 @@ START_TEST(test_max_output) {
 
         r = mh_ssh_exec(server, "head -c 100000 /dev/zero", &o, &res, &e);
         ck_assert_int_eq(r, -EFBIG);
-        ck_assert_msg(strstr(e.message,
-                             "host 'server.lab.test': stdout of the command went over 1000 bytes"),
+        ck_assert_msg(strncmp(e.message, "stdout of the command went over 1000 bytes", 42) == 0,
                       "%s", e.message);
 
         mh_error_clear(&e);
@@ -761,11 +762,21 @@ START_TEST(test_command_records) {
         mh_exec_result res = {};
         mh_error e = MH_ERROR_INIT;
 
-        mh_log_set_command_handler(record_command, &rs);
+        mh_config *other_config = NULL;
+        mh_ssh *other = connect_ok("server", NULL, &other_config);
+
+        mh_ssh_set_command_observer(server, record_command, &rs);
         ck_assert_int_eq(run(server, "exit 3", NULL, &res), 3);
         mh_exec_result_dispose(&res);
         ck_assert_int_eq(mh_ssh_exec(server, "sleep 316", &o, &res, &e), -ETIMEDOUT);
-        mh_log_set_command_handler(NULL, NULL);
+        /* The observer is the session's: another session's commands are not its. */
+        ck_assert_int_eq(run(other, "true", NULL, &res), 0);
+        mh_exec_result_dispose(&res);
+        mh_ssh_set_command_observer(server, NULL, NULL);
+        ck_assert_int_eq(run(server, "true", NULL, &res), 0);
+        mh_exec_result_dispose(&res);
+        mh_ssh_free(other);
+        mh_config_free(other_config);
 
         ck_assert_uint_eq(rs.n, 2);
         ck_assert_str_eq(rs.hosts[0], "server.lab.test");
@@ -848,8 +859,8 @@ START_TEST(test_sftp_roundtrip) {
         /* a missing local file is named */
         r = mh_ssh_upload(server, "/nonexistent/mhc", "/tmp/x", &e);
         ck_assert_int_eq(r, -ENOENT);
-        ck_assert_str_eq(e.message, "host 'server.lab.test': cannot read local file "
-                                    "'/nonexistent/mhc': No such file or directory");
+        ck_assert_str_eq(e.message,
+                         "cannot read local file '/nonexistent/mhc': No such file or directory");
 
         remove_temp_dir(dir);
 }
@@ -898,9 +909,7 @@ START_TEST(test_write_read_file) {
         r = mh_ssh_read_file(server, "/tmp/mhc-test-file", 16, &got, &size, &e);
         ck_assert_int_eq(r, -EFBIG);
         ck_assert_ptr_null(got);
-        ck_assert_str_eq(
-                e.message,
-                "host 'server.lab.test': cannot read '/tmp/mhc-test-file': larger than 16 bytes");
+        ck_assert_str_eq(e.message, "cannot read '/tmp/mhc-test-file': larger than 16 bytes");
 
         out = run_out(server, "rm /tmp/mhc-test-file && echo gone");
         ck_assert_str_eq(out, "gone\n");
@@ -916,14 +925,13 @@ START_TEST(test_sftp_errors) {
 
         r = mh_ssh_read_file(server, "/nope/f", 1024, &got, &size, &e);
         ck_assert_int_eq(r, -ENOENT);
-        ck_assert_str_eq(e.message, "host 'server.lab.test': cannot open '/nope/f': No such file");
+        ck_assert_str_eq(e.message, "cannot open '/nope/f': No such file");
         ck_assert_ptr_null(got);
 
         mh_error_clear(&e);
         r = mh_ssh_write_file(server, "/nope/f", "x", 1, 0644, &e);
         ck_assert_int_eq(r, -ENOENT);
-        ck_assert_str_eq(e.message,
-                         "host 'server.lab.test': cannot open '/nope/f' for writing: No such file");
+        ck_assert_str_eq(e.message, "cannot open '/nope/f' for writing: No such file");
 
         mh_error_clear(&e);
         r = mh_ssh_download(server, "/nope/f", "/tmp/mhc-test-never", &e);
@@ -1015,9 +1023,8 @@ START_TEST(test_lost_while_running) {
                 "grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); sleep 1",
                 NULL, &res, &e);
         ck_assert_int_eq(r, -MH_ERR_SSH);
-        ck_assert_msg(
-                strstr(e.message, "host 'server.lab.test': connection lost while the command ran"),
-                "%s", e.message);
+        ck_assert_msg(strncmp(e.message, "connection lost while the command ran", 37) == 0, "%s",
+                      e.message);
 
         out = run_out(server, "cat /tmp/mhc-test-once; rm /tmp/mhc-test-once");
         ck_assert_str_eq(out, "once\n");

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * mh_systemd (sd-bus over systemd-stdio-bridge) and mh_ssh_tunnel against
+ * mh_systemd (sd-bus over systemd-stdio-bridge) and mh_tunnel against
  * the lab's real hosts.  Units made here are named mhc-test-systemd-PID-*
  * under /run/systemd/system on server; an unchecked teardown removes them
  * even when a test fails.  Runs inside the lab's network namespace.
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -23,7 +24,7 @@
 #include <mhc/mhc.h>
 
 #include "lab.h"
-#include "ssh.h"
+#include "tunnel.h"
 #include "util.h"
 #include "check-run.h"
 
@@ -265,7 +266,7 @@ START_TEST(test_start_fails) {
         ck_assert_int_eq(r, -MH_ERR_COMMAND);
         ck_assert_int_eq(e.code, r);
         snprintf(expected, sizeof(expected),
-                 "host 'server.lab.test': unit '%s' failed to start (result: exit-code): ", unit);
+                 "unit '%s' failed to start (result: exit-code): ", unit);
         ck_assert_msg(strncmp(e.message, expected, strlen(expected)) == 0, "%s", e.message);
         ck_assert_msg(strstr(e.message, "mhc-marker-before"), "no journal lines: %s", e.message);
         ck_assert_msg(strstr(e.message, " | "), "one journal line only: %s", e.message);
@@ -285,8 +286,7 @@ START_TEST(test_unknown_unit) {
         int r;
 
         unit_name("does-not-exist", unit, sizeof(unit));
-        snprintf(expected, sizeof(expected),
-                 "host 'server.lab.test': unit '%s' does not exist", unit);
+        snprintf(expected, sizeof(expected), "unit '%s' does not exist", unit);
 
         r = mh_systemd_start_unit(sd, unit, 10000, &e);
         ck_assert_int_eq(r, -ENOENT);
@@ -327,7 +327,7 @@ START_TEST(test_reload_unsupported) {
         r = mh_systemd_reload_unit(sd, unit, 10000, &e);
         ck_assert_int_eq(r, -EOPNOTSUPP);
         snprintf(expected, sizeof(expected),
-                 "host 'server.lab.test': unit '%s' cannot reload: it has no ExecReload=", unit);
+                 "unit '%s' cannot reload: it has no ExecReload=", unit);
         ck_assert_msg(strncmp(e.message, expected, strlen(expected)) == 0, "%s", e.message);
         printf("reload without ExecReload=: %s\n", e.message);
         mh_error_clear(&e);
@@ -389,14 +389,24 @@ static void tunnel_teardown(void) {
         disconnect_server();
 }
 
-static int open_tunnel(const char *command) {
+static mh_tunnel *open_tunnel(const char *command) {
         mh_error e = MH_ERROR_INIT;
-        int fd = -1, r;
+        mh_tunnel *t = NULL;
+        int r;
 
-        r = mh_ssh_tunnel(host, command, &fd, &e);
+        r = mh_tunnel_open(host, command, &t, &e);
         ck_assert_msg(r == 0, "tunnel '%s': %s", command, mh_error_message(&e, r));
-        ck_assert_int_ge(fd, 0);
-        return fd;
+        ck_assert_ptr_nonnull(t);
+        ck_assert_int_ge(mh_tunnel_fd(t), 0);
+        return t;
+}
+
+/* Close t, waiting up to wait_msec, and free it. */
+static void close_tunnel(mh_tunnel *t, unsigned wait_msec) {
+        mh_tunnel_close(t, wait_msec);
+        ck_assert_int_eq(mh_tunnel_fd(t), -1);
+        mh_tunnel_close(t, wait_msec); /* twice is fine */
+        mh_tunnel_free(t);
 }
 
 /* Read from fd until EOF or timeout_sec, appending to buf[0..size); returns the count, or -1 on timeout. */
@@ -451,6 +461,7 @@ START_TEST(test_tunnel_echo) {
         uint8_t *data = malloc(size), *back = malloc(size + 1);
         writer w = { .data = data, .size = size };
         pthread_t thread;
+        mh_tunnel *t;
         double start;
         ssize_t n;
 
@@ -460,7 +471,8 @@ START_TEST(test_tunnel_echo) {
         for (size_t i = 0; i < size; i++)
                 data[i] = (uint8_t) rand();
 
-        w.fd = open_tunnel("cat");
+        t = open_tunnel("cat");
+        w.fd = mh_tunnel_fd(t);
         start = now_sec();
         ck_assert_int_eq(pthread_create(&thread, NULL, write_all, &w), 0);
         n = read_to_eof(w.fd, back, size + 1, 30);
@@ -469,7 +481,7 @@ START_TEST(test_tunnel_echo) {
         ck_assert_msg(n == (ssize_t) size, "got %zd bytes back of %zu", n, size);
         ck_assert_msg(memcmp(data, back, size) == 0, "the bytes came back changed");
         printf("tunnel: 1 MB through `cat` and back in %.1f ms\n", (now_sec() - start) * 1000);
-        mh_ssh_tunnel_close(w.fd, 5000);
+        close_tunnel(t, 5000);
         free(data);
         free(back);
 }
@@ -499,19 +511,19 @@ static bool was_logged(const char *text) {
 
 START_TEST(test_tunnel_command_ends) {
         uint8_t buf[256];
+        mh_tunnel *t;
         double start;
         ssize_t n;
-        int fd;
 
         mh_log_set_handler(record_log, MH_LOG_DEBUG, NULL);
 
         /* a command that exits: its output, then EOF, while we never close our end;
          * its stderr goes to the debug log */
-        fd = open_tunnel("echo hello; echo to-stderr >&2; exit 3");
-        n = read_to_eof(fd, buf, sizeof(buf), 10);
+        t = open_tunnel("echo hello; echo to-stderr >&2; exit 3");
+        n = read_to_eof(mh_tunnel_fd(t), buf, sizeof(buf), 10);
         ck_assert_int_eq(n, 6);
         ck_assert_int_eq(memcmp(buf, "hello\n", 6), 0);
-        mh_ssh_tunnel_close(fd, 5000);
+        close_tunnel(t, 5000);
         start = now_sec();
         while (!was_logged("stderr: to-stderr") && now_sec() - start < 5)
                 usleep(10000);
@@ -519,10 +531,10 @@ START_TEST(test_tunnel_command_ends) {
         mh_log_set_handler(NULL, MH_LOG_DEBUG, NULL);
 
         /* a command that does not exist ends the same way, with nothing */
-        fd = open_tunnel("/nonexistent/mhc-no-such-bridge");
-        n = read_to_eof(fd, buf, sizeof(buf), 10);
+        t = open_tunnel("/nonexistent/mhc-no-such-bridge");
+        n = read_to_eof(mh_tunnel_fd(t), buf, sizeof(buf), 10);
         ck_assert_int_eq(n, 0);
-        mh_ssh_tunnel_close(fd, 5000);
+        close_tunnel(t, 5000);
 }
 END_TEST
 
@@ -532,10 +544,12 @@ START_TEST(test_tunnel_close_ends_command) {
         double start;
         ssize_t n;
         long pid;
+        mh_tunnel *t;
         int fd;
 
         /* cat gets EOF when we close our end and exits */
-        fd = open_tunnel("echo $$; exec cat");
+        t = open_tunnel("echo $$; exec cat");
+        fd = mh_tunnel_fd(t);
         for (n = 0; n < (ssize_t) sizeof(buf) - 1 && !memchr(buf, '\n', (size_t) n);) {
                 ssize_t k = read(fd, buf + n, sizeof(buf) - 1 - (size_t) n);
 
@@ -549,7 +563,7 @@ START_TEST(test_tunnel_close_ends_command) {
         ck_assert_str_eq(out, "alive\n");
         free(out);
 
-        mh_ssh_tunnel_close(fd, 5000);
+        close_tunnel(t, 5000);
         start = now_sec();
         for (;;) {
                 out = run_out(cmd);
@@ -564,6 +578,45 @@ START_TEST(test_tunnel_close_ends_command) {
 }
 END_TEST
 
+/* The threads of this process. */
+static size_t n_threads(void) {
+        DIR *d = opendir("/proc/self/task");
+        struct dirent *de;
+        size_t n = 0;
+
+        ck_assert_ptr_nonnull(d);
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.')
+                        n++;
+        closedir(d);
+        return n;
+}
+
+/* Closing a tunnel joins its thread: a bare one, and the D-Bus one of an mh_systemd. */
+START_TEST(test_tunnel_close_joins_thread) {
+        size_t before = n_threads();
+        mh_error e = MH_ERROR_INIT;
+        mh_systemd *bus = NULL;
+        mh_unit_state st;
+        mh_tunnel *t;
+        int r;
+
+        t = open_tunnel("exec cat");
+        ck_assert_uint_eq(n_threads(), before + 1);
+        close_tunnel(t, 5000);
+        ck_assert_uint_eq(n_threads(), before);
+
+        r = mh_systemd_open(ssh, &bus, &e);
+        ck_assert_msg(r == 0, "open: %s", mh_error_message(&e, r));
+        ck_assert_uint_eq(n_threads(), before + 1);
+        r = mh_systemd_get_unit(bus, "ssh.service", &st, &e);
+        ck_assert_msg(r == 0, "get: %s", mh_error_message(&e, r));
+        ck_assert_str_eq(st.active_state, "active");
+        mh_systemd_free(bus);
+        ck_assert_uint_eq(n_threads(), before);
+}
+END_TEST
+
 static int compare_double(const void *a, const void *b) {
         double x = *(const double *) a, y = *(const double *) b;
 
@@ -575,11 +628,15 @@ START_TEST(test_dbus_roundtrip) {
         static double raw[N], api[N], exec_ms[N / 10];
         sd_bus *bus = NULL;
         mh_error e = MH_ERROR_INIT;
+        mh_tunnel *t;
         double open_ms;
         int fd, r;
 
-        /* sd-bus straight over the tunnel: the cost of one D-Bus call */
-        fd = open_tunnel("systemd-stdio-bridge");
+        /* sd-bus straight over the tunnel: the cost of one D-Bus call; the
+         * bus closes what it gets, so it gets a descriptor of its own */
+        t = open_tunnel("systemd-stdio-bridge");
+        fd = dup(mh_tunnel_fd(t));
+        ck_assert_int_ge(fd, 0);
         ck_assert_int_ge(sd_bus_new(&bus), 0);
         ck_assert_int_ge(sd_bus_set_fd(bus, fd, fd), 0);
         ck_assert_int_ge(sd_bus_set_bus_client(bus, 1), 0);
@@ -602,6 +659,7 @@ START_TEST(test_dbus_roundtrip) {
                 sd_bus_error_free(&be);
         }
         sd_bus_flush_close_unref(bus);
+        close_tunnel(t, 5000);
 
         /* mh_systemd_get_unit: five properties, pipelined */
         open_ms = now_sec();
@@ -659,6 +717,7 @@ static Suite *systemd_suite(void) {
         tcase_add_test(tc, test_tunnel_echo);
         tcase_add_test(tc, test_tunnel_command_ends);
         tcase_add_test(tc, test_tunnel_close_ends_command);
+        tcase_add_test(tc, test_tunnel_close_joins_thread);
         tcase_add_test(tc, test_dbus_roundtrip);
         suite_add_tcase(s, tc);
 

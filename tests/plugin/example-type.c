@@ -50,7 +50,7 @@ static int example_backup(mh_host *h, mh_backup *b, mh_error *error) {
         strcat(token, "\n");
 
         if (marker_path(b, &path) < 0)
-                return mh_error_set(error, -ENOMEM, "out of memory");
+                return mh_error_oom(error);
         r = mh_ssh_write_file(h->ssh, path, token, strlen(token), 0600, error);
         free(path);
         if (r < 0)
@@ -58,7 +58,7 @@ static int example_backup(mh_host *h, mh_backup *b, mh_error *error) {
 
         b->data = strdup(token);
         if (!b->data)
-                return mh_error_set(error, -ENOMEM, "out of memory");
+                return mh_error_oom(error);
         x->n_backups++;
         return 0;
 }
@@ -73,7 +73,7 @@ static int example_restore(mh_host *h, mh_backup *b, const mh_restore_options *o
         if (!b->data)
                 return mh_error_set(error, -EINVAL, "backup '%s' has no token", b->name);
         if (marker_path(b, &path) < 0)
-                return mh_error_set(error, -ENOMEM, "out of memory");
+                return mh_error_oom(error);
         r = mh_ssh_read_file(h->ssh, path, 4096, &text, &size, error);
         if (r >= 0 && (size != strlen(b->data) || memcmp(text, b->data, size) != 0))
                 r = mh_error_set(error, -MH_ERR_REMOTE,

@@ -52,12 +52,36 @@ END_TEST
 START_TEST(test_prefix_adds_context) {
         mh_error e = MH_ERROR_INIT;
 
-        mh_error_prefix(&e, "host '%s': ", "db");
+        mh_error_prefix(&e, "host '%s'", "db");
         ck_assert_str_eq(e.message, "");
 
+        /* The caller gives the context only; the separator comes with it. */
         mh_error_set(&e, -ECONNREFUSED, "connection refused");
-        mh_error_prefix(&e, "host '%s': ", "db");
+        mh_error_prefix(&e, "host '%s'", "db");
         ck_assert_str_eq(e.message, "host 'db': connection refused");
+        mh_error_prefix(&e, "vanilla backup");
+        ck_assert_str_eq(e.message, "vanilla backup: host 'db': connection refused");
+        ck_assert_int_eq(e.code, -ECONNREFUSED);
+
+        /* No context, nothing added. */
+        mh_error_prefix(&e, "%s", "");
+        ck_assert_str_eq(e.message, "vanilla backup: host 'db': connection refused");
+}
+END_TEST
+
+START_TEST(test_oom) {
+        mh_error e = MH_ERROR_INIT;
+
+        ck_assert_int_eq(mh_error_oom(&e), -ENOMEM);
+        ck_assert_int_eq(e.code, -ENOMEM);
+        ck_assert_str_eq(e.message, "out of memory");
+        ck_assert_int_eq(mh_error_oom(NULL), -ENOMEM);
+
+        /* The first error wins here too. */
+        mh_error_clear(&e);
+        mh_error_set(&e, -EIO, "disk on fire");
+        ck_assert_int_eq(mh_error_oom(&e), -ENOMEM);
+        ck_assert_str_eq(e.message, "disk on fire");
 }
 END_TEST
 
@@ -67,8 +91,9 @@ START_TEST(test_message_is_one_line) {
         mh_error_set(&e, -MH_ERR_REMOTE, "bad\noutput\r\nhere");
         ck_assert_ptr_null(strchr(e.message, '\n'));
         ck_assert_ptr_null(strchr(e.message, '\r'));
-        mh_error_prefix(&e, "a\nb: ");
+        mh_error_prefix(&e, "a\nb");
         ck_assert_ptr_null(strchr(e.message, '\n'));
+        ck_assert_str_eq(e.message, "a b: bad output  here");
 }
 END_TEST
 
@@ -82,6 +107,13 @@ START_TEST(test_long_message_is_truncated) {
         ck_assert_uint_eq(strlen(e.message), MH_ERROR_MESSAGE_MAX - 1);
         mh_error_prefix(&e, "%s", big);
         ck_assert_uint_eq(strlen(e.message), MH_ERROR_MESSAGE_MAX - 1);
+
+        /* A long message is cut at its end; the context stays whole. */
+        mh_error_clear(&e);
+        mh_error_set(&e, -E2BIG, "%s", big);
+        mh_error_prefix(&e, "host '%s'", "db");
+        ck_assert_uint_eq(strlen(e.message), MH_ERROR_MESSAGE_MAX - 1);
+        ck_assert_int_eq(strncmp(e.message, "host 'db': xxx", 14), 0);
 }
 END_TEST
 
@@ -103,6 +135,7 @@ static Suite *error_suite(void) {
         tcase_add_test(tc, test_null_error_is_fine);
         tcase_add_test(tc, test_positive_code_becomes_negative);
         tcase_add_test(tc, test_prefix_adds_context);
+        tcase_add_test(tc, test_oom);
         tcase_add_test(tc, test_message_is_one_line);
         tcase_add_test(tc, test_long_message_is_truncated);
         tcase_add_test(tc, test_strerror_covers_both_ranges);

@@ -48,7 +48,14 @@ typedef struct mh_error {
 MH_EXPORT int mh_error_set(mh_error *e, int code, const char *fmt, ...) MH_PRINTF(3, 4);
 MH_EXPORT int mh_error_setv(mh_error *e, int code, const char *fmt, va_list ap) MH_PRINTF(3, 0);
 
-/* Put context in front of a set message: "host 'db': " + message. */
+/* -ENOMEM with the message "out of memory" (unless e holds an error already). */
+MH_EXPORT int mh_error_oom(mh_error *e);
+
+/*
+ * Put context in front of a set message, with the separator: fmt says only
+ * the context ("host '%s'", "vanilla backup"), and the message becomes
+ * "host 'db': " + message.  Nothing happens when e holds no error.
+ */
 MH_EXPORT void mh_error_prefix(mh_error *e, const char *fmt, ...) MH_PRINTF(2, 3);
 
 /* Forget a recorded error. */

@@ -7,6 +7,7 @@
 #include <mhc/common.h>
 #include <mhc/config.h>
 #include <mhc/error.h>
+#include <mhc/log.h>
 #include <mhc/ssh.h>
 
 MH_BEGIN_DECLS
@@ -71,6 +72,15 @@ MH_EXPORT const char *mh_host_secret(const mh_host *h, size_t i);
 
 /* The host's SSH session (borrowed), or NULL before mh_host_connect(). */
 MH_EXPORT mh_ssh *mh_host_ssh(mh_host *h);
+
+/*
+ * Call fn after each command run on the host's session (its type's, the
+ * library's housekeeping and a test's alike), from the thread that ran
+ * it; NULL: none.  The host keeps it for the session it connects, so it
+ * may be set before mh_host_connect().  Set it while no other thread uses
+ * the host.
+ */
+MH_EXPORT void mh_host_set_command_observer(mh_host *h, mh_command_fn fn, void *userdata);
 
 /* The host's systemd over D-Bus (borrowed), opened on first use. */
 MH_EXPORT struct mh_systemd *mh_host_systemd(mh_host *h, mh_error *error);

@@ -42,10 +42,11 @@ typedef struct mh_command_record {
         uint64_t duration_usec;
 } mh_command_record;
 
+/*
+ * An observer of the commands of a session or host, called after each one
+ * (mh_host_set_command_observer(), mh_ssh_set_command_observer()).
+ */
 typedef void (*mh_command_fn)(const mh_command_record *record, void *userdata);
-
-/* Install a handler called after every remote command (NULL: none). */
-MH_EXPORT void mh_log_set_command_handler(mh_command_fn handler, void *userdata);
 
 MH_END_DECLS
 

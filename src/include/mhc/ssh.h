@@ -8,12 +8,15 @@
 #include <mhc/common.h>
 #include <mhc/config.h>
 #include <mhc/error.h>
+#include <mhc/log.h>
 
 MH_BEGIN_DECLS
 
 /*
- * One persistent, authenticated SSH session to a host.  Commands, file
- * transfers and (later) D-Bus channels share it.  An mh_ssh is used by one
+ * One persistent, authenticated SSH session to a host.  Commands and file
+ * transfers share it.  Messages of this layer never name the host: a
+ * caller that has several hosts adds the name (the host layer, mh_host_*,
+ * does).  An mh_ssh is used by one
  * thread at a time; different sessions may be used by different threads.
  */
 typedef struct mh_ssh mh_ssh;
@@ -45,6 +48,14 @@ MH_EXPORT const mh_host_config *mh_ssh_host(const mh_ssh *s);
 
 /* The SHA256 fingerprint of the host key the server showed, "SHA256:...". */
 MH_EXPORT const char *mh_ssh_host_key_fingerprint(const mh_ssh *s);
+
+/*
+ * Call fn after each command mh_ssh_exec() runs on s, from the thread
+ * that ran it, with the host, the command, its exit status, why it did not
+ * finish (if it did not) and how long it took; NULL: none.  mh_host sets
+ * its own (mh_host_set_command_observer()) on the sessions it makes.
+ */
+MH_EXPORT void mh_ssh_set_command_observer(mh_ssh *s, mh_command_fn fn, void *userdata);
 
 /* Default cap on each of stdout and stderr of one command: 256 MiB. */
 #define MH_EXEC_MAX_OUTPUT_DEFAULT ((size_t) 256 << 20)
@@ -86,6 +97,21 @@ MH_EXPORT int mh_ssh_exec(mh_ssh *s, const char *command, const mh_exec_options 
 
 /* Free the buffers of r and zero it. */
 MH_EXPORT void mh_exec_result_dispose(mh_exec_result *r);
+
+/* Bytes of the stderr line that mh_exec_result_summary() keeps. */
+#define MH_EXEC_SUMMARY_LINE_MAX 300
+/* A buffer size that holds any summary whole. */
+#define MH_EXEC_SUMMARY_SIZE (MH_EXEC_SUMMARY_LINE_MAX + 64)
+
+/*
+ * How a command that ran and failed ended, on one line for a message
+ * ("backup command failed with %s"): "exit status 3: LINE", LINE being the
+ * last non-empty line of its stderr (where tools put their final word),
+ * cut after MH_EXEC_SUMMARY_LINE_MAX bytes with "...", or "(nothing on
+ * stderr)"; "exit status 137 (signal 9): ..." when a signal ended it.
+ * Written into buf (cut to size); returns buf.
+ */
+MH_EXPORT const char *mh_exec_result_summary(const mh_exec_result *r, char *buf, size_t size);
 
 /* Copy a local file to the host over SFTP (mode taken from the local file). */
 MH_EXPORT int mh_ssh_upload(mh_ssh *s, const char *local_path, const char *remote_path,

@@ -50,7 +50,8 @@ struct mh_host {
         const mh_host_type *type;
         const mh_host_config *config;
         mh_ssh *ssh;            /* connected by mh_host_connect() */
-        struct mh_systemd *systemd; /* opened by mh_host_systemd() */
+        struct mh_systemd *systemd; /* opened on first use: mh_host_systemd(), or
+                                     * mh_systemd_open() by a type; freed with h */
         char *run_dir;          /* this run's directory on the host */
         void *internal;         /* libmhc's bookkeeping; not for types */
 };
