@@ -5,6 +5,9 @@
 
 #include "util.h"
 
+/* Longest quoted word or command line: far beyond what a remote shell takes. */
+#define COMMAND_MAX ((size_t) 16 << 20)
+
 static int quote_into(mh_buf *b, const char *s) {
         int r;
 
@@ -17,7 +20,7 @@ static int quote_into(mh_buf *b, const char *s) {
 }
 
 int mh_shell_quote(const char *s, char **ret) {
-        mh_buf b = {};
+        mh_buf b = MH_BUF_INIT(COMMAND_MAX);
         int r;
 
         if (!s || !ret)
@@ -33,7 +36,7 @@ int mh_shell_quote(const char *s, char **ret) {
 }
 
 int mh_shell_join(const char *const *argv, char **ret) {
-        mh_buf b = {};
+        mh_buf b = MH_BUF_INIT(COMMAND_MAX);
         int r = 0;
 
         if (!argv || !ret)

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <time.h>
@@ -16,15 +17,24 @@ char *mh_strdup_or_null(const char *s) {
         return s ? strdup(s) : NULL;
 }
 
+void mh_buf_init(mh_buf *b, size_t max) {
+        assert(max > 0);
+        *b = (mh_buf) MH_BUF_INIT(max);
+}
+
 /* Grow geometrically so that n appends cost O(n) copies in all. */
 static int buf_reserve(mh_buf *b, size_t extra) {
         size_t need, n;
         char *p;
 
+        /* A buffer made without its maximum is a bug, never an unbounded one. */
+        if (b->max == 0)
+                return -EINVAL;
+
         if (extra > SIZE_MAX - b->size - 1)
                 return -EFBIG;
         need = b->size + extra;
-        if (b->max > 0 && need > b->max)
+        if (need > b->max)
                 return -EFBIG;
         if (need + 1 <= b->allocated)
                 return 0;
@@ -32,7 +42,7 @@ static int buf_reserve(mh_buf *b, size_t extra) {
         n = b->allocated ? b->allocated : 256;
         while (n < need + 1)
                 n = n > SIZE_MAX / 2 ? need + 1 : n * 2;
-        if (b->max > 0 && n > b->max + 1)
+        if (n > b->max + 1)
                 n = b->max + 1;
 
         p = realloc(b->data, n);

@@ -15,7 +15,7 @@
 
 static int replay_file(const char *path) {
         _cleanup_fclose_ FILE *f = NULL;
-        mh_buf b = {};
+        mh_buf b = MH_BUF_INIT((size_t) 64 << 20);
         char chunk[4096];
         size_t n;
 

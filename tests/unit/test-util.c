@@ -6,7 +6,7 @@
 #include "check-run.h"
 
 START_TEST(test_buf_append_and_steal) {
-        mh_buf b = {};
+        mh_buf b = MH_BUF_INIT((size_t) 64 << 20);
         _cleanup_free_ char *s = NULL;
         size_t size;
 
@@ -33,10 +33,25 @@ START_TEST(test_buf_max_is_enforced) {
 }
 END_TEST
 
+/* A buffer made without a maximum refuses to grow rather than grow without bound. */
+START_TEST(test_buf_without_max_refuses) {
+        mh_buf b = {}, c;
+
+        ck_assert_int_eq(mh_buf_append(&b, "x", 1), -EINVAL);
+        ck_assert_int_eq(mh_buf_printf(&b, "%d", 1), -EINVAL);
+        ck_assert_ptr_null(b.data);
+        mh_buf_init(&c, 4);
+        ck_assert_uint_eq(c.max, 4);
+        ck_assert_int_eq(mh_buf_append(&c, "abcd", 4), 0);
+        ck_assert_int_eq(mh_buf_append(&c, "e", 1), -EFBIG);
+        mh_buf_dispose(&c);
+}
+END_TEST
+
 /* Appending a byte at a time must not copy quadratically: the number of
  * reallocations grows with log(n). */
 START_TEST(test_buf_grows_geometrically) {
-        mh_buf b = {};
+        mh_buf b = MH_BUF_INIT((size_t) 64 << 20);
         size_t grows = 0, last = 0;
 
         for (int i = 0; i < 1 << 20; i++) {
@@ -53,7 +68,7 @@ START_TEST(test_buf_grows_geometrically) {
 END_TEST
 
 START_TEST(test_buf_steal_empty) {
-        mh_buf b = {};
+        mh_buf b = MH_BUF_INIT((size_t) 64 << 20);
         _cleanup_free_ char *s = mh_buf_steal(&b, NULL);
 
         ck_assert_ptr_nonnull(s);
@@ -75,6 +90,7 @@ static Suite *util_suite(void) {
 
         tcase_add_test(tc, test_buf_append_and_steal);
         tcase_add_test(tc, test_buf_max_is_enforced);
+        tcase_add_test(tc, test_buf_without_max_refuses);
         tcase_add_test(tc, test_buf_grows_geometrically);
         tcase_add_test(tc, test_buf_steal_empty);
         tcase_add_test(tc, test_now_is_monotonic);

@@ -191,7 +191,7 @@ END_TEST
 
 /* Many keys make the set of keys grow; the duplicate is still found. */
 START_TEST(test_duplicate_among_many_keys) {
-        mh_buf b = {};
+        mh_buf b = MH_BUF_INIT((size_t) 64 << 20);
         _cleanup_free_ char *text = NULL;
         size_t size;
 
@@ -259,7 +259,7 @@ static char *nested_flow(int depth) {
 START_TEST(test_depth_limit) {
         _cleanup_free_ char *ok = nested_flow(64), *deep = nested_flow(65),
                             *hostile = nested_flow(100000);
-        mh_buf b = {};
+        mh_buf b = MH_BUF_INIT((size_t) 64 << 20);
         _cleanup_free_ char *block = NULL;
         mh_node *root = parse_ok(ok);
 
