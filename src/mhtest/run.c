@@ -12,7 +12,8 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "controller.h"
+#include <mhc/controller.h>
+
 #include "mhtest.h"
 #include "util.h"
 
@@ -56,11 +57,12 @@ typedef struct run {
         counts counts;
         bool lab_unusable;
         report *report;
-        lab lab;
+        mh_lab *lab;
         FILE *console;          /* stdout, or stderr when stdout is TAP */
         const char **secrets;   /* NULL-terminated */
         /* the test running now */
-        controller *current;
+        mh_controller *current;
+        uint64_t tests_usec;    /* of the current topology's tests */
         command_log *logs;      /* one per host of current */
         char **failures;        /* reproducers of the failed tests, for the summary */
         size_t n_failures;
@@ -95,15 +97,15 @@ static void on_interrupt(int sig) {
 }
 
 /* Say which hosts a second Ctrl-C would leave dirty (none when c is NULL). */
-static void set_at_risk(controller *c) {
+static void set_at_risk(const mh_controller *c) {
         int next = !at_risk_index;
         size_t o;
 
         o = (size_t) snprintf(at_risk[next], sizeof(at_risk[next]),
                               "\nmhtest: stopped at once%s", c ? "; these hosts may be left dirty:" : "");
-        for (size_t i = 0; c && i < c->n_hosts && o < sizeof(at_risk[next]); i++)
+        for (size_t i = 0; c && i < mh_controller_n_hosts(c) && o < sizeof(at_risk[next]); i++)
                 o += (size_t) snprintf(at_risk[next] + o, sizeof(at_risk[next]) - o, " %s",
-                                       mh_host_name(c->hosts[i]->host));
+                                       mh_host_name(mh_controller_hosts(c)[i]));
         if (o < sizeof(at_risk[next]))
                 o += (size_t) snprintf(at_risk[next] + o, sizeof(at_risk[next]) - o, "\n");
         at_risk_length[next] = o < sizeof(at_risk[next]) ? o : sizeof(at_risk[next]) - 1;
@@ -481,10 +483,10 @@ static int list_plan(run *rn) {
 
 static void on_command(const mh_command_record *record, void *userdata) {
         run *rn = userdata;
-        controller *c = rn->current;
+        const mh_controller *c = rn->current;
 
-        for (size_t i = 0; c && rn->logs && i < c->n_hosts; i++)
-                if (streq(mh_host_name(c->hosts[i]->host), record->host) && rn->logs[i].f) {
+        for (size_t i = 0; c && rn->logs && i < mh_controller_n_hosts(c); i++)
+                if (streq(mh_host_name(mh_controller_hosts(c)[i]), record->host) && rn->logs[i].f) {
                         fprintf(rn->logs[i].f, "$ %s\n  [exit %d, %.1f ms%s%s]\n",
                                 record->command, record->exit_status,
                                 record->duration_usec / 1000.0, record->error ? ", " : "",
@@ -532,29 +534,30 @@ static bool wants_artifacts(const arguments *args, mh_test_status s) {
         }
 }
 
-static void collect(run *rn, controller *c, const planned *t, uint64_t since) {
-        for (size_t i = 0; i < c->n_hosts; i++) {
+static void collect(run *rn, const mh_controller *c, const planned *t, uint64_t since) {
+        for (size_t i = 0; i < mh_controller_n_hosts(c); i++) {
+                mh_host *h = mh_controller_hosts(c)[i];
                 mh_error e = MH_ERROR_INIT;
 
                 if (rn->logs[i].f)
                         fflush(rn->logs[i].f);
-                if (collect_artifacts(rn->args->artifacts_dir, mh_topology_name(c->topology),
-                                      t->info->name, c->hosts[i]->host, since,
-                                      strempty(rn->logs[i].text), rn->secrets, &e) < 0)
-                        fprintf(stderr, "mhtest: artifacts of %s: %s\n",
-                                mh_host_name(c->hosts[i]->host), e.message);
+                if (collect_artifacts(rn->args->artifacts_dir,
+                                      mh_topology_name(mh_controller_topology(c)), t->info->name, h,
+                                      since, strempty(rn->logs[i].text), rn->secrets, &e) < 0)
+                        fprintf(stderr, "mhtest: artifacts of %s: %s\n", mh_host_name(h),
+                                e.message);
         }
 }
 
-static void run_one(run *rn, const topology_plan *p, controller *c, const planned *t) {
+static void run_one(run *rn, const topology_plan *p, mh_controller *c, const planned *t) {
         char buf[24];
         mh_test_plan plan = {
                 .module = t->module,
                 .info = t->info,
                 .topology = mh_topology_name(p->topology),
-                .hosts = controller_hosts(c),
-                .roles = c->roles,
-                .n_hosts = c->n_hosts,
+                .hosts = mh_controller_hosts(c),
+                .roles = mh_controller_roles(c),
+                .n_hosts = mh_controller_n_hosts(c),
                 .cancel_fd = cancel_pipe[0],
                 .on_command = on_command,
                 .on_note = on_note,
@@ -566,26 +569,26 @@ static void run_one(run *rn, const topology_plan *p, controller *c, const planne
                  start = clock_usec(CLOCK_MONOTONIC);
         _cleanup_free_ char *message = NULL;
 
-        if (!controller_usable(c, &e)) {
+        if (!mh_controller_usable(c, &e)) {
                 finish_test(rn, p, t, MH_TEST_ERROR, e.message, NULL, 0, 0);
                 return;
         }
         report_event(rn->report, "test-start", "test", t->info->name, "topology", plan.topology,
                      NULL);
-        close_logs(rn, c->n_hosts);
-        (void) open_logs(rn, c->n_hosts);
+        close_logs(rn, mh_controller_n_hosts(c));
+        (void) open_logs(rn, mh_controller_n_hosts(c));
 
         if (mh_test_execute(&plan, &o, &e) < 0) {
                 o.status = MH_TEST_ERROR;
                 o.message = strdup(e.message);
         }
-        c->times.tests_usec += clock_usec(CLOCK_MONOTONIC) - start;
+        rn->tests_usec += clock_usec(CLOCK_MONOTONIC) - start;
 
         if (wants_artifacts(rn->args, o.status))
                 collect(rn, c, t, since);
-        close_logs(rn, c->n_hosts);
+        close_logs(rn, mh_controller_n_hosts(c));
 
-        if (controller_after_test(c, &restore_usec, &restore) < 0) {
+        if (mh_controller_after_test(c, &restore_usec, &restore) < 0) {
                 fprintf(stderr, "mhtest: %swarning%s: after %s [%s]: %s\n",
                         color_on(rn->args, COLOR_YELLOW), color_off(rn->args), t->info->name,
                         plan.topology, restore.message);
@@ -608,23 +611,23 @@ static void skip_all(run *rn, const topology_plan *p, size_t from, mh_test_statu
                 finish_test(rn, p, &p->tests[j], status, why, NULL, 0, 0);
 }
 
-static void print_times(run *rn, const topology_plan *p, const controller *c) {
+static void print_times(run *rn, const topology_plan *p, const mh_controller *c) {
+        const mh_phase_times *times = mh_controller_times(c);
+
         if (rn->args->verbosity < 0)
                 return;
         pthread_mutex_lock(&report_lock);
-        fprintf(rn->console,
-                "  %s: setup %.2fs, backups %.2fs, tests %.2fs, restores %.2fs\n",
-                mh_topology_name(p->topology), c->times.setup_usec / 1e6,
-                c->times.backup_usec / 1e6, c->times.tests_usec / 1e6,
-                c->times.restore_usec / 1e6);
+        fprintf(rn->console, "  %s: setup %.2fs, backups %.2fs, tests %.2fs, restores %.2fs\n",
+                mh_topology_name(p->topology), times->setup_usec / 1e6, times->backup_usec / 1e6,
+                rn->tests_usec / 1e6, times->restore_usec / 1e6);
         pthread_mutex_unlock(&report_lock);
 }
 
-static void run_topology(run *rn, const topology_plan *p, const controller_options *options) {
+static void run_topology(run *rn, const topology_plan *p, const mh_controller_options *options) {
         const char *name = mh_topology_name(p->topology);
         mh_error e = MH_ERROR_INIT;
         _cleanup_free_ char *why = NULL;
-        controller c;
+        mh_controller *c = NULL;
         char buf[24];
         uint64_t start = clock_usec(CLOCK_MONOTONIC);
         int r;
@@ -639,17 +642,18 @@ static void run_topology(run *rn, const topology_plan *p, const controller_optio
                 skip_all(rn, p, 0, MH_TEST_SKIPPED, "not run: the run was interrupted");
                 return;
         }
-        r = controller_init(&c, &rn->lab, p->topology, p->hosts, p->n_hosts, options, &e);
+        r = mh_controller_new(rn->lab, p->topology, p->hosts, p->n_hosts, options, &c, &e);
         if (r < 0) {
                 skip_all(rn, p, 0, MH_TEST_ERROR, e.message);
                 return;
         }
-        rn->current = &c;
-        rn->logs = calloc(c.n_hosts ? c.n_hosts : 1, sizeof(*rn->logs));
+        rn->current = c;
+        rn->tests_usec = 0;
+        rn->logs = calloc(mh_controller_n_hosts(c) ?: 1, sizeof(*rn->logs));
         report_event(rn->report, "topology-start", "topology", name, NULL);
-        set_at_risk(&c);
+        set_at_risk(c);
 
-        r = controller_enter(&c, &e);
+        r = mh_controller_enter(c, &e);
         report_event(rn->report, "topology-setup", "topology", name, "status",
                      r < 0 ? "failed" : "ok", "message", r < 0 ? e.message : "", "duration_usec",
                      usec_text(clock_usec(CLOCK_MONOTONIC) - start, buf), NULL);
@@ -664,21 +668,21 @@ static void run_topology(run *rn, const topology_plan *p, const controller_optio
                                          "not run: the run was interrupted");
                                 break;
                         }
-                        run_one(rn, p, &c, &p->tests[j]);
+                        run_one(rn, p, c, &p->tests[j]);
                 }
 
-        r = controller_leave(&c, &e);
+        r = mh_controller_leave(c, &e);
         if (r < 0)
                 fprintf(stderr, "mhtest: %swarning%s: topology %s: %s\n",
                         color_on(rn->args, COLOR_YELLOW), color_off(rn->args), name, e.message);
         report_event(rn->report, "topology-end", "topology", name, "setup_usec",
-                     usec_text(c.times.setup_usec, buf), NULL);
+                     usec_text(mh_controller_times(c)->setup_usec, buf), NULL);
         set_at_risk(NULL);
-        print_times(rn, p, &c);
+        print_times(rn, p, c);
         free(rn->logs);
         rn->logs = NULL;
         rn->current = NULL;
-        controller_dispose(&c);
+        mh_controller_free(c);
 }
 
 static void print_summary(run *rn, uint64_t usec) {
@@ -743,33 +747,34 @@ static void run_dispose(run *rn) {
 static int gather_secrets(run *rn) {
         size_t n = 0;
 
-        for (size_t i = 0; i < rn->lab.n_hosts; i++)
-                n += mh_host_n_secrets(rn->lab.hosts[i].host);
+        for (size_t i = 0; i < mh_lab_n_hosts(rn->lab); i++)
+                n += mh_host_n_secrets(mh_lab_host(rn->lab, i));
         rn->secrets = calloc(n + 1, sizeof(*rn->secrets));
         if (!rn->secrets)
                 return -ENOMEM;
         n = 0;
-        for (size_t i = 0; i < rn->lab.n_hosts; i++)
-                for (size_t j = 0; j < mh_host_n_secrets(rn->lab.hosts[i].host); j++)
-                        rn->secrets[n++] = mh_host_secret(rn->lab.hosts[i].host, j);
+        for (size_t i = 0; i < mh_lab_n_hosts(rn->lab); i++)
+                for (size_t j = 0; j < mh_host_n_secrets(mh_lab_host(rn->lab, i)); j++)
+                        rn->secrets[n++] = mh_host_secret(mh_lab_host(rn->lab, i), j);
         return 0;
 }
 
 static int run_plan(run *rn) {
-        controller_options options = {};
+        mh_controller_options options = {};
         mh_error e = MH_ERROR_INIT;
         uint64_t start = clock_usec(CLOCK_MONOTONIC);
         char seed[24];
         int r;
 
-        if (lab_init(&rn->lab, rn->config, &e) < 0 || gather_secrets(rn) < 0) {
+        if (mh_lab_new(rn->config, &rn->lab, &e) < 0 || gather_secrets(rn) < 0) {
                 fprintf(stderr, "mhtest: %s\n", e.message[0] ? e.message : "out of memory");
+                rn->lab = mh_lab_free(rn->lab);
                 return EXIT_USAGE;
         }
         r = report_open(rn->args, &rn->report, &e);
         if (r < 0) {
                 fprintf(stderr, "mhtest: %s\n", e.message);
-                lab_dispose(&rn->lab);
+                rn->lab = mh_lab_free(rn->lab);
                 return EXIT_USAGE;
         }
         mh_log_set_command_handler(log_command_to_report, rn);
@@ -794,7 +799,7 @@ static int run_plan(run *rn) {
                 r = EXIT_USAGE;
         } else
                 r = exit_status(rn);
-        lab_dispose(&rn->lab);
+        rn->lab = mh_lab_free(rn->lab);
         return r;
 }
 
