@@ -82,18 +82,21 @@ int run_tests(const arguments *args, const mh_config *config);
 
 /* --- reports (report.c) ---------------------------------------------------- */
 
-/* One test on one topology, as it ended (or was skipped before it started). */
+/*
+ * One test on one topology, as it ended (or was skipped before it
+ * started): the test, and its outcome as the test's process ended
+ * (mh_test_execute()) or as the runner decided it, which every report
+ * gets whole: status, message, details, the process's time, the signal
+ * that ended it, whether it timed out or was cancelled.
+ */
 typedef struct test_result {
         const char *name;               /* the test */
         const char *topology;
         const char *module;             /* the module's path */
         const char *file;               /* where the test is defined */
         unsigned line;
-        mh_test_status status;
-        const char *message;            /* one line, NULL when passed */
-        const char *details;            /* more lines (output, notes), or NULL */
+        const mh_test_outcome *outcome; /* borrowed */
         const char *reproducer;         /* "mhtest --config ... -k NAME --seed S", or NULL */
-        uint64_t duration_usec;         /* of the test's body */
         uint64_t restore_usec;          /* of the restore after it */
         size_t index, total;            /* [index/total] */
 } test_result;

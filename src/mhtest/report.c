@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,17 +18,14 @@
 /* U+FFFD, written for what a format cannot hold (invalid UTF-8, control characters). */
 #define REPLACEMENT "\xef\xbf\xbd"
 
-/* A test_result with strings of its own, kept for the JUnit file. */
+/* A test_result with strings and an outcome of its own, kept for the JUnit file. */
 typedef struct kept_result {
         char *name;
         char *topology;
         char *file;
-        char *message;
-        char *details;
         char *reproducer;
         unsigned line;
-        mh_test_status status;
-        uint64_t duration_usec;
+        mh_test_outcome outcome;
         uint64_t restore_usec;
 } kept_result;
 
@@ -214,6 +212,23 @@ static void format_seconds(uint64_t usec, char buf[static 32]) {
         snprintf(buf, 32, "%" PRIu64 ".%03" PRIu64, usec / 1000000, usec / 1000 % 1000);
 }
 
+/* "SIGSEGV" for 11, "signal 64" for a signal without a name here. */
+static const char *signal_name(int sig, char buf[static 24]) {
+        static const char *const names[] = {
+                [SIGHUP] = "SIGHUP",   [SIGINT] = "SIGINT",   [SIGQUIT] = "SIGQUIT",
+                [SIGILL] = "SIGILL",   [SIGTRAP] = "SIGTRAP", [SIGABRT] = "SIGABRT",
+                [SIGBUS] = "SIGBUS",   [SIGFPE] = "SIGFPE",   [SIGKILL] = "SIGKILL",
+                [SIGUSR1] = "SIGUSR1", [SIGSEGV] = "SIGSEGV", [SIGUSR2] = "SIGUSR2",
+                [SIGPIPE] = "SIGPIPE", [SIGALRM] = "SIGALRM", [SIGTERM] = "SIGTERM",
+                [SIGXCPU] = "SIGXCPU", [SIGXFSZ] = "SIGXFSZ", [SIGSYS] = "SIGSYS",
+        };
+
+        if (sig > 0 && (size_t) sig < ELEMENTSOF(names) && names[sig])
+                return names[sig];
+        snprintf(buf, 24, "signal %d", sig);
+        return buf;
+}
+
 static const char *status_name(mh_test_status s) {
         switch (s) {
         case MH_TEST_PASSED:
@@ -273,6 +288,11 @@ static void json_string(json_line *l, const char *key, const char *value) {
 static void json_uint(json_line *l, const char *key, uint64_t value) {
         json_key(l, key);
         fprintf(l->f, "%" PRIu64, value);
+}
+
+static void json_bool(json_line *l, const char *key, bool value) {
+        json_key(l, key);
+        fputs(value ? "true" : "false", l->f);
 }
 
 /* End the line and write it whole, so that a crash loses no more than the line. */
@@ -335,6 +355,7 @@ void report_command(report *r, const mh_command_record *record) {
 }
 
 static void json_test(report *r, const test_result *t) {
+        const mh_test_outcome *o = t->outcome;
         json_line l;
 
         if (!json_begin(r, "test-end", &l))
@@ -344,10 +365,17 @@ static void json_test(report *r, const test_result *t) {
         json_string(&l, "module", t->module);
         json_string(&l, "file", t->file);
         json_uint(&l, "line", t->line);
-        json_string(&l, "status", status_name(t->status));
-        json_string(&l, "message", t->message);
-        json_string(&l, "details", t->details);
-        json_uint(&l, "duration_usec", t->duration_usec);
+        json_string(&l, "status", status_name(o->status));
+        json_string(&l, "message", o->message);
+        json_string(&l, "details", o->details);
+        json_key(&l, "signal");
+        if (o->signal > 0)
+                fprintf(l.f, "%d", o->signal);
+        else
+                fputs("null", l.f);
+        json_bool(&l, "timed_out", o->timed_out);
+        json_bool(&l, "cancelled", o->cancelled);
+        json_uint(&l, "duration_usec", o->duration_usec);
         json_uint(&l, "restore_usec", t->restore_usec);
         json_string(&l, "reproducer", t->reproducer);
         json_uint(&l, "index", t->index);
@@ -367,8 +395,9 @@ static void tap_yaml_string(const char *key, const char *value) {
 }
 
 static void tap_test(report *r, const test_result *t) {
-        bool failed = t->status == MH_TEST_FAILED || t->status == MH_TEST_ERROR;
-        char seconds[32];
+        const mh_test_outcome *o = t->outcome;
+        bool failed = o->status == MH_TEST_FAILED || o->status == MH_TEST_ERROR;
+        char seconds[32], name[24];
 
         r->tap_count++;
         printf("%sok %u - ", failed ? "not " : "", r->tap_count);
@@ -376,27 +405,36 @@ static void tap_test(report *r, const test_result *t) {
         fputs(" [", stdout);
         put_escaped(stdout, t->topology, ESCAPE_TAP);
         putchar(']');
-        if (t->status == MH_TEST_SKIPPED) {
+        if (o->status == MH_TEST_SKIPPED) {
                 fputs(" # SKIP ", stdout);
-                put_escaped(stdout, t->message, ESCAPE_TAP);
+                put_escaped(stdout, o->message, ESCAPE_TAP);
         }
         putchar('\n');
 
         /* Why it failed, or with -v how long a passed test took. */
-        if (failed || (t->status == MH_TEST_PASSED && r->verbosity > 0)) {
+        if (failed || (o->status == MH_TEST_PASSED && r->verbosity > 0)) {
                 fputs("  ---\n", stdout);
-                tap_yaml_string("message", t->message);
+                tap_yaml_string("message", o->message);
                 if (failed)
-                        tap_yaml_string("severity", t->status == MH_TEST_ERROR ? "error" : "fail");
+                        tap_yaml_string("severity", o->status == MH_TEST_ERROR ? "error" : "fail");
+                /* How the test's process ended, when not by itself. */
+                if (o->signal > 0) {
+                        printf("  signal: %d\n", o->signal);
+                        tap_yaml_string("signal_name", signal_name(o->signal, name));
+                }
+                if (o->timed_out)
+                        fputs("  timed_out: true\n", stdout);
+                if (o->cancelled)
+                        fputs("  cancelled: true\n", stdout);
                 tap_yaml_string("file", t->file);
                 if (t->file)
                         printf("  line: %u\n", t->line);
-                format_seconds(t->duration_usec, seconds);
+                format_seconds(o->duration_usec, seconds);
                 printf("  duration: %s\n", seconds);
-                if (t->details && *t->details) {
+                if (o->details && *o->details) {
                         /* The indentation indicator: details may start with spaces. */
                         fputs("  details: |2-\n    ", stdout);
-                        put_escaped(stdout, t->details, ESCAPE_YAML_BLOCK);
+                        put_escaped(stdout, o->details, ESCAPE_YAML_BLOCK);
                         putchar('\n');
                 }
                 tap_yaml_string("reproducer", t->reproducer);
@@ -417,16 +455,21 @@ static void kept_result_dispose(kept_result *k) {
         free(k->name);
         free(k->topology);
         free(k->file);
-        free(k->message);
-        free(k->details);
         free(k->reproducer);
+        mh_test_outcome_dispose(&k->outcome);
 }
 
 static int keep_result(report *r, const test_result *t) {
+        const mh_test_outcome *o = t->outcome;
         kept_result k = {
                 .line = t->line,
-                .status = t->status,
-                .duration_usec = t->duration_usec,
+                .outcome = {
+                        .status = o->status,
+                        .duration_usec = o->duration_usec,
+                        .signal = o->signal,
+                        .timed_out = o->timed_out,
+                        .cancelled = o->cancelled,
+                },
                 .restore_usec = t->restore_usec,
         };
 
@@ -441,8 +484,9 @@ static int keep_result(report *r, const test_result *t) {
         }
         if (strdup_or_null(strempty(t->name), &k.name) < 0 ||
             strdup_or_null(strempty(t->topology), &k.topology) < 0 ||
-            strdup_or_null(t->file, &k.file) < 0 || strdup_or_null(t->message, &k.message) < 0 ||
-            strdup_or_null(t->details, &k.details) < 0 ||
+            strdup_or_null(t->file, &k.file) < 0 ||
+            strdup_or_null(o->message, &k.outcome.message) < 0 ||
+            strdup_or_null(o->details, &k.outcome.details) < 0 ||
             strdup_or_null(t->reproducer, &k.reproducer) < 0) {
                 kept_result_dispose(&k);
                 return -ENOMEM;
@@ -452,7 +496,7 @@ static int keep_result(report *r, const test_result *t) {
 }
 
 void report_test(report *r, const test_result *result) {
-        if (!r || !result)
+        if (!r || !result || !result->outcome)
                 return;
         json_test(r, result);
         pthread_mutex_lock(&r->lock);
@@ -478,10 +522,10 @@ static counts count_results(const report *r, const char *topology) {
                 if (topology && !streq(k->topology, topology))
                         continue;
                 c.tests++;
-                c.failures += k->status == MH_TEST_FAILED;
-                c.errors += k->status == MH_TEST_ERROR;
-                c.skipped += k->status == MH_TEST_SKIPPED;
-                c.usec += k->duration_usec;
+                c.failures += k->outcome.status == MH_TEST_FAILED;
+                c.errors += k->outcome.status == MH_TEST_ERROR;
+                c.skipped += k->outcome.status == MH_TEST_SKIPPED;
+                c.usec += k->outcome.duration_usec;
         }
         return c;
 }
@@ -503,17 +547,33 @@ static void junit_attr(FILE *f, const char *name, const char *value) {
         fputc('"', f);
 }
 
+/*
+ * The type of a failure or error element: how the test's process ended
+ * when not by itself (its signal, "timeout", "cancelled"), or else the
+ * element's name.
+ */
+static const char *junit_type(const mh_test_outcome *o, const char *element, char buf[static 24]) {
+        if (o->signal > 0)
+                return signal_name(o->signal, buf);
+        if (o->timed_out)
+                return "timeout";
+        if (o->cancelled)
+                return "cancelled";
+        return element;
+}
+
 static void junit_testcase(FILE *f, const kept_result *k) {
         static const char *const element[] = {
                 [MH_TEST_FAILED] = "failure",
                 [MH_TEST_ERROR] = "error",
                 [MH_TEST_SKIPPED] = "skipped",
         };
-        const char *outcome = k->status < ELEMENTSOF(element) ? element[k->status] : NULL;
-        bool details_in_outcome = outcome && k->status != MH_TEST_SKIPPED && k->details;
-        char seconds[32];
+        const mh_test_outcome *o = &k->outcome;
+        const char *outcome = o->status < ELEMENTSOF(element) ? element[o->status] : NULL;
+        bool details_in_outcome = outcome && o->status != MH_TEST_SKIPPED && o->details;
+        char seconds[32], type[24];
 
-        format_seconds(k->duration_usec, seconds);
+        format_seconds(o->duration_usec, seconds);
         fputs("    <testcase", f);
         junit_attr(f, "name", k->name);
         junit_attr(f, "classname", k->topology);
@@ -526,21 +586,21 @@ static void junit_testcase(FILE *f, const kept_result *k) {
 
         if (outcome) {
                 fprintf(f, "      <%s", outcome);
-                junit_attr(f, "message", k->message ?: status_name(k->status));
-                if (k->status != MH_TEST_SKIPPED)
-                        junit_attr(f, "type", outcome);
+                junit_attr(f, "message", o->message ?: status_name(o->status));
+                if (o->status != MH_TEST_SKIPPED)
+                        junit_attr(f, "type", junit_type(o, outcome, type));
                 if (details_in_outcome) {
                         fputc('>', f);
-                        put_escaped(f, k->details, ESCAPE_XML_TEXT);
+                        put_escaped(f, o->details, ESCAPE_XML_TEXT);
                         fprintf(f, "</%s>\n", outcome);
                 } else
                         fputs("/>\n", f);
         }
 
-        if ((k->details && !details_in_outcome) || k->reproducer) {
+        if ((o->details && !details_in_outcome) || k->reproducer) {
                 fputs("      <system-out>", f);
-                if (k->details && !details_in_outcome) {
-                        put_escaped(f, k->details, ESCAPE_XML_TEXT);
+                if (o->details && !details_in_outcome) {
+                        put_escaped(f, o->details, ESCAPE_XML_TEXT);
                         fputc('\n', f);
                 }
                 if (k->reproducer) {

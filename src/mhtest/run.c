@@ -165,24 +165,24 @@ static void print_indented(FILE *f, const char *text) {
 
 static void print_result(run *rn, const test_result *res) {
         const arguments *args = rn->args;
-        bool bad = res->status == MH_TEST_FAILED || res->status == MH_TEST_ERROR;
+        const mh_test_outcome *o = res->outcome;
+        bool bad = o->status == MH_TEST_FAILED || o->status == MH_TEST_ERROR;
         char status[16];
 
         if (args->verbosity < 0 && !bad)
                 return;
-        upper(mh_test_status_to_string(res->status), status, sizeof(status));
+        upper(mh_test_status_to_string(o->status), status, sizeof(status));
         pthread_mutex_lock(&report_lock);
         fprintf(rn->console, "[%zu/%zu] %s [%s] %s%s%s", res->index, res->total, res->name,
-                res->topology, color_on(args, status_color(res->status)), status,
-                color_off(args));
-        if (res->status != MH_TEST_SKIPPED)
-                fprintf(rn->console, " %.2fs (restore %.2fs)", res->duration_usec / 1e6,
+                res->topology, color_on(args, status_color(o->status)), status, color_off(args));
+        if (o->status != MH_TEST_SKIPPED)
+                fprintf(rn->console, " %.2fs (restore %.2fs)", o->duration_usec / 1e6,
                         res->restore_usec / 1e6);
-        if (res->message)
-                fprintf(rn->console, ": %s", res->message);
+        if (o->message)
+                fprintf(rn->console, ": %s", o->message);
         fputc('\n', rn->console);
         if (bad) {
-                print_indented(rn->console, res->details);
+                print_indented(rn->console, o->details);
                 if (res->reproducer)
                         fprintf(rn->console, "    reproduce: %s\n", res->reproducer);
         }
@@ -217,10 +217,10 @@ static char *reproducer(run *rn, const char *topology, const char *test) {
         return text;
 }
 
-/* Count, print and report one test's end. */
-static void finish_test(run *rn, const topology_plan *p, const planned *t, mh_test_status status,
-                        const char *message, const char *details, uint64_t duration_usec,
-                        uint64_t restore_usec) {
+/* Count, print and report one test's end, with its outcome as it is. */
+static void finish_test(run *rn, const topology_plan *p, const planned *t,
+                        const mh_test_outcome *outcome, uint64_t restore_usec) {
+        mh_test_status status = outcome->status;
         _cleanup_free_ char *repro = NULL;
         test_result res = {
                 .name = t->info->name,
@@ -228,10 +228,7 @@ static void finish_test(run *rn, const topology_plan *p, const planned *t, mh_te
                 .module = mh_module_path(t->module),
                 .file = t->info->file,
                 .line = t->info->line,
-                .status = status,
-                .message = message,
-                .details = details,
-                .duration_usec = duration_usec,
+                .outcome = outcome,
                 .restore_usec = restore_usec,
                 .index = ++rn->done,
                 .total = rn->total,
@@ -255,6 +252,15 @@ static void finish_test(run *rn, const topology_plan *p, const planned *t, mh_te
         pthread_mutex_lock(&report_lock);
         report_test(rn->report, &res);
         pthread_mutex_unlock(&report_lock);
+}
+
+/* A test that did not run: skipped, or an error because its hosts cannot be used. */
+static void finish_unrun(run *rn, const topology_plan *p, const planned *t, mh_test_status status,
+                         const char *why) {
+        mh_test_outcome o = { .status = status, .message = why ? strdup(why) : NULL };
+
+        finish_test(rn, p, t, &o, 0);
+        mh_test_outcome_dispose(&o);
 }
 
 /* --- the plan ---------------------------------------------------------------- */
@@ -567,10 +573,9 @@ static void run_one(run *rn, const topology_plan *p, mh_controller *c, const pla
         mh_error e = MH_ERROR_INIT, restore = MH_ERROR_INIT;
         uint64_t since = clock_usec(CLOCK_REALTIME), restore_usec = 0,
                  start = clock_usec(CLOCK_MONOTONIC);
-        _cleanup_free_ char *message = NULL;
 
         if (!mh_controller_usable(c, &e)) {
-                finish_test(rn, p, t, MH_TEST_ERROR, e.message, NULL, 0, 0);
+                finish_unrun(rn, p, t, MH_TEST_ERROR, e.message);
                 return;
         }
         report_event(rn->report, "test-start", "test", t->info->name, "topology", plan.topology,
@@ -599,16 +604,16 @@ static void run_one(run *rn, const topology_plan *p, mh_controller *c, const pla
                 report_event(rn->report, "restore", "topology", plan.topology, "status", "ok",
                              "duration_usec", usec_text(restore_usec, buf), NULL);
 
-        message = o.message ? redact_secrets(strdup(o.message), rn->secrets) : NULL;
-        o.details = o.details ? redact_secrets(o.details, rn->secrets) : NULL;
-        finish_test(rn, p, t, o.status, message, o.details, o.duration_usec, restore_usec);
+        o.message = redact_secrets(o.message, rn->secrets);
+        o.details = redact_secrets(o.details, rn->secrets);
+        finish_test(rn, p, t, &o, restore_usec);
         mh_test_outcome_dispose(&o);
 }
 
 static void skip_all(run *rn, const topology_plan *p, size_t from, mh_test_status status,
                      const char *why) {
         for (size_t j = from; j < p->n_tests; j++)
-                finish_test(rn, p, &p->tests[j], status, why, NULL, 0, 0);
+                finish_unrun(rn, p, &p->tests[j], status, why);
 }
 
 static void print_times(run *rn, const topology_plan *p, const mh_controller *c) {

@@ -259,6 +259,28 @@ static int on_host(const char *name, const char *command) {
         return status;
 }
 
+/* The test-end line of test in the JSON event log text; "" if none. */
+static char *json_test_end(const char *events, const char *test) {
+        _cleanup_free_ char *needle = NULL;
+        const char *p;
+
+        ck_assert_int_ge(asprintf(&needle, "\"event\": \"test-end\", \"test\": \"%s\",", test), 0);
+        p = strstr(events, needle);
+        if (!p)
+                return strdup("");
+        return strndup(p, strcspn(p, "\n"));
+}
+
+/* Fail unless the test-end event of test holds each of the NULL-terminated texts. */
+#define ck_assert_test_end(events, test, ...)                                                      \
+        do {                                                                                       \
+                _cleanup_free_ char *line_ = json_test_end((events), (test));                      \
+                const char *const wanted_[] = { __VA_ARGS__, NULL };                               \
+                for (size_t i_ = 0; wanted_[i_]; i_++)                                             \
+                        ck_assert_msg(strstr(line_, wanted_[i_]), "test-end of %s: '%s', no '%s'", \
+                                      (test), line_, wanted_[i_]);                                 \
+        } while (0)
+
 /* xmllint's verdict on path against the JUnit schema. */
 static void assert_valid_junit(const char *path) {
         const char *srcdir = getenv("MH_TEST_SRCDIR");
@@ -413,16 +435,22 @@ END_TEST
 
 /* --- running ------------------------------------------------------------------- */
 
-/* Every way a test ends, on the console and in a JUnit report that the schema accepts. */
+/*
+ * Every way a test ends, on the console, in a JUnit report that the schema
+ * accepts and in the JSON log, which says how the test's process ended.
+ */
 START_TEST(test_outcomes_and_junit) {
         _cleanup_free_ char *behaviours = module("behaviours"), *junit = NULL, *xml = NULL;
+        _cleanup_free_ char *json = NULL, *events = NULL;
         fixture f;
         run r;
 
         fixture_client(&f);
         junit = path_in(&f, "junit.xml");
-        MHTEST(&f, &r, "--tests", behaviours, "--junit", junit, "--collect-artifacts", "never",
-               "-k", "passes", "-k", "fails", "-k", "skips", "-k", "crashes_*", "-k", "hangs_*");
+        json = path_in(&f, "events.json");
+        MHTEST(&f, &r, "--tests", behaviours, "--junit", junit, "--json", json,
+               "--collect-artifacts", "never", "-k", "passes", "-k", "fails", "-k", "skips", "-k",
+               "crashes_*", "-k", "hangs_*");
         ck_assert_exit(&r, 1);
         ck_assert_result(&r, "passes", "one-client", "PASSED", "");
         ck_assert_result(&r, "fails", "one-client", "FAILED",
@@ -449,6 +477,21 @@ START_TEST(test_outcomes_and_junit) {
                                      "errors=\"4\" skipped=\"1\""));
         ck_assert_ptr_nonnull(
                 strstr(xml, "<testcase name=\"crashes_abort\" classname=\"one-client\""));
+        ck_assert_ptr_nonnull(strstr(xml, "<error message=\"crashed: Segmentation fault (signal "
+                                          "11)\" type=\"SIGSEGV\""));
+        ck_assert_ptr_nonnull(strstr(xml, "<error message=\"crashed: Aborted (signal 6)\" "
+                                          "type=\"SIGABRT\""));
+        ck_assert_uint_eq(count(xml, "<error message=\"timed out after 2 s\" type=\"timeout\""), 2);
+
+        events = read_all(json);
+        ck_assert_test_end(events, "crashes_segv", "\"status\": \"error\"", "\"signal\": 11,",
+                           "\"timed_out\": false,", "\"cancelled\": false,");
+        ck_assert_test_end(events, "crashes_abort", "\"signal\": 6,", "\"timed_out\": false,");
+        ck_assert_test_end(events, "hangs_locally", "\"signal\": null,", "\"timed_out\": true,",
+                           "\"cancelled\": false,");
+        ck_assert_test_end(events, "hangs_remotely", "\"signal\": null,", "\"timed_out\": true,");
+        ck_assert_test_end(events, "fails", "\"status\": \"failed\"", "\"signal\": null,",
+                           "\"timed_out\": false,", "\"cancelled\": false,");
         run_dispose(&r);
         fixture_dispose(&f);
 }
@@ -566,7 +609,7 @@ END_TEST
 /* The first Ctrl-C stops the test, restores the hosts, writes the reports and exits 130. */
 START_TEST(test_ctrl_c_restores_hosts) {
         _cleanup_free_ char *behaviours = module("behaviours"), *junit = NULL, *json = NULL;
-        _cleanup_free_ char *xml = NULL;
+        _cleanup_free_ char *xml = NULL, *log = NULL;
         const struct timespec tick = { .tv_nsec = 50 * 1000 * 1000 };
         bool started = false, done = false;
         fixture f;
@@ -610,9 +653,15 @@ START_TEST(test_ctrl_c_restores_hosts) {
         ck_assert_result(&r, "interrupted", "one-client", "ERROR", ": interrupted (Ctrl-C)");
         ck_assert_ptr_nonnull(strstr(r.err, "mhtest: interrupted: finishing the current step"));
 
+        log = read_all(json);
+        ck_assert_test_end(log, "interrupted", "\"signal\": null,", "\"timed_out\": false,",
+                           "\"cancelled\": true,");
+
         assert_valid_junit(junit);
         xml = read_all(junit);
         ck_assert_ptr_nonnull(strstr(xml, "<property name=\"interrupted\" value=\"true\"/>"));
+        ck_assert_ptr_nonnull(
+                strstr(xml, "<error message=\"interrupted (Ctrl-C)\" type=\"cancelled\""));
         ck_assert_uint_eq(count(xml, "<testcase "), 1);
         ck_assert_int_eq(on_host("client", "test -e /root/mhc-ctrl-c"), 1);
         run_dispose(&r);

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -139,6 +140,10 @@ static void close_report(report *r, bool interrupted) {
         ck_assert_msg(report_close(r, interrupted, &e) == 0, "%s", e.message);
 }
 
+/* The outcome of a test_result, with its strings given as literals. */
+#define OUTCOME(...) (&(const mh_test_outcome){ __VA_ARGS__ })
+#define TEXT(s)      ((char *) (s))
+
 /* Results of every kind on two topologies. */
 static const test_result results[] = {
         { .name = "passes",
@@ -146,10 +151,9 @@ static const test_result results[] = {
           .module = "tests/m.so",
           .file = "tests/m.c",
           .line = 10,
-          .status = MH_TEST_PASSED,
-          .duration_usec = 1500000,
+          .outcome = OUTCOME(.status = MH_TEST_PASSED, .duration_usec = 1500000,
+                             .details = TEXT("a note")),
           .restore_usec = 2000,
-          .details = "a note",
           .index = 1,
           .total = 5 },
         { .name = "fails",
@@ -157,37 +161,53 @@ static const test_result results[] = {
           .module = "tests/m.so",
           .file = "tests/m.c",
           .line = 20,
-          .status = MH_TEST_FAILED,
-          .message = "x != y",
-          .details = "  indented output\nline two\n",
+          .outcome = OUTCOME(.status = MH_TEST_FAILED, .message = TEXT("x != y"),
+                             .details = TEXT("  indented output\nline two\n"),
+                             .duration_usec = 250000),
           .reproducer = "mhtest -k fails --seed 7",
-          .duration_usec = 250000,
           .index = 2,
           .total = 5 },
         { .name = "skips",
           .topology = "client-db",
-          .status = MH_TEST_SKIPPED,
-          .message = "no PostgreSQL",
+          .outcome = OUTCOME(.status = MH_TEST_SKIPPED, .message = TEXT("no PostgreSQL")),
           .index = 3,
           .total = 5 },
         { .name = "crashes",
           .topology = "client-server",
           .file = "tests/m.c",
           .line = 40,
-          .status = MH_TEST_ERROR,
-          .message = "killed by signal 11",
+          .outcome = OUTCOME(.status = MH_TEST_ERROR, .message = TEXT("killed by signal 11")),
           .index = 4,
           .total = 5 },
         { .name = "hostile#" HOSTILE,
           .topology = "client-db",
           .file = HOSTILE,
           .line = 50,
-          .status = MH_TEST_FAILED,
-          .message = HOSTILE,
-          .details = HOSTILE,
+          .outcome = OUTCOME(.status = MH_TEST_FAILED, .message = TEXT(HOSTILE),
+                             .details = TEXT(HOSTILE)),
           .reproducer = HOSTILE,
           .index = 5,
           .total = 5 },
+};
+
+/* Errors the test's process did not end itself: crashes, a timeout, Ctrl-C. */
+static const test_result ends[] = {
+        { .name = "segv",
+          .topology = "t",
+          .outcome = OUTCOME(.status = MH_TEST_ERROR,
+                             .message = TEXT("crashed: Segmentation fault (signal 11)"),
+                             .signal = SIGSEGV, .duration_usec = 1000) },
+        { .name = "hangs",
+          .topology = "t",
+          .outcome = OUTCOME(.status = MH_TEST_ERROR, .message = TEXT("timed out after 2 s"),
+                             .timed_out = 1, .duration_usec = 2000000) },
+        { .name = "interrupted",
+          .topology = "t",
+          .outcome = OUTCOME(.status = MH_TEST_ERROR, .message = TEXT("interrupted (Ctrl-C)"),
+                             .cancelled = 1) },
+        { .name = "realtime",
+          .topology = "t",
+          .outcome = OUTCOME(.status = MH_TEST_ERROR, .signal = 40) },
 };
 
 static void report_results(report *r) {
@@ -275,6 +295,34 @@ START_TEST(test_json_log) {
                      ".reproducer, .file");
         ck_assert_str_eq(
                 s, "hostile#" HOSTILE_JSON HOSTILE_JSON HOSTILE_JSON HOSTILE_JSON HOSTILE_JSON);
+}
+END_TEST
+
+/* How a test's process ended is in fields of its own: signal, timed_out, cancelled. */
+START_TEST(test_json_how_tests_ended) {
+        _cleanup_free_ char *path = path_in_dir("log.json");
+        _cleanup_free_ char *s = NULL;
+        arguments args = { .json_path = path };
+        report *r;
+
+        require_tool("jq");
+        r = open_report(&args);
+        for (size_t i = 0; i < ELEMENTSOF(ends); i++)
+                report_test(r, &ends[i]);
+        report_test(r, &results[0]);
+        report_test(r, &results[3]);
+        close_report(r, false);
+
+        s = jq(path, "select(.event == \"test-end\") | [.test, .status, .signal, .timed_out, "
+                     ".cancelled, .message] | @json + \"\\n\"");
+        ck_assert_str_eq(s, "[\"segv\",\"error\",11,false,false,\"crashed: Segmentation fault "
+                            "(signal 11)\"]\n"
+                            "[\"hangs\",\"error\",null,true,false,\"timed out after 2 s\"]\n"
+                            "[\"interrupted\",\"error\",null,false,true,\"interrupted "
+                            "(Ctrl-C)\"]\n"
+                            "[\"realtime\",\"error\",40,false,false,null]\n"
+                            "[\"passes\",\"passed\",null,false,false,null]\n"
+                            "[\"crashes\",\"error\",null,false,false,\"killed by signal 11\"]\n");
 }
 END_TEST
 
@@ -401,6 +449,30 @@ START_TEST(test_junit_hostile_text) {
         check_xpath(path, "string(//failure/@message)", HOSTILE_XML);
         check_xpath(path, "string(//failure)", HOSTILE_XML);
         check_xpath(path, "string(//system-out)", "Reproduce with: " HOSTILE_XML "\n");
+}
+END_TEST
+
+/* The error's type says how the test's process ended; its message stays the outcome's. */
+START_TEST(test_junit_how_tests_ended) {
+        _cleanup_free_ char *path = junit_of(ends, ELEMENTSOF(ends), false);
+
+        check_xpath(path, "count(//error)", "4");
+        check_xpath(path,
+                    "concat(//testcase[@name=\"segv\"]/error/@type, \"|\", "
+                    "//testcase[@name=\"segv\"]/error/@message)",
+                    "SIGSEGV|crashed: Segmentation fault (signal 11)");
+        check_xpath(path,
+                    "concat(//testcase[@name=\"hangs\"]/error/@type, \"|\", "
+                    "//testcase[@name=\"hangs\"]/error/@message)",
+                    "timeout|timed out after 2 s");
+        check_xpath(path,
+                    "concat(//testcase[@name=\"interrupted\"]/error/@type, \"|\", "
+                    "//testcase[@name=\"interrupted\"]/error/@message)",
+                    "cancelled|interrupted (Ctrl-C)");
+        check_xpath(path,
+                    "concat(//testcase[@name=\"realtime\"]/error/@type, \"|\", "
+                    "//testcase[@name=\"realtime\"]/error/@message)",
+                    "signal 40|error");
 }
 END_TEST
 
@@ -559,11 +631,49 @@ START_TEST(test_tap_verbose_and_interrupted) {
 }
 END_TEST
 
+/* The diagnostic of an error says how the test's process ended. */
+START_TEST(test_tap_how_tests_ended) {
+        _cleanup_free_ char *s = tap_of(ends, ELEMENTSOF(ends), 0, false);
+
+        ck_assert_str_eq(s, "TAP version 13\n"
+                            "not ok 1 - segv [t]\n"
+                            "  ---\n"
+                            "  message: \"crashed: Segmentation fault (signal 11)\"\n"
+                            "  severity: \"error\"\n"
+                            "  signal: 11\n"
+                            "  signal_name: \"SIGSEGV\"\n"
+                            "  duration: 0.001\n"
+                            "  ...\n"
+                            "not ok 2 - hangs [t]\n"
+                            "  ---\n"
+                            "  message: \"timed out after 2 s\"\n"
+                            "  severity: \"error\"\n"
+                            "  timed_out: true\n"
+                            "  duration: 2.000\n"
+                            "  ...\n"
+                            "not ok 3 - interrupted [t]\n"
+                            "  ---\n"
+                            "  message: \"interrupted (Ctrl-C)\"\n"
+                            "  severity: \"error\"\n"
+                            "  cancelled: true\n"
+                            "  duration: 0.000\n"
+                            "  ...\n"
+                            "not ok 4 - realtime [t]\n"
+                            "  ---\n"
+                            "  severity: \"error\"\n"
+                            "  signal: 40\n"
+                            "  signal_name: \"signal 40\"\n"
+                            "  duration: 0.000\n"
+                            "  ...\n"
+                            "1..4\n");
+}
+END_TEST
+
 START_TEST(test_tap_hostile_text) {
         test_result t = { .name = "a#b\\c\nd",
                           .topology = "t\x01p",
-                          .status = MH_TEST_SKIPPED,
-                          .message = "why\n# not\xff" };
+                          .outcome = OUTCOME(.status = MH_TEST_SKIPPED,
+                                             .message = TEXT("why\n# not\xff")) };
         _cleanup_free_ char *s = tap_of(&t, 1, 0, false);
 
         /* One line per test whatever its text; only the directive is unescaped. */
@@ -576,9 +686,8 @@ END_TEST
 START_TEST(test_tap_details_are_one_block) {
         test_result t = { .name = "n",
                           .topology = "t",
-                          .status = MH_TEST_FAILED,
-                          .message = "m\nx",
-                          .details = "a\r\n  ...\n---\x1b[31m\xc2\x85" };
+                          .outcome = OUTCOME(.status = MH_TEST_FAILED, .message = TEXT("m\nx"),
+                                             .details = TEXT("a\r\n  ...\n---\x1b[31m\xc2\x85")) };
         _cleanup_free_ char *s = tap_of(&t, 1, 0, false);
 
         /* Controls would end YAML; "..." and "---" indented are content, not markers. */
@@ -655,14 +764,17 @@ static Suite *report_suite(void) {
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_json_log);
         tcase_add_test(tc, test_json_lines_are_flushed);
+        tcase_add_test(tc, test_json_how_tests_ended);
         tcase_add_test(tc, test_junit);
         tcase_add_test(tc, test_junit_hostile_text);
+        tcase_add_test(tc, test_junit_how_tests_ended);
         tcase_add_test(tc, test_junit_interrupted);
         tcase_add_test(tc, test_junit_empty_run);
         tcase_add_test(tc, test_open_errors);
         tcase_add_test(tc, test_nothing_asked);
         tcase_add_test(tc, test_tap);
         tcase_add_test(tc, test_tap_verbose_and_interrupted);
+        tcase_add_test(tc, test_tap_how_tests_ended);
         tcase_add_test(tc, test_tap_hostile_text);
         tcase_add_test(tc, test_tap_details_are_one_block);
         tcase_add_test(tc, test_redact_secrets);
