@@ -31,6 +31,7 @@ typedef struct kept_result {
 
 struct report {
         pthread_mutex_t lock; /* events come from several threads */
+        char **secrets;       /* replaced in everything written; NULL-terminated */
         int verbosity;
         char *junit_path; /* NULL: no JUnit file */
         char *json_path;
@@ -171,11 +172,24 @@ static const char *escaped(int32_t c, escape mode, char buf[static 8]) {
         return NULL;
 }
 
-/* Write s (NULL: "") in mode; invalid UTF-8 becomes U+FFFD. */
-static void put_escaped(FILE *f, const char *s, escape mode) {
-        const unsigned char *p = (const unsigned char *) strempty(s);
+/*
+ * Write s (NULL: "") in mode, without r's secrets; invalid UTF-8 becomes
+ * U+FFFD.  Every text of every format goes through here.
+ */
+static void put_escaped(const report *r, FILE *f, const char *s, escape mode) {
+        _cleanup_free_ char *copy = NULL;
+        const unsigned char *p;
         char buf[8];
 
+        if (redact_found(s, (const char *const *) r->secrets)) {
+                copy = redact_secrets(strdup(s), (const char *const *) r->secrets);
+                if (!copy) {
+                        fputs("********", f);
+                        return;
+                }
+                s = copy;
+        }
+        p = (const unsigned char *) strempty(s);
         while (*p) {
                 size_t n;
                 int32_t c = utf8_next(p, &n);
@@ -190,13 +204,13 @@ static void put_escaped(FILE *f, const char *s, escape mode) {
 }
 
 /* A JSON string, or null for NULL. */
-static void put_json_string(FILE *f, const char *s) {
+static void put_json_string(const report *r, FILE *f, const char *s) {
         if (!s) {
                 fputs("null", f);
                 return;
         }
         fputc('"', f);
-        put_escaped(f, s, ESCAPE_JSON);
+        put_escaped(r, f, s, ESCAPE_JSON);
         fputc('"', f);
 }
 
@@ -247,6 +261,7 @@ static const char *status_name(mh_test_status s) {
 
 /* A JSON line being built in memory, written with one write() when it ends. */
 typedef struct json_line {
+        const report *r;
         FILE *f;
         char *data;
         size_t size;
@@ -258,7 +273,7 @@ static bool json_begin(report *r, const char *event, json_line *ret) {
 
         if (!r || r->json_fd < 0)
                 return false;
-        *ret = (json_line){ 0 };
+        *ret = (json_line){ .r = r };
         ret->f = open_memstream(&ret->data, &ret->size);
         if (!ret->f) {
                 pthread_mutex_lock(&r->lock);
@@ -270,19 +285,19 @@ static bool json_begin(report *r, const char *event, json_line *ret) {
         t = clock_usec(CLOCK_REALTIME);
         fprintf(ret->f, "{\"time\": %" PRIu64 ".%06" PRIu64 ", \"event\": ", t / 1000000,
                 t % 1000000);
-        put_json_string(ret->f, event);
+        put_json_string(r, ret->f, event);
         return true;
 }
 
 static void json_key(json_line *l, const char *key) {
         fputs(", ", l->f);
-        put_json_string(l->f, key);
+        put_json_string(l->r, l->f, key);
         fputs(": ", l->f);
 }
 
 static void json_string(json_line *l, const char *key, const char *value) {
         json_key(l, key);
-        put_json_string(l->f, value);
+        put_json_string(l->r, l->f, value);
 }
 
 static void json_uint(json_line *l, const char *key, uint64_t value) {
@@ -328,10 +343,10 @@ void report_event(report *r, const char *event, ...) {
                 const char *value = va_arg(ap, const char *);
 
                 json_key(&l, key);
-                if (is_json_number(value))
+                if (is_json_number(value) && !redact_found(value, (const char *const *) r->secrets))
                         fputs(value, l.f);
                 else
-                        put_json_string(l.f, value);
+                        put_json_string(r, l.f, value);
         }
         va_end(ap);
         json_end(r, &l);
@@ -386,11 +401,11 @@ static void json_test(report *r, const test_result *t) {
 /* --- TAP ------------------------------------------------------------------- */
 
 /* "  key: "value"" in a YAML diagnostic block, when value is set. */
-static void tap_yaml_string(const char *key, const char *value) {
+static void tap_yaml_string(const report *r, const char *key, const char *value) {
         if (!value)
                 return;
         printf("  %s: ", key);
-        put_json_string(stdout, value); /* a JSON string is a YAML double-quoted scalar */
+        put_json_string(r, stdout, value); /* a JSON string is a YAML double-quoted scalar */
         putchar('\n');
 }
 
@@ -401,32 +416,33 @@ static void tap_test(report *r, const test_result *t) {
 
         r->tap_count++;
         printf("%sok %u - ", failed ? "not " : "", r->tap_count);
-        put_escaped(stdout, t->name, ESCAPE_TAP);
+        put_escaped(r, stdout, t->name, ESCAPE_TAP);
         fputs(" [", stdout);
-        put_escaped(stdout, t->topology, ESCAPE_TAP);
+        put_escaped(r, stdout, t->topology, ESCAPE_TAP);
         putchar(']');
         if (o->status == MH_TEST_SKIPPED) {
                 fputs(" # SKIP ", stdout);
-                put_escaped(stdout, o->message, ESCAPE_TAP);
+                put_escaped(r, stdout, o->message, ESCAPE_TAP);
         }
         putchar('\n');
 
         /* Why it failed, or with -v how long a passed test took. */
         if (failed || (o->status == MH_TEST_PASSED && r->verbosity > 0)) {
                 fputs("  ---\n", stdout);
-                tap_yaml_string("message", o->message);
+                tap_yaml_string(r, "message", o->message);
                 if (failed)
-                        tap_yaml_string("severity", o->status == MH_TEST_ERROR ? "error" : "fail");
+                        tap_yaml_string(r, "severity",
+                                        o->status == MH_TEST_ERROR ? "error" : "fail");
                 /* How the test's process ended, when not by itself. */
                 if (o->signal > 0) {
                         printf("  signal: %d\n", o->signal);
-                        tap_yaml_string("signal_name", signal_name(o->signal, name));
+                        tap_yaml_string(r, "signal_name", signal_name(o->signal, name));
                 }
                 if (o->timed_out)
                         fputs("  timed_out: true\n", stdout);
                 if (o->cancelled)
                         fputs("  cancelled: true\n", stdout);
-                tap_yaml_string("file", t->file);
+                tap_yaml_string(r, "file", t->file);
                 if (t->file)
                         printf("  line: %u\n", t->line);
                 format_seconds(o->duration_usec, seconds);
@@ -434,10 +450,10 @@ static void tap_test(report *r, const test_result *t) {
                 if (o->details && *o->details) {
                         /* The indentation indicator: details may start with spaces. */
                         fputs("  details: |2-\n    ", stdout);
-                        put_escaped(stdout, o->details, ESCAPE_YAML_BLOCK);
+                        put_escaped(r, stdout, o->details, ESCAPE_YAML_BLOCK);
                         putchar('\n');
                 }
-                tap_yaml_string("reproducer", t->reproducer);
+                tap_yaml_string(r, "reproducer", t->reproducer);
                 fputs("  ...\n", stdout);
         }
         fflush(stdout);
@@ -531,19 +547,19 @@ static counts count_results(const report *r, const char *topology) {
 }
 
 /* name="..." tests="..." failures=... of an element. */
-static void junit_counts(FILE *f, const char *name, const counts *c) {
+static void junit_counts(FILE *f, const report *r, const char *name, const counts *c) {
         char seconds[32];
 
         format_seconds(c->usec, seconds);
         fputs(" name=\"", f);
-        put_escaped(f, name, ESCAPE_XML_ATTR);
+        put_escaped(r, f, name, ESCAPE_XML_ATTR);
         fprintf(f, "\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" skipped=\"%zu\" time=\"%s\"",
                 c->tests, c->failures, c->errors, c->skipped, seconds);
 }
 
-static void junit_attr(FILE *f, const char *name, const char *value) {
+static void junit_attr(FILE *f, const report *r, const char *name, const char *value) {
         fprintf(f, " %s=\"", name);
-        put_escaped(f, value, ESCAPE_XML_ATTR);
+        put_escaped(r, f, value, ESCAPE_XML_ATTR);
         fputc('"', f);
 }
 
@@ -562,7 +578,7 @@ static const char *junit_type(const mh_test_outcome *o, const char *element, cha
         return element;
 }
 
-static void junit_testcase(FILE *f, const kept_result *k) {
+static void junit_testcase(FILE *f, const report *r, const kept_result *k) {
         static const char *const element[] = {
                 [MH_TEST_FAILED] = "failure",
                 [MH_TEST_ERROR] = "error",
@@ -575,23 +591,23 @@ static void junit_testcase(FILE *f, const kept_result *k) {
 
         format_seconds(o->duration_usec, seconds);
         fputs("    <testcase", f);
-        junit_attr(f, "name", k->name);
-        junit_attr(f, "classname", k->topology);
+        junit_attr(f, r, "name", k->name);
+        junit_attr(f, r, "classname", k->topology);
         fprintf(f, " time=\"%s\"", seconds);
         if (k->file) {
-                junit_attr(f, "file", k->file);
+                junit_attr(f, r, "file", k->file);
                 fprintf(f, " line=\"%u\"", k->line);
         }
         fputs(">\n", f);
 
         if (outcome) {
                 fprintf(f, "      <%s", outcome);
-                junit_attr(f, "message", o->message ?: status_name(o->status));
+                junit_attr(f, r, "message", o->message ?: status_name(o->status));
                 if (o->status != MH_TEST_SKIPPED)
-                        junit_attr(f, "type", junit_type(o, outcome, type));
+                        junit_attr(f, r, "type", junit_type(o, outcome, type));
                 if (details_in_outcome) {
                         fputc('>', f);
-                        put_escaped(f, o->details, ESCAPE_XML_TEXT);
+                        put_escaped(r, f, o->details, ESCAPE_XML_TEXT);
                         fprintf(f, "</%s>\n", outcome);
                 } else
                         fputs("/>\n", f);
@@ -600,12 +616,12 @@ static void junit_testcase(FILE *f, const kept_result *k) {
         if ((o->details && !details_in_outcome) || k->reproducer) {
                 fputs("      <system-out>", f);
                 if (o->details && !details_in_outcome) {
-                        put_escaped(f, o->details, ESCAPE_XML_TEXT);
+                        put_escaped(r, f, o->details, ESCAPE_XML_TEXT);
                         fputc('\n', f);
                 }
                 if (k->reproducer) {
                         fputs("Reproduce with: ", f);
-                        put_escaped(f, k->reproducer, ESCAPE_XML_TEXT);
+                        put_escaped(r, f, k->reproducer, ESCAPE_XML_TEXT);
                         fputc('\n', f);
                 }
                 fputs("</system-out>\n", f);
@@ -617,7 +633,7 @@ static void junit_testsuite(FILE *f, const report *r, const char *topology, bool
         counts c = count_results(r, topology);
 
         fputs("  <testsuite", f);
-        junit_counts(f, topology, &c);
+        junit_counts(f, r, topology, &c);
         fputs(">\n", f);
         if (interrupted)
                 fputs("    <properties>\n"
@@ -626,7 +642,7 @@ static void junit_testsuite(FILE *f, const report *r, const char *topology, bool
                       f);
         for (size_t i = 0; i < r->n_results; i++)
                 if (streq(r->results[i].topology, topology))
-                        junit_testcase(f, &r->results[i]);
+                        junit_testcase(f, r, &r->results[i]);
         if (interrupted)
                 fputs("    <system-err>The run was interrupted: the tests that had not ended "
                       "are not in this report.</system-err>\n",
@@ -640,7 +656,7 @@ static void junit_write(FILE *f, const report *r, bool interrupted) {
         /* The whole run's time, not the sum of its tests'. */
         all.usec = clock_usec(CLOCK_MONOTONIC) - r->start_usec;
         fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites", f);
-        junit_counts(f, "mhtest", &all);
+        junit_counts(f, r, "mhtest", &all);
         fputs(">\n", f);
         /* One testsuite per topology, in the order their first tests ended. */
         for (size_t i = 0; i < r->n_results; i++) {
@@ -714,6 +730,7 @@ static void report_free(report *r) {
                 close(r->json_fd);
         free(r->junit_path);
         free(r->json_path);
+        redact_free_list(r->secrets);
         pthread_mutex_destroy(&r->lock);
         free(r);
 }
@@ -735,7 +752,7 @@ static int junit_check_writable(const char *path, mh_error *error) {
         return 0;
 }
 
-int report_open(const arguments *args, report **ret, mh_error *error) {
+int report_open(const arguments *args, const char *const *secrets, report **ret, mh_error *error) {
         report *r;
         int k;
 
@@ -750,7 +767,8 @@ int report_open(const arguments *args, report **ret, mh_error *error) {
         r->tap = args->tap;
         r->start_usec = clock_usec(CLOCK_MONOTONIC);
 
-        if (strdup_or_null(args->junit_path, &r->junit_path) < 0 ||
+        r->secrets = redact_copy_list(secrets);
+        if (!r->secrets || strdup_or_null(args->junit_path, &r->junit_path) < 0 ||
             strdup_or_null(args->json_path, &r->json_path) < 0) {
                 report_free(r);
                 return mh_error_set(error, -ENOMEM, "out of memory");

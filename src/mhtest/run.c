@@ -5,7 +5,6 @@
 #include <glob.h>
 #include <inttypes.h>
 #include <libgen.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,8 +125,6 @@ static int catch_interrupts(void) {
 
 /* --- output -------------------------------------------------------------------- */
 
-static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
-
 static const char *usec_text(uint64_t usec, char buf[static 24]) {
         snprintf(buf, 24, "%" PRIu64, usec);
         return buf;
@@ -163,31 +160,37 @@ static void print_indented(FILE *f, const char *text) {
         }
 }
 
+/* A test's result line, and with a failure its details and reproducer, printed at once. */
 static void print_result(run *rn, const test_result *res) {
         const arguments *args = rn->args;
         const mh_test_outcome *o = res->outcome;
         bool bad = o->status == MH_TEST_FAILED || o->status == MH_TEST_ERROR;
+        _cleanup_free_ char *text = NULL;
         char status[16];
+        size_t size = 0;
+        FILE *f;
 
         if (args->verbosity < 0 && !bad)
                 return;
+        f = open_memstream(&text, &size);
+        if (!f)
+                return;
         upper(mh_test_status_to_string(o->status), status, sizeof(status));
-        pthread_mutex_lock(&report_lock);
-        fprintf(rn->console, "[%zu/%zu] %s [%s] %s%s%s", res->index, res->total, res->name,
-                res->topology, color_on(args, status_color(o->status)), status, color_off(args));
+        fprintf(f, "[%zu/%zu] %s [%s] %s%s%s", res->index, res->total, res->name, res->topology,
+                color_on(args, status_color(o->status)), status, color_off(args));
         if (o->status != MH_TEST_SKIPPED)
-                fprintf(rn->console, " %.2fs (restore %.2fs)", o->duration_usec / 1e6,
+                fprintf(f, " %.2fs (restore %.2fs)", o->duration_usec / 1e6,
                         res->restore_usec / 1e6);
         if (o->message)
-                fprintf(rn->console, ": %s", o->message);
-        fputc('\n', rn->console);
+                fprintf(f, ": %s", o->message);
+        fputc('\n', f);
         if (bad) {
-                print_indented(rn->console, o->details);
+                print_indented(f, o->details);
                 if (res->reproducer)
-                        fprintf(rn->console, "    reproduce: %s\n", res->reproducer);
+                        fprintf(f, "    reproduce: %s\n", res->reproducer);
         }
-        fflush(rn->console);
-        pthread_mutex_unlock(&report_lock);
+        if (fclose(f) == 0)
+                console_printf(rn->console, "%s", text);
 }
 
 /* The command that runs one test again: same config, topology, name and seed. */
@@ -249,9 +252,7 @@ static void finish_test(run *rn, const topology_plan *p, const planned *t,
         }
         rn->counts.by_status[status]++;
         print_result(rn, &res);
-        pthread_mutex_lock(&report_lock);
         report_test(rn->report, &res);
-        pthread_mutex_unlock(&report_lock);
 }
 
 /* A test that did not run: skipped, or an error because its hosts cannot be used. */
@@ -504,11 +505,8 @@ static void on_command(const mh_command_record *record, void *userdata) {
 static void on_note(const char *line, void *userdata) {
         run *rn = userdata;
 
-        if (rn->args->verbosity > 0) {
-                pthread_mutex_lock(&report_lock);
-                fprintf(rn->console, "    note: %s\n", line);
-                pthread_mutex_unlock(&report_lock);
-        }
+        if (rn->args->verbosity > 0)
+                console_printf(rn->console, "    note: %s\n", line);
 }
 
 static void close_logs(run *rn, size_t n) {
@@ -550,8 +548,8 @@ static void collect(run *rn, const mh_controller *c, const planned *t, uint64_t 
                 if (collect_artifacts(rn->args->artifacts_dir,
                                       mh_topology_name(mh_controller_topology(c)), t->info->name, h,
                                       since, strempty(rn->logs[i].text), rn->secrets, &e) < 0)
-                        fprintf(stderr, "mhtest: artifacts of %s: %s\n", mh_host_name(h),
-                                e.message);
+                        console_printf(stderr, "mhtest: artifacts of %s: %s\n", mh_host_name(h),
+                                       e.message);
         }
 }
 
@@ -594,9 +592,9 @@ static void run_one(run *rn, const topology_plan *p, mh_controller *c, const pla
         close_logs(rn, mh_controller_n_hosts(c));
 
         if (mh_controller_after_test(c, &restore_usec, &restore) < 0) {
-                fprintf(stderr, "mhtest: %swarning%s: after %s [%s]: %s\n",
-                        color_on(rn->args, COLOR_YELLOW), color_off(rn->args), t->info->name,
-                        plan.topology, restore.message);
+                console_printf(stderr, "mhtest: %swarning%s: after %s [%s]: %s\n",
+                               color_on(rn->args, COLOR_YELLOW), color_off(rn->args), t->info->name,
+                               plan.topology, restore.message);
                 report_event(rn->report, "restore", "topology", plan.topology, "status", "failed",
                              "message", restore.message, "duration_usec",
                              usec_text(restore_usec, buf), NULL);
@@ -604,8 +602,6 @@ static void run_one(run *rn, const topology_plan *p, mh_controller *c, const pla
                 report_event(rn->report, "restore", "topology", plan.topology, "status", "ok",
                              "duration_usec", usec_text(restore_usec, buf), NULL);
 
-        o.message = redact_secrets(o.message, rn->secrets);
-        o.details = redact_secrets(o.details, rn->secrets);
         finish_test(rn, p, t, &o, restore_usec);
         mh_test_outcome_dispose(&o);
 }
@@ -621,11 +617,10 @@ static void print_times(run *rn, const topology_plan *p, const mh_controller *c)
 
         if (rn->args->verbosity < 0)
                 return;
-        pthread_mutex_lock(&report_lock);
-        fprintf(rn->console, "  %s: setup %.2fs, backups %.2fs, tests %.2fs, restores %.2fs\n",
-                mh_topology_name(p->topology), times->setup_usec / 1e6, times->backup_usec / 1e6,
-                rn->tests_usec / 1e6, times->restore_usec / 1e6);
-        pthread_mutex_unlock(&report_lock);
+        console_printf(rn->console,
+                       "  %s: setup %.2fs, backups %.2fs, tests %.2fs, restores %.2fs\n",
+                       mh_topology_name(p->topology), times->setup_usec / 1e6,
+                       times->backup_usec / 1e6, rn->tests_usec / 1e6, times->restore_usec / 1e6);
 }
 
 static void run_topology(run *rn, const topology_plan *p, const mh_controller_options *options) {
@@ -678,8 +673,9 @@ static void run_topology(run *rn, const topology_plan *p, const mh_controller_op
 
         r = mh_controller_leave(c, &e);
         if (r < 0)
-                fprintf(stderr, "mhtest: %swarning%s: topology %s: %s\n",
-                        color_on(rn->args, COLOR_YELLOW), color_off(rn->args), name, e.message);
+                console_printf(stderr, "mhtest: %swarning%s: topology %s: %s\n",
+                               color_on(rn->args, COLOR_YELLOW), color_off(rn->args), name,
+                               e.message);
         report_event(rn->report, "topology-end", "topology", name, "setup_usec",
                      usec_text(mh_controller_times(c)->setup_usec, buf), NULL);
         set_at_risk(NULL);
@@ -692,9 +688,12 @@ static void run_topology(run *rn, const topology_plan *p, const mh_controller_op
 
 static void print_summary(run *rn, uint64_t usec) {
         const counts *n = &rn->counts;
-        FILE *f = rn->console;
+        _cleanup_free_ char *text = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&text, &size);
 
-        pthread_mutex_lock(&report_lock);
+        if (!f)
+                return;
         for (size_t i = 0; i < rn->n_plans && rn->args->verbosity >= 0; i++)
                 if (rn->plans[i].unsatisfied && rn->plans[i].n_tests > 0)
                         fprintf(f, "skipped %zu test%s of topology %s: %s\n",
@@ -706,19 +705,18 @@ static void print_summary(run *rn, uint64_t usec) {
         fprintf(f, "%zu passed, %zu failed, %zu skipped, %zu errors in %.2fs (seed %" PRIu64 ")\n",
                 n->by_status[MH_TEST_PASSED], n->by_status[MH_TEST_FAILED],
                 n->by_status[MH_TEST_SKIPPED], n->by_status[MH_TEST_ERROR], usec / 1e6, rn->seed);
-        fflush(f);
-        pthread_mutex_unlock(&report_lock);
+        if (fclose(f) == 0)
+                console_printf(rn->console, "%s", text);
 }
 
 static void log_command_to_report(const mh_command_record *record, void *userdata) {
         run *rn = userdata;
 
-        pthread_mutex_lock(&report_lock);
         report_command(rn->report, record);
         if (rn->args->verbosity > 0)
-                fprintf(rn->console, "    %s: $ %s  [exit %d, %.1f ms]\n", record->host,
-                        record->command, record->exit_status, record->duration_usec / 1000.0);
-        pthread_mutex_unlock(&report_lock);
+                console_printf(rn->console, "    %s: $ %s  [exit %d, %.1f ms]\n", record->host,
+                               record->command, record->exit_status,
+                               record->duration_usec / 1000.0);
 }
 
 static int exit_status(const run *rn) {
@@ -748,7 +746,7 @@ static void run_dispose(run *rn) {
         free(rn->secrets);
 }
 
-/* The secrets of the lab, for redact_secrets(). */
+/* The secrets of the lab's hosts, for the sinks to replace. */
 static int gather_secrets(run *rn) {
         size_t n = 0;
 
@@ -771,23 +769,29 @@ static int run_plan(run *rn) {
         char seed[24];
         int r;
 
-        if (mh_lab_new(rn->config, &rn->lab, &e) < 0 || gather_secrets(rn) < 0) {
+        /* The hosts' secrets are known before anything connects, so that no sink ever sees
+         * one: the console, the reports and the artifacts each replace them. */
+        if (mh_lab_new(rn->config, &rn->lab, &e) < 0 || gather_secrets(rn) < 0 ||
+            console_set_secrets(rn->secrets) < 0) {
                 fprintf(stderr, "mhtest: %s\n", e.message[0] ? e.message : "out of memory");
                 rn->lab = mh_lab_free(rn->lab);
                 return EXIT_USAGE;
         }
-        r = report_open(rn->args, &rn->report, &e);
+        r = report_open(rn->args, rn->secrets, &rn->report, &e);
         if (r < 0) {
-                fprintf(stderr, "mhtest: %s\n", e.message);
+                console_printf(stderr, "mhtest: %s\n", e.message);
                 rn->lab = mh_lab_free(rn->lab);
+                (void) console_set_secrets(NULL);
                 return EXIT_USAGE;
         }
         mh_log_set_command_handler(log_command_to_report, rn);
         if (catch_interrupts() < 0)
-                fprintf(stderr, "mhtest: warning: cannot catch Ctrl-C: %s\n", strerror(errno));
+                console_printf(stderr, "mhtest: warning: cannot catch Ctrl-C: %s\n",
+                               strerror(errno));
 
-        fprintf(rn->console, "mhtest: seed %" PRIu64 "%s, %zu test%s\n", rn->seed,
-                rn->args->shuffle ? " (shuffled)" : "", rn->total, rn->total == 1 ? "" : "s");
+        console_printf(rn->console, "mhtest: seed %" PRIu64 "%s, %zu test%s\n", rn->seed,
+                       rn->args->shuffle ? " (shuffled)" : "", rn->total,
+                       rn->total == 1 ? "" : "s");
         snprintf(seed, sizeof(seed), "%" PRIu64, rn->seed);
         report_event(rn->report, "run-start", "config", mh_config_path(rn->config), "seed", seed,
                      NULL);
@@ -800,11 +804,12 @@ static int run_plan(run *rn) {
         print_summary(rn, clock_usec(CLOCK_MONOTONIC) - start);
         mh_log_set_command_handler(NULL, NULL);
         if (report_close(rn->report, interrupted, &e) < 0) {
-                fprintf(stderr, "mhtest: %s\n", e.message);
+                console_printf(stderr, "mhtest: %s\n", e.message);
                 r = EXIT_USAGE;
         } else
                 r = exit_status(rn);
         rn->lab = mh_lab_free(rn->lab);
+        (void) console_set_secrets(NULL);
         return r;
 }
 

@@ -8,6 +8,7 @@
 #include <check.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -726,6 +727,141 @@ START_TEST(test_artifacts) {
 }
 END_TEST
 
+/* What the artifacts walk looks for, and what it found. */
+static const char *walk_secret;
+static size_t walk_files;
+static char walk_leak[PATH_MAX];
+
+static int check_file(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        _cleanup_free_ char *text = NULL;
+
+        if (flag != FTW_F)
+                return 0;
+        walk_files++;
+        text = read_all(path);
+        if (strstr(text, walk_secret) && !walk_leak[0])
+                snprintf(walk_leak, sizeof(walk_leak), "%s", path);
+        return 0;
+}
+
+/* Fail if s (what) holds secret, showing where. */
+static void assert_no_secret(const char *what, const char *s, const char *secret) {
+        const char *at = strstr(s, secret);
+
+        ck_assert_msg(!at, "%s holds the secret at byte %zu: ...%.80s", what,
+                      at ? (size_t) (at - s) : 0, at ? (at - s > 40 ? at - 40 : s) : "");
+}
+
+/*
+ * A host's secret (its conn.password, the lab's password) is replaced by
+ * ******** in everything mhtest writes, wherever it came from: a test's
+ * commands, a note, a failing command's output, an artifact, a topology
+ * setup command and the message of a restore that failed and of the
+ * tests after it.  Checked in the console with -v, TAP, JUnit, the JSON
+ * log and every file of the artifacts.
+ */
+START_TEST(test_secrets_are_redacted_everywhere) {
+        static const char marker[] = "/tmp/mhc-secret-marker";
+        const char *names[] = { "scripted" };
+        _cleanup_free_ char *password = lab_password(), *secrets = module("secrets");
+        _cleanup_free_ char *yaml = NULL, *topology = NULL, *path = NULL, *rm = NULL;
+        _cleanup_free_ char *junit = NULL, *json = NULL, *xml = NULL, *events = NULL;
+        _cleanup_free_ char *artifacts = NULL, *text = NULL;
+        const char *next;
+        char address[128];
+        lab_conn conns[] = { { .address = address, .password = password } };
+        fixture f;
+        run r;
+
+        ck_assert_msg(password && strlen(password) >= 8, "no password in %s", LAB_PASSWORD_FILE);
+        ck_assert(lab_address("client", address, sizeof(address)));
+        /* Root logs in with the key; the password is one of the host's secrets all the same. */
+        yaml = strdup("        type: script\n        config:\n          backup: 'true'\n"
+                      "          drop: 'true'\n          restore: 'if [ \"$MHC_BACKUP_NAME\" = "
+                      "topology ] && [ -e /tmp/mhc-secret-marker ]; then echo \"restore refused: ");
+        lab_append(&yaml, "%s\" >&2; exit 1; fi'\n", password);
+        lab_append(&yaml, "        artifacts: [/tmp/mhc-secret-artifact.log]\n");
+        ck_assert_ptr_nonnull(yaml);
+        conns[0].yaml = yaml;
+
+        ck_assert_int_ge(asprintf(&rm, "rm -f %s /tmp/mhc-secret-artifact.log", marker), 0);
+        ck_assert_int_eq(on_host("client", rm), 0);
+        fixture_init(&f, 1, names, conns);
+        /* A setup that holds the secret, and fails with it once the marker is there. */
+        ck_assert_int_ge(asprintf(&topology,
+                                  "name: secrets\ndomains:\n  - id: lab\n    roles: {scripted: 1}\n"
+                                  "setup:\n  scripted:\n    - 'echo %s >/dev/null; if [ -e %s ]; "
+                                  "then echo \"setup refused: %s\" >&2; exit 1; fi'\n",
+                                  password, marker, password),
+                         0);
+        path = path_in(&f, "topo/secrets.yaml");
+        write_text(path, topology);
+        junit = path_in(&f, "junit.xml");
+        json = path_in(&f, "events.json");
+        MHTEST(&f, &r, "--tests", secrets, "-v", "--tap", "--junit", junit, "--json", json,
+               "--collect-artifacts", "always");
+        ck_assert_int_eq(on_host("client", rm), 0);
+        ck_assert_exit(&r, 1);
+
+        /* Each sink saw where the secret was. */
+        ck_assert_msg(strstr(r.out, "not ok 1 - leaks_secret [secrets]\n") &&
+                              strstr(r.out, "not ok 2 - after_dirty [secrets]\n") &&
+                              strstr(r.out, "********"),
+                      "TAP:\n%.1500s", r.out);
+        ck_assert_msg(strstr(r.err, ": $ echo 'secret: ********' >/tmp/mhc-secret-artifact.log") &&
+                              strstr(r.err, "    note: the secret is ********\n") &&
+                              strstr(r.err, ": $ echo ******** >/dev/null; if [ -e "),
+                      "console:\n%.1500s", r.err);
+        ck_assert_msg(strstr(r.err, "after leaks_secret [secrets]: host scripted.lab.test is "
+                                    "dirty: restore failed (") &&
+                              strstr(r.err, "restore refused: ********") &&
+                              strstr(r.err, "setup command 'echo ******** >/dev/null; ") &&
+                              strstr(r.err, "setup refused: ********"),
+                      "the restore's failure:\n%.1500s", r.err);
+        /* With --tap, the result lines are the console's, on standard error. */
+        next = strstr(r.err, "] after_dirty [secrets] ERROR ");
+        ck_assert_msg(next && strstr(next, ": host scripted.lab.test is dirty: restore failed ("),
+                      "the next test:\n%.1500s", strstr(r.err, "] leaks_secret [") ?: r.err);
+        assert_no_secret("the console", r.err, password);
+        assert_no_secret("TAP", r.out, password);
+
+        assert_valid_junit(junit);
+        xml = read_all(junit);
+        ck_assert_msg(strstr(xml, "the secret is ********") &&
+                              strstr(xml, "restore refused: ********"),
+                      "JUnit:\n%.1500s", xml);
+        assert_no_secret("JUnit", xml, password);
+
+        events = read_all(json);
+        ck_assert_msg(strstr(events, "\"command\": \"echo 'secret: ********' >") &&
+                              strstr(events, "\"command\": \"echo ******** >/dev/null; ") &&
+                              strstr(events, "restore refused: ********"),
+                      "JSON:\n%.1500s", events);
+        assert_no_secret("the JSON log", events, password);
+
+        artifacts = path_in(&f, "artifacts/secrets/leaks_secret/scripted.lab.test");
+        free(path);
+        ck_assert_int_ge(asprintf(&path, "%s/tmp/mhc-secret-artifact.log", artifacts), 0);
+        text = read_all(path);
+        ck_assert_str_eq(text, "secret: ********\n");
+        free(text);
+        free(path);
+        ck_assert_int_ge(asprintf(&path, "%s/commands.log", artifacts), 0);
+        text = read_all(path);
+        ck_assert_msg(strstr(text, "$ echo 'secret: ********' >"), "commands.log:\n%.1500s", text);
+        free(artifacts);
+        artifacts = path_in(&f, "artifacts");
+        walk_secret = password;
+        walk_files = 0;
+        walk_leak[0] = '\0';
+        ck_assert_int_eq(nftw(artifacts, check_file, 16, FTW_PHYS), 0);
+        ck_assert_uint_ge(walk_files, 3);
+        ck_assert_msg(!walk_leak[0], "the artifact %s holds the secret", walk_leak);
+        run_dispose(&r);
+        fixture_dispose(&f);
+}
+END_TEST
+
 /* The order of the result lines of a run of order_* tests. */
 static char *order_of(const fixture *f, const char *seed) {
         _cleanup_free_ char *behaviours = module("behaviours");
@@ -784,6 +920,7 @@ static Suite *run_suite_of_tests(void) {
 
         tcase_set_timeout(reports, 60);
         tcase_add_test(reports, test_artifacts);
+        tcase_add_test(reports, test_secrets_are_redacted_everywhere);
         tcase_add_test(reports, test_shuffle_is_reproducible);
         suite_add_tcase(s, reports);
         return s;

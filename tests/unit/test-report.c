@@ -125,13 +125,17 @@ static void require_tool(const char *tool) {
                       "%s is missing: run tests/install-deps as root", tool);
 }
 
-static report *open_report(const arguments *args) {
+static report *open_report_hiding(const arguments *args, const char *const *secrets) {
         mh_error e = MH_ERROR_INIT;
         report *r = NULL;
 
-        ck_assert_msg(report_open(args, &r, &e) == 0, "%s", e.message);
+        ck_assert_msg(report_open(args, secrets, &r, &e) == 0, "%s", e.message);
         ck_assert_ptr_nonnull(r);
         return r;
+}
+
+static report *open_report(const arguments *args) {
+        return open_report_hiding(args, NULL);
 }
 
 static void close_report(report *r, bool interrupted) {
@@ -506,14 +510,14 @@ START_TEST(test_open_errors) {
         arguments args = { .junit_path = "/nonexistent/dir/junit.xml" };
         report *r = (report *) 0x1;
 
-        ck_assert_int_eq(report_open(&args, &r, &e), -ENOENT);
+        ck_assert_int_eq(report_open(&args, NULL, &r, &e), -ENOENT);
         ck_assert_str_eq(e.message, "cannot write JUnit report '/nonexistent/dir/junit.xml.tmp': "
                                     "No such file or directory");
         ck_assert_ptr_eq(r, (report *) 0x1);
 
         mh_error_clear(&e);
         args = (arguments){ .json_path = "/nonexistent/log.json" };
-        ck_assert_int_eq(report_open(&args, &r, &e), -ENOENT);
+        ck_assert_int_eq(report_open(&args, NULL, &r, &e), -ENOENT);
         ck_assert_str_eq(
                 e.message,
                 "cannot write JSON log '/nonexistent/log.json': No such file or directory");
@@ -558,10 +562,11 @@ END_TEST
 
 /* --- TAP ------------------------------------------------------------------ */
 
-/* What the report writes on standard output from open to close. */
-static char *tap_of(const test_result *list, size_t n, int verbosity, bool interrupted) {
+/* What a report of args hiding secrets writes on standard output from open to close,
+ * given the results of list. */
+static char *stdout_of(const arguments *args, const char *const *secrets, const test_result *list,
+                       size_t n, bool interrupted) {
         _cleanup_free_ char *path = path_in_dir("tap");
-        arguments args = { .tap = true, .verbosity = verbosity };
         int saved, fd;
         report *r;
 
@@ -573,7 +578,7 @@ static char *tap_of(const test_result *list, size_t n, int verbosity, bool inter
         ck_assert_int_ge(dup2(fd, STDOUT_FILENO), 0);
         close(fd);
 
-        r = open_report(&args);
+        r = open_report_hiding(args, secrets);
         for (size_t i = 0; i < n; i++)
                 report_test(r, &list[i]);
         close_report(r, interrupted);
@@ -582,6 +587,13 @@ static char *tap_of(const test_result *list, size_t n, int verbosity, bool inter
         ck_assert_int_ge(dup2(saved, STDOUT_FILENO), 0);
         close(saved);
         return read_file(path);
+}
+
+/* The TAP a report writes. */
+static char *tap_of(const test_result *list, size_t n, int verbosity, bool interrupted) {
+        arguments args = { .tap = true, .verbosity = verbosity };
+
+        return stdout_of(&args, NULL, list, n, interrupted);
 }
 
 START_TEST(test_tap) {
@@ -756,6 +768,109 @@ START_TEST(test_redact_secrets_long) {
 }
 END_TEST
 
+/* The secrets of the tests below: passwords, one all digits, and one that JSON escapes. */
+#define SECRET_A "hunter22"
+#define SECRET_B "98765432"
+#define SECRET_C "pa\"ss\\wd"
+static const char *const secrets[] = { SECRET_A, SECRET_B, SECRET_C, NULL };
+
+/* A result with the secrets in every text it has. */
+static const test_result leaky = {
+        .name = "leaks-" SECRET_A,
+        .topology = "topo-" SECRET_B,
+        .module = "m-" SECRET_C ".so",
+        .file = "file-" SECRET_A ".c",
+        .line = 7,
+        .outcome = OUTCOME(.status = MH_TEST_FAILED,
+                           .message = TEXT("db: $ psql password=" SECRET_A " failed"),
+                           .details = TEXT("stdout:\n" SECRET_B "\nstderr:\n" SECRET_C "\n")),
+        .reproducer = "mhtest -k " SECRET_A,
+        .index = 1,
+        .total = 1,
+};
+
+static void assert_no_secrets(const char *what, const char *text) {
+        for (size_t i = 0; secrets[i]; i++)
+                ck_assert_msg(!strstr(text, secrets[i]), "%s holds secret %zu:\n%s", what, i, text);
+}
+
+/* Every text of every format, keys and values, events, commands and results. */
+START_TEST(test_reports_hide_secrets) {
+        _cleanup_free_ char *json = path_in_dir("log.json"), *junit = path_in_dir("junit.xml");
+        _cleanup_free_ char *s = NULL;
+        arguments args = { .json_path = json };
+        mh_command_record record = { .host = "host-" SECRET_A,
+                                     .command = "echo " SECRET_A " " SECRET_B " '" SECRET_C "'",
+                                     .exit_status = 1 };
+        report *r;
+
+        require_tool("jq");
+        r = open_report_hiding(&args, secrets);
+        report_event(r, "setup-" SECRET_A, "key-" SECRET_B, "value " SECRET_C, "number", SECRET_B,
+                     NULL);
+        report_command(r, &record);
+        report_test(r, &leaky);
+        close_report(r, false);
+        ck_assert_int_eq(run("jq -e . '%s' >/dev/null", json), 0);
+        s = read_file(json);
+        assert_no_secrets("the JSON log", s);
+        free(s);
+        s = jq(json, "select(.event == \"command\") | .host, \"|\", .command");
+        ck_assert_str_eq(s, "host-********|echo ******** ******** '********'");
+        free(s);
+        /* A value that is all digits and a secret is a string, hidden. */
+        s = jq(json, "select(.event | startswith(\"setup-\")) | [.event, .number, "
+                     ".[\"key-********\"]] | @json");
+        ck_assert_str_eq(s, "[\"setup-********\",\"********\",\"value ********\"]");
+        free(s);
+        s = jq(json, "select(.event == \"test-end\") | [.test, .topology, .module, .file, "
+                     ".message, .details, .reproducer] | @json");
+        ck_assert_str_eq(s, "[\"leaks-********\",\"topo-********\",\"m-********.so\","
+                            "\"file-********.c\",\"db: $ psql password=******** failed\","
+                            "\"stdout:\\n********\\nstderr:\\n********\\n\","
+                            "\"mhtest -k ********\"]");
+
+        /* TAP and JUnit of one report. */
+        free(s);
+        args = (arguments){ .tap = true, .junit_path = junit };
+        s = stdout_of(&args, secrets, &leaky, 1, false);
+        assert_no_secrets("TAP", s);
+        ck_assert_ptr_nonnull(strstr(s, "not ok 1 - leaks-******** [topo-********]\n"));
+        ck_assert_ptr_nonnull(strstr(s, "  message: \"db: $ psql password=******** failed\"\n"));
+        ck_assert_ptr_nonnull(strstr(s, "    ********\n    stderr:\n    ********\n"));
+        validate(junit);
+        free(s);
+        s = read_file(junit);
+        assert_no_secrets("JUnit", s);
+        check_xpath(junit,
+                    "concat(//testsuite/@name, \"|\", //testcase/@name, \"|\", "
+                    "//testcase/@file, \"|\", //failure/@message)",
+                    "topo-********|leaks-********|file-********.c|db: $ psql password=******** "
+                    "failed");
+        check_xpath(junit, "string(//failure)", "stdout:\n********\nstderr:\n********\n");
+        check_xpath(junit, "string(//system-out)", "Reproduce with: mhtest -k ********\n");
+}
+END_TEST
+
+/* What the console prints has the secrets it was given replaced, until they are unset. */
+START_TEST(test_console_hides_secrets) {
+        _cleanup_free_ char *path = path_in_dir("console"), *s = NULL;
+        FILE *f = fopen(path, "we");
+
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_eq(console_set_secrets(secrets), 0);
+        console_printf(f, "    db: $ PGPASSWORD=%s psql  [exit %d]\n", SECRET_A, 0);
+        console_printf(f, "note: %s%s\n", "hunt", "er22 and " SECRET_B);
+        ck_assert_int_eq(console_set_secrets(NULL), 0);
+        console_printf(f, "after: %s\n", SECRET_A);
+        ck_assert_int_eq(fclose(f), 0);
+        s = read_file(path);
+        ck_assert_str_eq(s, "    db: $ PGPASSWORD=******** psql  [exit 0]\n"
+                            "note: ******** and ********\n"
+                            "after: " SECRET_A "\n");
+}
+END_TEST
+
 static Suite *report_suite(void) {
         Suite *s = suite_create("report");
         TCase *tc = tcase_create("report");
@@ -779,6 +894,8 @@ static Suite *report_suite(void) {
         tcase_add_test(tc, test_tap_details_are_one_block);
         tcase_add_test(tc, test_redact_secrets);
         tcase_add_test(tc, test_redact_secrets_long);
+        tcase_add_test(tc, test_reports_hide_secrets);
+        tcase_add_test(tc, test_console_hides_secrets);
         tcase_add_test(tc, test_junit_through_a_link);
         suite_add_tcase(s, tc);
         return s;
