@@ -12,82 +12,12 @@
 #include "mhtest.h"
 #include "util.h"
 
-#define REDACTED   "********"
-#define SECRET_MIN 4 /* bytes: shorter "secrets" would hide too much */
-
 #define FILES_MAX     1000                 /* files collected from one host */
 #define FILE_SIZE_MAX ((size_t) 64 << 20)  /* bytes of one file */
 #define HOST_SIZE_MAX ((uint64_t) 1 << 30) /* bytes of all of one host's files */
 #define LISTING_MAX   ((size_t) 1 << 20)   /* bytes of the list of the host's files */
 #define JOURNAL_MAX   ((size_t) 64 << 20)  /* bytes of journal.log */
 #define COMPONENT_MAX 128                  /* bytes kept of a test, topology or host name */
-
-/* --- secrets --------------------------------------------------------------- */
-
-/* How far the secrets reach that start at s + i, given cover, how far earlier ones reach. */
-static size_t cover_at(const char *s, size_t i, const char *const *secrets, size_t cover) {
-        for (const char *const *p = secrets; *p; p++) {
-                size_t n;
-
-                if (s[i] == (*p)[0] && (n = strlen(*p)) >= SECRET_MIN &&
-                    strncmp(s + i, *p, n) == 0 && i + n > cover)
-                        cover = i + n;
-        }
-        return cover;
-}
-
-/* Write s into out with each run of bytes that secrets cover as REDACTED, or when out is
- * NULL only count the bytes that takes; returns the count. */
-static size_t redact_into(const char *s, const char *const *secrets, char *out) {
-        size_t n = 0, cover = 0;
-
-        for (size_t i = 0; s[i]; i++) {
-                bool in_run = i < cover;
-
-                cover = cover_at(s, i, secrets, cover);
-                if (i >= cover) {
-                        if (out)
-                                out[n] = s[i];
-                        n++;
-                } else if (!in_run) {
-                        if (out)
-                                memcpy(out + n, REDACTED, strlen(REDACTED));
-                        n += strlen(REDACTED);
-                }
-        }
-        if (out)
-                out[n] = '\0';
-        return n;
-}
-
-char *redact_secrets(char *s, const char *const *secrets) {
-        bool found = false;
-        char *out;
-
-        if (!s || !secrets)
-                return s;
-        for (const char *const *p = secrets; *p && !found; p++)
-                found = strlen(*p) >= SECRET_MIN && strstr(s, *p);
-        if (!found)
-                return s;
-
-        out = malloc(redact_into(s, secrets, NULL) + 1);
-        if (!out) {
-                /* No memory for the copy: hide the secrets byte for byte, in place.  Each
-                 * position is read before it is hidden, so overlaps are still found. */
-                size_t cover = 0;
-
-                for (size_t i = 0; s[i]; i++) {
-                        cover = cover_at(s, i, secrets, cover);
-                        if (i < cover)
-                                s[i] = '*';
-                }
-                return s;
-        }
-        redact_into(s, secrets, out);
-        free(s);
-        return out;
-}
 
 /* --- local paths ----------------------------------------------------------- */
 

@@ -86,15 +86,47 @@ static const char *cell_color(const arguments *args, int column, const char *tex
         return "";
 }
 
+/* Give the console the secrets of config's hosts (their types know them) before any
+ * connects; false without memory or when a host cannot be made. */
+static bool hide_secrets(const mh_config *config) {
+        size_t n = mh_config_n_hosts(config);
+        mh_host **hosts = calloc(n ? n : 1, sizeof(*hosts));
+        const char **secrets = NULL;
+        size_t n_secrets = 0;
+        bool ok = hosts;
+
+        for (size_t i = 0; ok && i < n; i++) {
+                mh_error e = MH_ERROR_INIT;
+
+                ok = mh_host_new(mh_config_host(config, i), &hosts[i], &e) >= 0;
+                if (ok)
+                        n_secrets += mh_host_n_secrets(hosts[i]);
+        }
+        if (ok)
+                ok = (secrets = calloc(n_secrets + 1, sizeof(*secrets)));
+        n_secrets = 0;
+        for (size_t i = 0; ok && i < n; i++)
+                for (size_t j = 0; j < mh_host_n_secrets(hosts[i]); j++)
+                        secrets[n_secrets++] = mh_host_secret(hosts[i], j);
+        if (ok)
+                ok = console_set_secrets(secrets) >= 0;
+        free(secrets);
+        for (size_t i = 0; hosts && i < n; i++)
+                mh_host_free(hosts[i]);
+        free(hosts);
+        return ok;
+}
+
 int check_hosts(const arguments *args, const mh_config *config) {
         size_t n = mh_config_n_hosts(config), width[N_COLUMNS], n_usable = 0;
         char address[300], rtt[32];
         const char *c[N_COLUMNS];
         row *rows;
 
-        rows = calloc(n, sizeof(row));
-        if (!rows) {
+        rows = calloc(n ? n : 1, sizeof(row));
+        if (!rows || !hide_secrets(config)) {
                 fprintf(stderr, "mhtest: out of memory\n");
+                free(rows);
                 return EXIT_LAB;
         }
         for (size_t i = 0; i < n; i++) {
@@ -144,8 +176,8 @@ int check_hosts(const arguments *args, const mh_config *config) {
                         continue;
                 /* The SSH layer does not name the host: we do. */
                 if (rw->r < 0)
-                        printf("host '%s': %s\n", mh_host_config_hostname(rw->host),
-                               mh_error_message(&rw->error, rw->r));
+                        console_printf(stdout, "host '%s': %s\n", mh_host_config_hostname(rw->host),
+                                       mh_error_message(&rw->error, rw->r));
                 else
                         printf("host '%s': systemd is '%s', not running (wait for boot to finish, or "
                                "see systemctl --failed on the host)\n",
@@ -154,5 +186,6 @@ int check_hosts(const arguments *args, const mh_config *config) {
         printf("%zu of %zu hosts usable\n", n_usable, n);
 
         free(rows);
+        (void) console_set_secrets(NULL);
         return n_usable == n ? EXIT_PASSED : EXIT_LAB;
 }

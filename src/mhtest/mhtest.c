@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,17 +269,13 @@ const char *color_off(const arguments *args) {
         return args->color ? "\033[0m" : "";
 }
 
-static pthread_mutex_t output_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* The library's log lines go to stderr, one whole line at a time. */
+/* The library's log lines go to stderr, one whole line at a time, through the console. */
 static void log_to_stderr(mh_log_level level, const char *host, const char *message,
                           void *userdata) {
         bool loud = level <= MH_LOG_WARNING;
 
-        pthread_mutex_lock(&output_lock);
-        fprintf(stderr, "mhtest: %s%s%s%s%s\n", loud ? mh_log_level_to_string(level) : "",
-                loud ? ": " : "", host ? host : "", host ? ": " : "", message);
-        pthread_mutex_unlock(&output_lock);
+        console_printf(stderr, "mhtest: %s%s%s%s%s\n", loud ? mh_log_level_to_string(level) : "",
+                       loud ? ": " : "", host ? host : "", host ? ": " : "", message);
 }
 
 static void arguments_dispose(arguments *args) {

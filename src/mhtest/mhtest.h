@@ -82,18 +82,21 @@ int run_tests(const arguments *args, const mh_config *config);
 
 /* --- reports (report.c) ---------------------------------------------------- */
 
-/* One test on one topology, as it ended (or was skipped before it started). */
+/*
+ * One test on one topology, as it ended (or was skipped before it
+ * started): the test, and its outcome as the test's process ended
+ * (mh_test_execute()) or as the runner decided it, which every report
+ * gets whole: status, message, details, the process's time, the signal
+ * that ended it, whether it timed out or was cancelled.
+ */
 typedef struct test_result {
         const char *name;               /* the test */
         const char *topology;
         const char *module;             /* the module's path */
         const char *file;               /* where the test is defined */
         unsigned line;
-        mh_test_status status;
-        const char *message;            /* one line, NULL when passed */
-        const char *details;            /* more lines (output, notes), or NULL */
+        const mh_test_outcome *outcome; /* borrowed */
         const char *reproducer;         /* "mhtest --config ... -k NAME --seed S", or NULL */
-        uint64_t duration_usec;         /* of the test's body */
         uint64_t restore_usec;          /* of the restore after it */
         size_t index, total;            /* [index/total] */
 } test_result;
@@ -104,9 +107,11 @@ typedef struct report report;
  * Open the reports args asks for: --junit FILE (written by report_close()),
  * --json FILE (an event log: one JSON object per line, written as events
  * happen, flushed after each) and --tap (TAP 13 on stdout, a line per
- * test as it ends).  Fails with a message in error (which file, why).
+ * test as it ends).  Every text written to any of them has the secrets
+ * (NULL-terminated, copied; NULL: none) replaced by "********".  Fails
+ * with a message in error (which file, why).
  */
-int report_open(const arguments *args, report **ret, mh_error *error);
+int report_open(const arguments *args, const char *const *secrets, report **ret, mh_error *error);
 
 /*
  * One event of the run for the JSON log: a lifecycle step ("run-start",
@@ -146,9 +151,37 @@ int collect_artifacts(const char *dir, const char *topology, const char *test, m
                       uint64_t since_realtime_usec, const char *commands_log,
                       const char *const *secrets, mh_error *error);
 
+/* --- secrets (redact.c) ------------------------------------------------------ */
+
 /* Replace every occurrence of each secret in s (in place) with "********"
  * when the secret is at least 4 bytes long; returns s, maybe re-allocated.
- * s is malloc'd. */
+ * s is malloc'd (NULL is returned as it is); secrets is NULL-terminated
+ * (NULL: none).  Without memory for a copy, the secrets are hidden byte
+ * for byte in place. */
 char *redact_secrets(char *s, const char *const *secrets);
+
+/* Whether s holds one of secrets that redact_secrets() would replace. */
+bool redact_found(const char *s, const char *const *secrets);
+
+/* A copy of the NULL-terminated list secrets (NULL: an empty list), or NULL
+ * when memory runs out; freed with redact_free_list(), which returns NULL. */
+char **redact_copy_list(const char *const *secrets);
+char **redact_free_list(char **secrets);
+
+/* --- the console (console.c) ------------------------------------------------- */
+
+/*
+ * Set the secrets replaced by "********" in everything printed with
+ * console_printf() from now on (copied; NULL: none).  Fails only without
+ * memory, leaving the secrets as they were.
+ */
+int console_set_secrets(const char *const *secrets);
+
+/*
+ * Print on f (stdout or stderr) what fmt says, without the secrets, whole
+ * and flushed, under one lock for every thread: every line mhtest prints
+ * once it knows the lab's secrets goes through here.
+ */
+void console_printf(FILE *f, const char *fmt, ...) MH_PRINTF(2, 3);
 
 #endif

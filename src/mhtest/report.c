@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,22 +18,20 @@
 /* U+FFFD, written for what a format cannot hold (invalid UTF-8, control characters). */
 #define REPLACEMENT "\xef\xbf\xbd"
 
-/* A test_result with strings of its own, kept for the JUnit file. */
+/* A test_result with strings and an outcome of its own, kept for the JUnit file. */
 typedef struct kept_result {
         char *name;
         char *topology;
         char *file;
-        char *message;
-        char *details;
         char *reproducer;
         unsigned line;
-        mh_test_status status;
-        uint64_t duration_usec;
+        mh_test_outcome outcome;
         uint64_t restore_usec;
 } kept_result;
 
 struct report {
         pthread_mutex_t lock; /* events come from several threads */
+        char **secrets;       /* replaced in everything written; NULL-terminated */
         int verbosity;
         char *junit_path; /* NULL: no JUnit file */
         char *json_path;
@@ -173,11 +172,24 @@ static const char *escaped(int32_t c, escape mode, char buf[static 8]) {
         return NULL;
 }
 
-/* Write s (NULL: "") in mode; invalid UTF-8 becomes U+FFFD. */
-static void put_escaped(FILE *f, const char *s, escape mode) {
-        const unsigned char *p = (const unsigned char *) strempty(s);
+/*
+ * Write s (NULL: "") in mode, without r's secrets; invalid UTF-8 becomes
+ * U+FFFD.  Every text of every format goes through here.
+ */
+static void put_escaped(const report *r, FILE *f, const char *s, escape mode) {
+        _cleanup_free_ char *copy = NULL;
+        const unsigned char *p;
         char buf[8];
 
+        if (redact_found(s, (const char *const *) r->secrets)) {
+                copy = redact_secrets(strdup(s), (const char *const *) r->secrets);
+                if (!copy) {
+                        fputs("********", f);
+                        return;
+                }
+                s = copy;
+        }
+        p = (const unsigned char *) strempty(s);
         while (*p) {
                 size_t n;
                 int32_t c = utf8_next(p, &n);
@@ -192,13 +204,13 @@ static void put_escaped(FILE *f, const char *s, escape mode) {
 }
 
 /* A JSON string, or null for NULL. */
-static void put_json_string(FILE *f, const char *s) {
+static void put_json_string(const report *r, FILE *f, const char *s) {
         if (!s) {
                 fputs("null", f);
                 return;
         }
         fputc('"', f);
-        put_escaped(f, s, ESCAPE_JSON);
+        put_escaped(r, f, s, ESCAPE_JSON);
         fputc('"', f);
 }
 
@@ -212,6 +224,23 @@ static bool is_json_number(const char *s) {
 /* usec as seconds with 3 decimals ("1.250"), in any locale. */
 static void format_seconds(uint64_t usec, char buf[static 32]) {
         snprintf(buf, 32, "%" PRIu64 ".%03" PRIu64, usec / 1000000, usec / 1000 % 1000);
+}
+
+/* "SIGSEGV" for 11, "signal 64" for a signal without a name here. */
+static const char *signal_name(int sig, char buf[static 24]) {
+        static const char *const names[] = {
+                [SIGHUP] = "SIGHUP",   [SIGINT] = "SIGINT",   [SIGQUIT] = "SIGQUIT",
+                [SIGILL] = "SIGILL",   [SIGTRAP] = "SIGTRAP", [SIGABRT] = "SIGABRT",
+                [SIGBUS] = "SIGBUS",   [SIGFPE] = "SIGFPE",   [SIGKILL] = "SIGKILL",
+                [SIGUSR1] = "SIGUSR1", [SIGSEGV] = "SIGSEGV", [SIGUSR2] = "SIGUSR2",
+                [SIGPIPE] = "SIGPIPE", [SIGALRM] = "SIGALRM", [SIGTERM] = "SIGTERM",
+                [SIGXCPU] = "SIGXCPU", [SIGXFSZ] = "SIGXFSZ", [SIGSYS] = "SIGSYS",
+        };
+
+        if (sig > 0 && (size_t) sig < ELEMENTSOF(names) && names[sig])
+                return names[sig];
+        snprintf(buf, 24, "signal %d", sig);
+        return buf;
 }
 
 static const char *status_name(mh_test_status s) {
@@ -232,6 +261,7 @@ static const char *status_name(mh_test_status s) {
 
 /* A JSON line being built in memory, written with one write() when it ends. */
 typedef struct json_line {
+        const report *r;
         FILE *f;
         char *data;
         size_t size;
@@ -243,7 +273,7 @@ static bool json_begin(report *r, const char *event, json_line *ret) {
 
         if (!r || r->json_fd < 0)
                 return false;
-        *ret = (json_line){ 0 };
+        *ret = (json_line){ .r = r };
         ret->f = open_memstream(&ret->data, &ret->size);
         if (!ret->f) {
                 pthread_mutex_lock(&r->lock);
@@ -255,24 +285,29 @@ static bool json_begin(report *r, const char *event, json_line *ret) {
         t = clock_usec(CLOCK_REALTIME);
         fprintf(ret->f, "{\"time\": %" PRIu64 ".%06" PRIu64 ", \"event\": ", t / 1000000,
                 t % 1000000);
-        put_json_string(ret->f, event);
+        put_json_string(r, ret->f, event);
         return true;
 }
 
 static void json_key(json_line *l, const char *key) {
         fputs(", ", l->f);
-        put_json_string(l->f, key);
+        put_json_string(l->r, l->f, key);
         fputs(": ", l->f);
 }
 
 static void json_string(json_line *l, const char *key, const char *value) {
         json_key(l, key);
-        put_json_string(l->f, value);
+        put_json_string(l->r, l->f, value);
 }
 
 static void json_uint(json_line *l, const char *key, uint64_t value) {
         json_key(l, key);
         fprintf(l->f, "%" PRIu64, value);
+}
+
+static void json_bool(json_line *l, const char *key, bool value) {
+        json_key(l, key);
+        fputs(value ? "true" : "false", l->f);
 }
 
 /* End the line and write it whole, so that a crash loses no more than the line. */
@@ -308,10 +343,10 @@ void report_event(report *r, const char *event, ...) {
                 const char *value = va_arg(ap, const char *);
 
                 json_key(&l, key);
-                if (is_json_number(value))
+                if (is_json_number(value) && !redact_found(value, (const char *const *) r->secrets))
                         fputs(value, l.f);
                 else
-                        put_json_string(l.f, value);
+                        put_json_string(r, l.f, value);
         }
         va_end(ap);
         json_end(r, &l);
@@ -335,6 +370,7 @@ void report_command(report *r, const mh_command_record *record) {
 }
 
 static void json_test(report *r, const test_result *t) {
+        const mh_test_outcome *o = t->outcome;
         json_line l;
 
         if (!json_begin(r, "test-end", &l))
@@ -344,10 +380,17 @@ static void json_test(report *r, const test_result *t) {
         json_string(&l, "module", t->module);
         json_string(&l, "file", t->file);
         json_uint(&l, "line", t->line);
-        json_string(&l, "status", status_name(t->status));
-        json_string(&l, "message", t->message);
-        json_string(&l, "details", t->details);
-        json_uint(&l, "duration_usec", t->duration_usec);
+        json_string(&l, "status", status_name(o->status));
+        json_string(&l, "message", o->message);
+        json_string(&l, "details", o->details);
+        json_key(&l, "signal");
+        if (o->signal > 0)
+                fprintf(l.f, "%d", o->signal);
+        else
+                fputs("null", l.f);
+        json_bool(&l, "timed_out", o->timed_out);
+        json_bool(&l, "cancelled", o->cancelled);
+        json_uint(&l, "duration_usec", o->duration_usec);
         json_uint(&l, "restore_usec", t->restore_usec);
         json_string(&l, "reproducer", t->reproducer);
         json_uint(&l, "index", t->index);
@@ -358,48 +401,59 @@ static void json_test(report *r, const test_result *t) {
 /* --- TAP ------------------------------------------------------------------- */
 
 /* "  key: "value"" in a YAML diagnostic block, when value is set. */
-static void tap_yaml_string(const char *key, const char *value) {
+static void tap_yaml_string(const report *r, const char *key, const char *value) {
         if (!value)
                 return;
         printf("  %s: ", key);
-        put_json_string(stdout, value); /* a JSON string is a YAML double-quoted scalar */
+        put_json_string(r, stdout, value); /* a JSON string is a YAML double-quoted scalar */
         putchar('\n');
 }
 
 static void tap_test(report *r, const test_result *t) {
-        bool failed = t->status == MH_TEST_FAILED || t->status == MH_TEST_ERROR;
-        char seconds[32];
+        const mh_test_outcome *o = t->outcome;
+        bool failed = o->status == MH_TEST_FAILED || o->status == MH_TEST_ERROR;
+        char seconds[32], name[24];
 
         r->tap_count++;
         printf("%sok %u - ", failed ? "not " : "", r->tap_count);
-        put_escaped(stdout, t->name, ESCAPE_TAP);
+        put_escaped(r, stdout, t->name, ESCAPE_TAP);
         fputs(" [", stdout);
-        put_escaped(stdout, t->topology, ESCAPE_TAP);
+        put_escaped(r, stdout, t->topology, ESCAPE_TAP);
         putchar(']');
-        if (t->status == MH_TEST_SKIPPED) {
+        if (o->status == MH_TEST_SKIPPED) {
                 fputs(" # SKIP ", stdout);
-                put_escaped(stdout, t->message, ESCAPE_TAP);
+                put_escaped(r, stdout, o->message, ESCAPE_TAP);
         }
         putchar('\n');
 
         /* Why it failed, or with -v how long a passed test took. */
-        if (failed || (t->status == MH_TEST_PASSED && r->verbosity > 0)) {
+        if (failed || (o->status == MH_TEST_PASSED && r->verbosity > 0)) {
                 fputs("  ---\n", stdout);
-                tap_yaml_string("message", t->message);
+                tap_yaml_string(r, "message", o->message);
                 if (failed)
-                        tap_yaml_string("severity", t->status == MH_TEST_ERROR ? "error" : "fail");
-                tap_yaml_string("file", t->file);
+                        tap_yaml_string(r, "severity",
+                                        o->status == MH_TEST_ERROR ? "error" : "fail");
+                /* How the test's process ended, when not by itself. */
+                if (o->signal > 0) {
+                        printf("  signal: %d\n", o->signal);
+                        tap_yaml_string(r, "signal_name", signal_name(o->signal, name));
+                }
+                if (o->timed_out)
+                        fputs("  timed_out: true\n", stdout);
+                if (o->cancelled)
+                        fputs("  cancelled: true\n", stdout);
+                tap_yaml_string(r, "file", t->file);
                 if (t->file)
                         printf("  line: %u\n", t->line);
-                format_seconds(t->duration_usec, seconds);
+                format_seconds(o->duration_usec, seconds);
                 printf("  duration: %s\n", seconds);
-                if (t->details && *t->details) {
+                if (o->details && *o->details) {
                         /* The indentation indicator: details may start with spaces. */
                         fputs("  details: |2-\n    ", stdout);
-                        put_escaped(stdout, t->details, ESCAPE_YAML_BLOCK);
+                        put_escaped(r, stdout, o->details, ESCAPE_YAML_BLOCK);
                         putchar('\n');
                 }
-                tap_yaml_string("reproducer", t->reproducer);
+                tap_yaml_string(r, "reproducer", t->reproducer);
                 fputs("  ...\n", stdout);
         }
         fflush(stdout);
@@ -417,16 +471,21 @@ static void kept_result_dispose(kept_result *k) {
         free(k->name);
         free(k->topology);
         free(k->file);
-        free(k->message);
-        free(k->details);
         free(k->reproducer);
+        mh_test_outcome_dispose(&k->outcome);
 }
 
 static int keep_result(report *r, const test_result *t) {
+        const mh_test_outcome *o = t->outcome;
         kept_result k = {
                 .line = t->line,
-                .status = t->status,
-                .duration_usec = t->duration_usec,
+                .outcome = {
+                        .status = o->status,
+                        .duration_usec = o->duration_usec,
+                        .signal = o->signal,
+                        .timed_out = o->timed_out,
+                        .cancelled = o->cancelled,
+                },
                 .restore_usec = t->restore_usec,
         };
 
@@ -441,8 +500,9 @@ static int keep_result(report *r, const test_result *t) {
         }
         if (strdup_or_null(strempty(t->name), &k.name) < 0 ||
             strdup_or_null(strempty(t->topology), &k.topology) < 0 ||
-            strdup_or_null(t->file, &k.file) < 0 || strdup_or_null(t->message, &k.message) < 0 ||
-            strdup_or_null(t->details, &k.details) < 0 ||
+            strdup_or_null(t->file, &k.file) < 0 ||
+            strdup_or_null(o->message, &k.outcome.message) < 0 ||
+            strdup_or_null(o->details, &k.outcome.details) < 0 ||
             strdup_or_null(t->reproducer, &k.reproducer) < 0) {
                 kept_result_dispose(&k);
                 return -ENOMEM;
@@ -452,7 +512,7 @@ static int keep_result(report *r, const test_result *t) {
 }
 
 void report_test(report *r, const test_result *result) {
-        if (!r || !result)
+        if (!r || !result || !result->outcome)
                 return;
         json_test(r, result);
         pthread_mutex_lock(&r->lock);
@@ -478,74 +538,90 @@ static counts count_results(const report *r, const char *topology) {
                 if (topology && !streq(k->topology, topology))
                         continue;
                 c.tests++;
-                c.failures += k->status == MH_TEST_FAILED;
-                c.errors += k->status == MH_TEST_ERROR;
-                c.skipped += k->status == MH_TEST_SKIPPED;
-                c.usec += k->duration_usec;
+                c.failures += k->outcome.status == MH_TEST_FAILED;
+                c.errors += k->outcome.status == MH_TEST_ERROR;
+                c.skipped += k->outcome.status == MH_TEST_SKIPPED;
+                c.usec += k->outcome.duration_usec;
         }
         return c;
 }
 
 /* name="..." tests="..." failures=... of an element. */
-static void junit_counts(FILE *f, const char *name, const counts *c) {
+static void junit_counts(FILE *f, const report *r, const char *name, const counts *c) {
         char seconds[32];
 
         format_seconds(c->usec, seconds);
         fputs(" name=\"", f);
-        put_escaped(f, name, ESCAPE_XML_ATTR);
+        put_escaped(r, f, name, ESCAPE_XML_ATTR);
         fprintf(f, "\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" skipped=\"%zu\" time=\"%s\"",
                 c->tests, c->failures, c->errors, c->skipped, seconds);
 }
 
-static void junit_attr(FILE *f, const char *name, const char *value) {
+static void junit_attr(FILE *f, const report *r, const char *name, const char *value) {
         fprintf(f, " %s=\"", name);
-        put_escaped(f, value, ESCAPE_XML_ATTR);
+        put_escaped(r, f, value, ESCAPE_XML_ATTR);
         fputc('"', f);
 }
 
-static void junit_testcase(FILE *f, const kept_result *k) {
+/*
+ * The type of a failure or error element: how the test's process ended
+ * when not by itself (its signal, "timeout", "cancelled"), or else the
+ * element's name.
+ */
+static const char *junit_type(const mh_test_outcome *o, const char *element, char buf[static 24]) {
+        if (o->signal > 0)
+                return signal_name(o->signal, buf);
+        if (o->timed_out)
+                return "timeout";
+        if (o->cancelled)
+                return "cancelled";
+        return element;
+}
+
+static void junit_testcase(FILE *f, const report *r, const kept_result *k) {
         static const char *const element[] = {
                 [MH_TEST_FAILED] = "failure",
                 [MH_TEST_ERROR] = "error",
                 [MH_TEST_SKIPPED] = "skipped",
         };
-        const char *outcome = k->status < ELEMENTSOF(element) ? element[k->status] : NULL;
-        bool details_in_outcome = outcome && k->status != MH_TEST_SKIPPED && k->details;
-        char seconds[32];
+        const mh_test_outcome *o = &k->outcome;
+        const char *outcome = o->status < ELEMENTSOF(element) ? element[o->status] : NULL;
+        bool details_in_outcome = outcome && o->status != MH_TEST_SKIPPED && o->details;
+        char seconds[32], type[24];
 
-        format_seconds(k->duration_usec, seconds);
+        format_seconds(o->duration_usec, seconds);
         fputs("    <testcase", f);
-        junit_attr(f, "name", k->name);
-        junit_attr(f, "classname", k->topology);
+        junit_attr(f, r, "name", k->name);
+        junit_attr(f, r, "classname", k->topology);
         fprintf(f, " time=\"%s\"", seconds);
         if (k->file) {
-                junit_attr(f, "file", k->file);
+                junit_attr(f, r, "file", k->file);
                 fprintf(f, " line=\"%u\"", k->line);
         }
         fputs(">\n", f);
 
         if (outcome) {
                 fprintf(f, "      <%s", outcome);
-                junit_attr(f, "message", k->message ?: status_name(k->status));
-                if (k->status != MH_TEST_SKIPPED)
-                        junit_attr(f, "type", outcome);
+                junit_attr(f, r, "message", o->message ?: status_name(o->status));
+                if (o->status != MH_TEST_SKIPPED)
+                        junit_attr(f, r, "type", junit_type(o, outcome, type));
                 if (details_in_outcome) {
                         fputc('>', f);
-                        put_escaped(f, k->details, ESCAPE_XML_TEXT);
+                        put_escaped(r, f, o->details, ESCAPE_XML_TEXT);
                         fprintf(f, "</%s>\n", outcome);
                 } else
                         fputs("/>\n", f);
         }
 
-        if ((k->details && !details_in_outcome) || k->reproducer) {
+        if ((o->details && !details_in_outcome) || k->reproducer) {
                 fputs("      <system-out>", f);
-                if (k->details && !details_in_outcome) {
-                        put_escaped(f, k->details, ESCAPE_XML_TEXT);
+                if (o->details && !details_in_outcome) {
+                        put_escaped(r, f, o->details, ESCAPE_XML_TEXT);
                         fputc('\n', f);
                 }
                 if (k->reproducer) {
                         fputs("Reproduce with: ", f);
-                        put_escaped(f, k->reproducer, ESCAPE_XML_TEXT);
+                        put_escaped(r, f, k->reproducer, ESCAPE_XML_TEXT);
                         fputc('\n', f);
                 }
                 fputs("</system-out>\n", f);
@@ -557,7 +633,7 @@ static void junit_testsuite(FILE *f, const report *r, const char *topology, bool
         counts c = count_results(r, topology);
 
         fputs("  <testsuite", f);
-        junit_counts(f, topology, &c);
+        junit_counts(f, r, topology, &c);
         fputs(">\n", f);
         if (interrupted)
                 fputs("    <properties>\n"
@@ -566,7 +642,7 @@ static void junit_testsuite(FILE *f, const report *r, const char *topology, bool
                       f);
         for (size_t i = 0; i < r->n_results; i++)
                 if (streq(r->results[i].topology, topology))
-                        junit_testcase(f, &r->results[i]);
+                        junit_testcase(f, r, &r->results[i]);
         if (interrupted)
                 fputs("    <system-err>The run was interrupted: the tests that had not ended "
                       "are not in this report.</system-err>\n",
@@ -580,7 +656,7 @@ static void junit_write(FILE *f, const report *r, bool interrupted) {
         /* The whole run's time, not the sum of its tests'. */
         all.usec = clock_usec(CLOCK_MONOTONIC) - r->start_usec;
         fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites", f);
-        junit_counts(f, "mhtest", &all);
+        junit_counts(f, r, "mhtest", &all);
         fputs(">\n", f);
         /* One testsuite per topology, in the order their first tests ended. */
         for (size_t i = 0; i < r->n_results; i++) {
@@ -654,6 +730,7 @@ static void report_free(report *r) {
                 close(r->json_fd);
         free(r->junit_path);
         free(r->json_path);
+        redact_free_list(r->secrets);
         pthread_mutex_destroy(&r->lock);
         free(r);
 }
@@ -675,7 +752,7 @@ static int junit_check_writable(const char *path, mh_error *error) {
         return 0;
 }
 
-int report_open(const arguments *args, report **ret, mh_error *error) {
+int report_open(const arguments *args, const char *const *secrets, report **ret, mh_error *error) {
         report *r;
         int k;
 
@@ -690,7 +767,8 @@ int report_open(const arguments *args, report **ret, mh_error *error) {
         r->tap = args->tap;
         r->start_usec = clock_usec(CLOCK_MONOTONIC);
 
-        if (strdup_or_null(args->junit_path, &r->junit_path) < 0 ||
+        r->secrets = redact_copy_list(secrets);
+        if (!r->secrets || strdup_or_null(args->junit_path, &r->junit_path) < 0 ||
             strdup_or_null(args->json_path, &r->json_path) < 0) {
                 report_free(r);
                 return mh_error_oom(error);

@@ -5,14 +5,14 @@
 #include <glob.h>
 #include <inttypes.h>
 #include <libgen.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "controller.h"
+#include <mhc/controller.h>
+
 #include "mhtest.h"
 #include "util.h"
 
@@ -56,11 +56,12 @@ typedef struct run {
         counts counts;
         bool lab_unusable;
         report *report;
-        lab lab;
+        mh_lab *lab;
         FILE *console;          /* stdout, or stderr when stdout is TAP */
         const char **secrets;   /* NULL-terminated */
         /* the test running now */
-        controller *current;
+        mh_controller *current;
+        uint64_t tests_usec;    /* of the current topology's tests */
         command_log *logs;      /* one per host of current */
         char **failures;        /* reproducers of the failed tests, for the summary */
         size_t n_failures;
@@ -95,15 +96,15 @@ static void on_interrupt(int sig) {
 }
 
 /* Say which hosts a second Ctrl-C would leave dirty (none when c is NULL). */
-static void set_at_risk(controller *c) {
+static void set_at_risk(const mh_controller *c) {
         int next = !at_risk_index;
         size_t o;
 
         o = (size_t) snprintf(at_risk[next], sizeof(at_risk[next]),
                               "\nmhtest: stopped at once%s", c ? "; these hosts may be left dirty:" : "");
-        for (size_t i = 0; c && i < c->n_hosts && o < sizeof(at_risk[next]); i++)
+        for (size_t i = 0; c && i < mh_controller_n_hosts(c) && o < sizeof(at_risk[next]); i++)
                 o += (size_t) snprintf(at_risk[next] + o, sizeof(at_risk[next]) - o, " %s",
-                                       mh_host_name(c->hosts[i]->host));
+                                       mh_host_name(mh_controller_hosts(c)[i]));
         if (o < sizeof(at_risk[next]))
                 o += (size_t) snprintf(at_risk[next] + o, sizeof(at_risk[next]) - o, "\n");
         at_risk_length[next] = o < sizeof(at_risk[next]) ? o : sizeof(at_risk[next]) - 1;
@@ -123,8 +124,6 @@ static int catch_interrupts(void) {
 }
 
 /* --- output -------------------------------------------------------------------- */
-
-static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *usec_text(uint64_t usec, char buf[static 24]) {
         snprintf(buf, 24, "%" PRIu64, usec);
@@ -161,31 +160,37 @@ static void print_indented(FILE *f, const char *text) {
         }
 }
 
+/* A test's result line, and with a failure its details and reproducer, printed at once. */
 static void print_result(run *rn, const test_result *res) {
         const arguments *args = rn->args;
-        bool bad = res->status == MH_TEST_FAILED || res->status == MH_TEST_ERROR;
+        const mh_test_outcome *o = res->outcome;
+        bool bad = o->status == MH_TEST_FAILED || o->status == MH_TEST_ERROR;
+        _cleanup_free_ char *text = NULL;
         char status[16];
+        size_t size = 0;
+        FILE *f;
 
         if (args->verbosity < 0 && !bad)
                 return;
-        upper(mh_test_status_to_string(res->status), status, sizeof(status));
-        pthread_mutex_lock(&report_lock);
-        fprintf(rn->console, "[%zu/%zu] %s [%s] %s%s%s", res->index, res->total, res->name,
-                res->topology, color_on(args, status_color(res->status)), status,
-                color_off(args));
-        if (res->status != MH_TEST_SKIPPED)
-                fprintf(rn->console, " %.2fs (restore %.2fs)", res->duration_usec / 1e6,
+        f = open_memstream(&text, &size);
+        if (!f)
+                return;
+        upper(mh_test_status_to_string(o->status), status, sizeof(status));
+        fprintf(f, "[%zu/%zu] %s [%s] %s%s%s", res->index, res->total, res->name, res->topology,
+                color_on(args, status_color(o->status)), status, color_off(args));
+        if (o->status != MH_TEST_SKIPPED)
+                fprintf(f, " %.2fs (restore %.2fs)", o->duration_usec / 1e6,
                         res->restore_usec / 1e6);
-        if (res->message)
-                fprintf(rn->console, ": %s", res->message);
-        fputc('\n', rn->console);
+        if (o->message)
+                fprintf(f, ": %s", o->message);
+        fputc('\n', f);
         if (bad) {
-                print_indented(rn->console, res->details);
+                print_indented(f, o->details);
                 if (res->reproducer)
-                        fprintf(rn->console, "    reproduce: %s\n", res->reproducer);
+                        fprintf(f, "    reproduce: %s\n", res->reproducer);
         }
-        fflush(rn->console);
-        pthread_mutex_unlock(&report_lock);
+        if (fclose(f) == 0)
+                console_printf(rn->console, "%s", text);
 }
 
 /* The command that runs one test again: same config, topology, name and seed. */
@@ -215,10 +220,10 @@ static char *reproducer(run *rn, const char *topology, const char *test) {
         return text;
 }
 
-/* Count, print and report one test's end. */
-static void finish_test(run *rn, const topology_plan *p, const planned *t, mh_test_status status,
-                        const char *message, const char *details, uint64_t duration_usec,
-                        uint64_t restore_usec) {
+/* Count, print and report one test's end, with its outcome as it is. */
+static void finish_test(run *rn, const topology_plan *p, const planned *t,
+                        const mh_test_outcome *outcome, uint64_t restore_usec) {
+        mh_test_status status = outcome->status;
         _cleanup_free_ char *repro = NULL;
         test_result res = {
                 .name = t->info->name,
@@ -226,10 +231,7 @@ static void finish_test(run *rn, const topology_plan *p, const planned *t, mh_te
                 .module = mh_module_path(t->module),
                 .file = t->info->file,
                 .line = t->info->line,
-                .status = status,
-                .message = message,
-                .details = details,
-                .duration_usec = duration_usec,
+                .outcome = outcome,
                 .restore_usec = restore_usec,
                 .index = ++rn->done,
                 .total = rn->total,
@@ -250,9 +252,16 @@ static void finish_test(run *rn, const topology_plan *p, const planned *t, mh_te
         }
         rn->counts.by_status[status]++;
         print_result(rn, &res);
-        pthread_mutex_lock(&report_lock);
         report_test(rn->report, &res);
-        pthread_mutex_unlock(&report_lock);
+}
+
+/* A test that did not run: skipped, or an error because its hosts cannot be used. */
+static void finish_unrun(run *rn, const topology_plan *p, const planned *t, mh_test_status status,
+                         const char *why) {
+        mh_test_outcome o = { .status = status, .message = why ? strdup(why) : NULL };
+
+        finish_test(rn, p, t, &o, 0);
+        mh_test_outcome_dispose(&o);
 }
 
 /* --- the plan ---------------------------------------------------------------- */
@@ -481,10 +490,10 @@ static int list_plan(run *rn) {
 
 static void on_command(const mh_command_record *record, void *userdata) {
         run *rn = userdata;
-        controller *c = rn->current;
+        const mh_controller *c = rn->current;
 
-        for (size_t i = 0; c && rn->logs && i < c->n_hosts; i++)
-                if (streq(mh_host_name(c->hosts[i]->host), record->host) && rn->logs[i].f) {
+        for (size_t i = 0; c && rn->logs && i < mh_controller_n_hosts(c); i++)
+                if (streq(mh_host_name(mh_controller_hosts(c)[i]), record->host) && rn->logs[i].f) {
                         fprintf(rn->logs[i].f, "$ %s\n  [exit %d, %.1f ms%s%s]\n",
                                 record->command, record->exit_status,
                                 record->duration_usec / 1000.0, record->error ? ", " : "",
@@ -496,11 +505,8 @@ static void on_command(const mh_command_record *record, void *userdata) {
 static void on_note(const char *line, void *userdata) {
         run *rn = userdata;
 
-        if (rn->args->verbosity > 0) {
-                pthread_mutex_lock(&report_lock);
-                fprintf(rn->console, "    note: %s\n", line);
-                pthread_mutex_unlock(&report_lock);
-        }
+        if (rn->args->verbosity > 0)
+                console_printf(rn->console, "    note: %s\n", line);
 }
 
 static void close_logs(run *rn, size_t n) {
@@ -532,29 +538,30 @@ static bool wants_artifacts(const arguments *args, mh_test_status s) {
         }
 }
 
-static void collect(run *rn, controller *c, const planned *t, uint64_t since) {
-        for (size_t i = 0; i < c->n_hosts; i++) {
+static void collect(run *rn, const mh_controller *c, const planned *t, uint64_t since) {
+        for (size_t i = 0; i < mh_controller_n_hosts(c); i++) {
+                mh_host *h = mh_controller_hosts(c)[i];
                 mh_error e = MH_ERROR_INIT;
 
                 if (rn->logs[i].f)
                         fflush(rn->logs[i].f);
-                if (collect_artifacts(rn->args->artifacts_dir, mh_topology_name(c->topology),
-                                      t->info->name, c->hosts[i]->host, since,
-                                      strempty(rn->logs[i].text), rn->secrets, &e) < 0)
-                        fprintf(stderr, "mhtest: artifacts of %s: %s\n",
-                                mh_host_name(c->hosts[i]->host), e.message);
+                if (collect_artifacts(rn->args->artifacts_dir,
+                                      mh_topology_name(mh_controller_topology(c)), t->info->name, h,
+                                      since, strempty(rn->logs[i].text), rn->secrets, &e) < 0)
+                        console_printf(stderr, "mhtest: artifacts of %s: %s\n", mh_host_name(h),
+                                       e.message);
         }
 }
 
-static void run_one(run *rn, const topology_plan *p, controller *c, const planned *t) {
+static void run_one(run *rn, const topology_plan *p, mh_controller *c, const planned *t) {
         char buf[24];
         mh_test_plan plan = {
                 .module = t->module,
                 .info = t->info,
                 .topology = mh_topology_name(p->topology),
-                .hosts = controller_hosts(c),
-                .roles = c->roles,
-                .n_hosts = c->n_hosts,
+                .hosts = mh_controller_hosts(c),
+                .roles = mh_controller_roles(c),
+                .n_hosts = mh_controller_n_hosts(c),
                 .cancel_fd = cancel_pipe[0],
                 .on_command = on_command,
                 .on_note = on_note,
@@ -564,31 +571,30 @@ static void run_one(run *rn, const topology_plan *p, controller *c, const planne
         mh_error e = MH_ERROR_INIT, restore = MH_ERROR_INIT;
         uint64_t since = clock_usec(CLOCK_REALTIME), restore_usec = 0,
                  start = clock_usec(CLOCK_MONOTONIC);
-        _cleanup_free_ char *message = NULL;
 
-        if (!controller_usable(c, &e)) {
-                finish_test(rn, p, t, MH_TEST_ERROR, e.message, NULL, 0, 0);
+        if (!mh_controller_usable(c, &e)) {
+                finish_unrun(rn, p, t, MH_TEST_ERROR, e.message);
                 return;
         }
         report_event(rn->report, "test-start", "test", t->info->name, "topology", plan.topology,
                      NULL);
-        close_logs(rn, c->n_hosts);
-        (void) open_logs(rn, c->n_hosts);
+        close_logs(rn, mh_controller_n_hosts(c));
+        (void) open_logs(rn, mh_controller_n_hosts(c));
 
         if (mh_test_execute(&plan, &o, &e) < 0) {
                 o.status = MH_TEST_ERROR;
                 o.message = strdup(e.message);
         }
-        c->times.tests_usec += clock_usec(CLOCK_MONOTONIC) - start;
+        rn->tests_usec += clock_usec(CLOCK_MONOTONIC) - start;
 
         if (wants_artifacts(rn->args, o.status))
                 collect(rn, c, t, since);
-        close_logs(rn, c->n_hosts);
+        close_logs(rn, mh_controller_n_hosts(c));
 
-        if (controller_after_test(c, &restore_usec, &restore) < 0) {
-                fprintf(stderr, "mhtest: %swarning%s: after %s [%s]: %s\n",
-                        color_on(rn->args, COLOR_YELLOW), color_off(rn->args), t->info->name,
-                        plan.topology, restore.message);
+        if (mh_controller_after_test(c, &restore_usec, &restore) < 0) {
+                console_printf(stderr, "mhtest: %swarning%s: after %s [%s]: %s\n",
+                               color_on(rn->args, COLOR_YELLOW), color_off(rn->args), t->info->name,
+                               plan.topology, restore.message);
                 report_event(rn->report, "restore", "topology", plan.topology, "status", "failed",
                              "message", restore.message, "duration_usec",
                              usec_text(restore_usec, buf), NULL);
@@ -596,35 +602,32 @@ static void run_one(run *rn, const topology_plan *p, controller *c, const planne
                 report_event(rn->report, "restore", "topology", plan.topology, "status", "ok",
                              "duration_usec", usec_text(restore_usec, buf), NULL);
 
-        message = o.message ? redact_secrets(strdup(o.message), rn->secrets) : NULL;
-        o.details = o.details ? redact_secrets(o.details, rn->secrets) : NULL;
-        finish_test(rn, p, t, o.status, message, o.details, o.duration_usec, restore_usec);
+        finish_test(rn, p, t, &o, restore_usec);
         mh_test_outcome_dispose(&o);
 }
 
 static void skip_all(run *rn, const topology_plan *p, size_t from, mh_test_status status,
                      const char *why) {
         for (size_t j = from; j < p->n_tests; j++)
-                finish_test(rn, p, &p->tests[j], status, why, NULL, 0, 0);
+                finish_unrun(rn, p, &p->tests[j], status, why);
 }
 
-static void print_times(run *rn, const topology_plan *p, const controller *c) {
+static void print_times(run *rn, const topology_plan *p, const mh_controller *c) {
+        const mh_phase_times *times = mh_controller_times(c);
+
         if (rn->args->verbosity < 0)
                 return;
-        pthread_mutex_lock(&report_lock);
-        fprintf(rn->console,
-                "  %s: setup %.2fs, backups %.2fs, tests %.2fs, restores %.2fs\n",
-                mh_topology_name(p->topology), c->times.setup_usec / 1e6,
-                c->times.backup_usec / 1e6, c->times.tests_usec / 1e6,
-                c->times.restore_usec / 1e6);
-        pthread_mutex_unlock(&report_lock);
+        console_printf(rn->console,
+                       "  %s: setup %.2fs, backups %.2fs, tests %.2fs, restores %.2fs\n",
+                       mh_topology_name(p->topology), times->setup_usec / 1e6,
+                       times->backup_usec / 1e6, rn->tests_usec / 1e6, times->restore_usec / 1e6);
 }
 
-static void run_topology(run *rn, const topology_plan *p, const controller_options *options) {
+static void run_topology(run *rn, const topology_plan *p, const mh_controller_options *options) {
         const char *name = mh_topology_name(p->topology);
         mh_error e = MH_ERROR_INIT;
         _cleanup_free_ char *why = NULL;
-        controller c;
+        mh_controller *c = NULL;
         char buf[24];
         uint64_t start = clock_usec(CLOCK_MONOTONIC);
         int r;
@@ -639,17 +642,18 @@ static void run_topology(run *rn, const topology_plan *p, const controller_optio
                 skip_all(rn, p, 0, MH_TEST_SKIPPED, "not run: the run was interrupted");
                 return;
         }
-        r = controller_init(&c, &rn->lab, p->topology, p->hosts, p->n_hosts, options, &e);
+        r = mh_controller_new(rn->lab, p->topology, p->hosts, p->n_hosts, options, &c, &e);
         if (r < 0) {
                 skip_all(rn, p, 0, MH_TEST_ERROR, e.message);
                 return;
         }
-        rn->current = &c;
-        rn->logs = calloc(c.n_hosts ? c.n_hosts : 1, sizeof(*rn->logs));
+        rn->current = c;
+        rn->tests_usec = 0;
+        rn->logs = calloc(mh_controller_n_hosts(c) ?: 1, sizeof(*rn->logs));
         report_event(rn->report, "topology-start", "topology", name, NULL);
-        set_at_risk(&c);
+        set_at_risk(c);
 
-        r = controller_enter(&c, &e);
+        r = mh_controller_enter(c, &e);
         report_event(rn->report, "topology-setup", "topology", name, "status",
                      r < 0 ? "failed" : "ok", "message", r < 0 ? e.message : "", "duration_usec",
                      usec_text(clock_usec(CLOCK_MONOTONIC) - start, buf), NULL);
@@ -664,28 +668,32 @@ static void run_topology(run *rn, const topology_plan *p, const controller_optio
                                          "not run: the run was interrupted");
                                 break;
                         }
-                        run_one(rn, p, &c, &p->tests[j]);
+                        run_one(rn, p, c, &p->tests[j]);
                 }
 
-        r = controller_leave(&c, &e);
+        r = mh_controller_leave(c, &e);
         if (r < 0)
-                fprintf(stderr, "mhtest: %swarning%s: topology %s: %s\n",
-                        color_on(rn->args, COLOR_YELLOW), color_off(rn->args), name, e.message);
+                console_printf(stderr, "mhtest: %swarning%s: topology %s: %s\n",
+                               color_on(rn->args, COLOR_YELLOW), color_off(rn->args), name,
+                               e.message);
         report_event(rn->report, "topology-end", "topology", name, "setup_usec",
-                     usec_text(c.times.setup_usec, buf), NULL);
+                     usec_text(mh_controller_times(c)->setup_usec, buf), NULL);
         set_at_risk(NULL);
-        print_times(rn, p, &c);
+        print_times(rn, p, c);
         free(rn->logs);
         rn->logs = NULL;
         rn->current = NULL;
-        controller_dispose(&c);
+        mh_controller_free(c);
 }
 
 static void print_summary(run *rn, uint64_t usec) {
         const counts *n = &rn->counts;
-        FILE *f = rn->console;
+        _cleanup_free_ char *text = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&text, &size);
 
-        pthread_mutex_lock(&report_lock);
+        if (!f)
+                return;
         for (size_t i = 0; i < rn->n_plans && rn->args->verbosity >= 0; i++)
                 if (rn->plans[i].unsatisfied && rn->plans[i].n_tests > 0)
                         fprintf(f, "skipped %zu test%s of topology %s: %s\n",
@@ -697,26 +705,25 @@ static void print_summary(run *rn, uint64_t usec) {
         fprintf(f, "%zu passed, %zu failed, %zu skipped, %zu errors in %.2fs (seed %" PRIu64 ")\n",
                 n->by_status[MH_TEST_PASSED], n->by_status[MH_TEST_FAILED],
                 n->by_status[MH_TEST_SKIPPED], n->by_status[MH_TEST_ERROR], usec / 1e6, rn->seed);
-        fflush(f);
-        pthread_mutex_unlock(&report_lock);
+        if (fclose(f) == 0)
+                console_printf(rn->console, "%s", text);
 }
 
 static void log_command_to_report(const mh_command_record *record, void *userdata) {
         run *rn = userdata;
 
-        pthread_mutex_lock(&report_lock);
         report_command(rn->report, record);
         if (rn->args->verbosity > 0)
-                fprintf(rn->console, "    %s: $ %s  [exit %d, %.1f ms]\n", record->host,
-                        record->command, record->exit_status, record->duration_usec / 1000.0);
-        pthread_mutex_unlock(&report_lock);
+                console_printf(rn->console, "    %s: $ %s  [exit %d, %.1f ms]\n", record->host,
+                               record->command, record->exit_status,
+                               record->duration_usec / 1000.0);
 }
 
 /* One observer on each host for every command of the run: the report's
  * commands.log and, with -v, the console line. */
 static void observe_commands(run *rn, mh_command_fn fn) {
-        for (size_t i = 0; i < rn->lab.n_hosts; i++)
-                mh_host_set_command_observer(rn->lab.hosts[i].host, fn, rn);
+        for (size_t i = 0; i < mh_lab_n_hosts(rn->lab); i++)
+                mh_host_set_command_observer(mh_lab_host(rn->lab, i), fn, rn);
 }
 
 static int exit_status(const run *rn) {
@@ -746,45 +753,52 @@ static void run_dispose(run *rn) {
         free(rn->secrets);
 }
 
-/* The secrets of the lab, for redact_secrets(). */
+/* The secrets of the lab's hosts, for the sinks to replace. */
 static int gather_secrets(run *rn) {
         size_t n = 0;
 
-        for (size_t i = 0; i < rn->lab.n_hosts; i++)
-                n += mh_host_n_secrets(rn->lab.hosts[i].host);
+        for (size_t i = 0; i < mh_lab_n_hosts(rn->lab); i++)
+                n += mh_host_n_secrets(mh_lab_host(rn->lab, i));
         rn->secrets = calloc(n + 1, sizeof(*rn->secrets));
         if (!rn->secrets)
                 return -ENOMEM;
         n = 0;
-        for (size_t i = 0; i < rn->lab.n_hosts; i++)
-                for (size_t j = 0; j < mh_host_n_secrets(rn->lab.hosts[i].host); j++)
-                        rn->secrets[n++] = mh_host_secret(rn->lab.hosts[i].host, j);
+        for (size_t i = 0; i < mh_lab_n_hosts(rn->lab); i++)
+                for (size_t j = 0; j < mh_host_n_secrets(mh_lab_host(rn->lab, i)); j++)
+                        rn->secrets[n++] = mh_host_secret(mh_lab_host(rn->lab, i), j);
         return 0;
 }
 
 static int run_plan(run *rn) {
-        controller_options options = {};
+        mh_controller_options options = {};
         mh_error e = MH_ERROR_INIT;
         uint64_t start = clock_usec(CLOCK_MONOTONIC);
         char seed[24];
         int r;
 
-        if (lab_init(&rn->lab, rn->config, &e) < 0 || gather_secrets(rn) < 0) {
+        /* The hosts' secrets are known before anything connects, so that no sink ever sees
+         * one: the console, the reports and the artifacts each replace them. */
+        if (mh_lab_new(rn->config, &rn->lab, &e) < 0 || gather_secrets(rn) < 0 ||
+            console_set_secrets(rn->secrets) < 0) {
                 fprintf(stderr, "mhtest: %s\n", e.message[0] ? e.message : "out of memory");
+                rn->lab = mh_lab_free(rn->lab);
                 return EXIT_USAGE;
         }
-        r = report_open(rn->args, &rn->report, &e);
+        r = report_open(rn->args, rn->secrets, &rn->report, &e);
         if (r < 0) {
-                fprintf(stderr, "mhtest: %s\n", e.message);
-                lab_dispose(&rn->lab);
+                console_printf(stderr, "mhtest: %s\n", e.message);
+                rn->lab = mh_lab_free(rn->lab);
+                (void) console_set_secrets(NULL);
                 return EXIT_USAGE;
         }
         observe_commands(rn, log_command_to_report);
         if (catch_interrupts() < 0)
-                fprintf(stderr, "mhtest: warning: cannot catch Ctrl-C: %s\n", strerror(errno));
+                console_printf(stderr, "mhtest: warning: cannot catch Ctrl-C: %s\n",
+                               strerror(errno));
 
-        fprintf(rn->console, "mhtest: seed %" PRIu64 "%s, %zu test%s\n", rn->seed,
-                rn->args->shuffle ? " (shuffled)" : "", rn->total, rn->total == 1 ? "" : "s");
+        console_printf(rn->console, "mhtest: seed %" PRIu64 "%s, %zu test%s\n", rn->seed,
+                       rn->args->shuffle ? " (shuffled)" : "", rn->total,
+                       rn->total == 1 ? "" : "s");
         snprintf(seed, sizeof(seed), "%" PRIu64, rn->seed);
         report_event(rn->report, "run-start", "config", mh_config_path(rn->config), "seed", seed,
                      NULL);
@@ -797,11 +811,12 @@ static int run_plan(run *rn) {
         print_summary(rn, clock_usec(CLOCK_MONOTONIC) - start);
         observe_commands(rn, NULL);
         if (report_close(rn->report, interrupted, &e) < 0) {
-                fprintf(stderr, "mhtest: %s\n", e.message);
+                console_printf(stderr, "mhtest: %s\n", e.message);
                 r = EXIT_USAGE;
         } else
                 r = exit_status(rn);
-        lab_dispose(&rn->lab);
+        rn->lab = mh_lab_free(rn->lab);
+        (void) console_set_secrets(NULL);
         return r;
 }
 

@@ -2,11 +2,11 @@
 /*
  * overhead: what mhtest's backup controller costs per test, measured in one
  * run against the lab's hosts: the 50 trivial tests of overhead-tests.so on
- * client-server-db, run twice with the controller mhtest uses:
+ * client-server-db, run twice with libmhc's controller, which mhtest uses:
  *
  *   - mhc's defaults: every host restored after each test, in parallel,
  *     each restore doing only what changed;
- *   - the naive way (controller_options.naive, pytest-mh's): every host
+ *   - the naive way (mh_controller_options.naive, pytest-mh's): every host
  *     fully restored, one after another, after each test.
  *
  * The overhead of a test is the time of the loop of tests and restores less
@@ -27,11 +27,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <mhc/controller.h>
 #include <mhc/mhc.h>
 
 #include "../integration/lab.h"
 #include "bench.h"
-#include "controller.h"
 
 #define TOPOLOGY       "client-server-db"
 #define DEFAULT_CONFIG "mhc.yaml"
@@ -47,7 +47,7 @@ typedef struct way {
         double loop_msec;         /* the tests and the restores after them */
         double leave_msec;        /* back to vanilla: once, not counted */
         uint64_t bodies_usec;     /* the tests' processes */
-        uint64_t restores_usec;   /* controller_after_test() */
+        uint64_t restores_usec;   /* mh_controller_after_test() */
         unsigned hosts_unchanged; /* host restores that found nothing changed */
         unsigned dbs_unchanged;   /* database restores that found nothing changed */
 } way;
@@ -86,27 +86,27 @@ static void print_outcome(const mh_test_info *info, const mh_test_outcome *o) {
 }
 
 /* Run the first n tests of m with the controller, restoring after each. */
-static int run_way(way *w, lab *l, const mh_topology *topology, const mh_host_config **hosts,
+static int run_way(way *w, mh_lab *l, const mh_topology *topology, const mh_host_config **hosts,
                    size_t n_hosts, const mh_module *m, size_t n) {
-        const controller_options options = { .naive = w->naive };
+        const mh_controller_options options = { .naive = w->naive };
         mh_error e = MH_ERROR_INIT;
         unsigned hosts0, dbs0, hosts1, dbs1;
-        controller c;
+        mh_controller *c = NULL;
         double t0;
         int r, k;
 
-        r = controller_init(&c, l, topology, hosts, n_hosts, &options, &e);
+        r = mh_controller_new(l, topology, hosts, n_hosts, &options, &c, &e);
         if (r < 0) {
                 fprintf(stderr, "overhead: %s\n", e.message);
                 return r;
         }
         fprintf(stderr, "overhead: %s: %zu tests\n", w->what, n);
         t0 = now_msec();
-        r = controller_enter(&c, &e);
+        r = mh_controller_enter(c, &e);
         w->enter_msec = now_msec() - t0;
         if (r < 0) {
                 fprintf(stderr, "overhead: %s\n", e.message);
-                controller_dispose(&c);
+                mh_controller_free(c);
                 return r;
         }
 
@@ -117,9 +117,9 @@ static int run_way(way *w, lab *l, const mh_topology *topology, const mh_host_co
                         .module = m,
                         .info = mh_module_test(m, i),
                         .topology = TOPOLOGY,
-                        .hosts = controller_hosts(&c),
-                        .roles = c.roles,
-                        .n_hosts = c.n_hosts,
+                        .hosts = mh_controller_hosts(c),
+                        .roles = mh_controller_roles(c),
+                        .n_hosts = mh_controller_n_hosts(c),
                         .cancel_fd = cancel_pipe[0],
                 };
                 mh_test_outcome o = {};
@@ -140,7 +140,7 @@ static int run_way(way *w, lab *l, const mh_topology *topology, const mh_host_co
                 w->bodies_usec += o.duration_usec;
                 mh_test_outcome_dispose(&o);
 
-                r = controller_after_test(&c, &usec, &e);
+                r = mh_controller_after_test(c, &usec, &e);
                 w->restores_usec += usec;
                 if (r < 0) {
                         fprintf(stderr, "overhead: restore after %s: %s\n", plan.info->name,
@@ -155,14 +155,14 @@ static int run_way(way *w, lab *l, const mh_topology *topology, const mh_host_co
         w->dbs_unchanged = dbs1 - dbs0;
 
         t0 = now_msec();
-        k = controller_leave(&c, &e);
+        k = mh_controller_leave(c, &e);
         w->leave_msec = now_msec() - t0;
         if (k < 0) {
                 fprintf(stderr, "overhead: putting the hosts back to vanilla: %s\n", e.message);
                 if (r >= 0)
                         r = k;
         }
-        controller_dispose(&c);
+        mh_controller_free(c);
         return r;
 }
 
@@ -245,10 +245,9 @@ int main(int argc, char **argv) {
         mh_error e = MH_ERROR_INIT;
         char *copy = NULL, *topology_path = NULL;
         size_t n_hosts = 0, n_tests = SIZE_MAX;
-        bool have_lab = false;
         unsigned long v;
         char *end;
-        lab l;
+        mh_lab *l = NULL;
         int c, r;
 
         while ((c = getopt_long(argc, argv, "vh", options, NULL)) >= 0)
@@ -309,10 +308,9 @@ int main(int argc, char **argv) {
                 goto out;
         if (n_tests > mh_module_n_tests(m))
                 n_tests = mh_module_n_tests(m);
-        r = lab_init(&l, config, &e);
+        r = mh_lab_new(config, &l, &e);
         if (r < 0)
                 goto out;
-        have_lab = true;
 
         if (pipe2(cancel_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
                 r = mh_error_set(&e, -errno, "pipe: %s", strerror(errno));
@@ -324,9 +322,9 @@ int main(int argc, char **argv) {
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGHUP, &sa, NULL);
 
-        r = run_way(&fast, &l, topology, hosts, n_hosts, m, n_tests);
+        r = run_way(&fast, l, topology, hosts, n_hosts, m, n_tests);
         if (r >= 0 && !interrupted)
-                r = run_way(&naive, &l, topology, hosts, n_hosts, m, n_tests);
+                r = run_way(&naive, l, topology, hosts, n_hosts, m, n_tests);
         if (r >= 0 && !interrupted)
                 print_results(&fast, &naive, hosts, n_hosts, module_path);
         e.code = 0; /* said already */
@@ -337,8 +335,7 @@ out:
         if (interrupted)
                 fprintf(stderr, "overhead: interrupted (signal %d); the hosts are put back\n",
                         (int) interrupted);
-        if (have_lab)
-                lab_dispose(&l);
+        mh_lab_free(l);
         mh_module_free(m);
         free(hosts);
         mh_topology_free(topology);

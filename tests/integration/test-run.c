@@ -8,6 +8,7 @@
 #include <check.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,6 +280,28 @@ static int on_host(const char *name, const char *command) {
         return status;
 }
 
+/* The test-end line of test in the JSON event log text; "" if none. */
+static char *json_test_end(const char *events, const char *test) {
+        _cleanup_free_ char *needle = NULL;
+        const char *p;
+
+        ck_assert_int_ge(asprintf(&needle, "\"event\": \"test-end\", \"test\": \"%s\",", test), 0);
+        p = strstr(events, needle);
+        if (!p)
+                return strdup("");
+        return strndup(p, strcspn(p, "\n"));
+}
+
+/* Fail unless the test-end event of test holds each of the NULL-terminated texts. */
+#define ck_assert_test_end(events, test, ...)                                                      \
+        do {                                                                                       \
+                _cleanup_free_ char *line_ = json_test_end((events), (test));                      \
+                const char *const wanted_[] = { __VA_ARGS__, NULL };                               \
+                for (size_t i_ = 0; wanted_[i_]; i_++)                                             \
+                        ck_assert_msg(strstr(line_, wanted_[i_]), "test-end of %s: '%s', no '%s'", \
+                                      (test), line_, wanted_[i_]);                                 \
+        } while (0)
+
 /* xmllint's verdict on path against the JUnit schema. */
 static void assert_valid_junit(const char *path) {
         const char *srcdir = getenv("MH_TEST_SRCDIR");
@@ -433,16 +456,22 @@ END_TEST
 
 /* --- running ------------------------------------------------------------------- */
 
-/* Every way a test ends, on the console and in a JUnit report that the schema accepts. */
+/*
+ * Every way a test ends, on the console, in a JUnit report that the schema
+ * accepts and in the JSON log, which says how the test's process ended.
+ */
 START_TEST(test_outcomes_and_junit) {
         _cleanup_free_ char *behaviours = module("behaviours"), *junit = NULL, *xml = NULL;
+        _cleanup_free_ char *json = NULL, *events = NULL;
         fixture f;
         run r;
 
         fixture_client(&f);
         junit = path_in(&f, "junit.xml");
-        MHTEST(&f, &r, "--tests", behaviours, "--junit", junit, "--collect-artifacts", "never",
-               "-k", "passes", "-k", "fails", "-k", "skips", "-k", "crashes_*", "-k", "hangs_*");
+        json = path_in(&f, "events.json");
+        MHTEST(&f, &r, "--tests", behaviours, "--junit", junit, "--json", json,
+               "--collect-artifacts", "never", "-k", "passes", "-k", "fails", "-k", "skips", "-k",
+               "crashes_*", "-k", "hangs_*");
         ck_assert_exit(&r, 1);
         ck_assert_result(&r, "passes", "one-client", "PASSED", "");
         ck_assert_result(&r, "fails", "one-client", "FAILED",
@@ -469,6 +498,21 @@ START_TEST(test_outcomes_and_junit) {
                                      "errors=\"4\" skipped=\"1\""));
         ck_assert_ptr_nonnull(
                 strstr(xml, "<testcase name=\"crashes_abort\" classname=\"one-client\""));
+        ck_assert_ptr_nonnull(strstr(xml, "<error message=\"crashed: Segmentation fault (signal "
+                                          "11)\" type=\"SIGSEGV\""));
+        ck_assert_ptr_nonnull(strstr(xml, "<error message=\"crashed: Aborted (signal 6)\" "
+                                          "type=\"SIGABRT\""));
+        ck_assert_uint_eq(count(xml, "<error message=\"timed out after 2 s\" type=\"timeout\""), 2);
+
+        events = read_all(json);
+        ck_assert_test_end(events, "crashes_segv", "\"status\": \"error\"", "\"signal\": 11,",
+                           "\"timed_out\": false,", "\"cancelled\": false,");
+        ck_assert_test_end(events, "crashes_abort", "\"signal\": 6,", "\"timed_out\": false,");
+        ck_assert_test_end(events, "hangs_locally", "\"signal\": null,", "\"timed_out\": true,",
+                           "\"cancelled\": false,");
+        ck_assert_test_end(events, "hangs_remotely", "\"signal\": null,", "\"timed_out\": true,");
+        ck_assert_test_end(events, "fails", "\"status\": \"failed\"", "\"signal\": null,",
+                           "\"timed_out\": false,", "\"cancelled\": false,");
         run_dispose(&r);
         fixture_dispose(&f);
 }
@@ -522,7 +566,7 @@ START_TEST(test_topology_setup_failure) {
         ck_assert_exit(&r, 1);
         ck_assert_result(&r, "on_failing_setup", "fails-setup", "ERROR",
                          ": setup of topology 'fails-setup' failed on client.lab.test: setup "
-                         "command 'false' exited with 1");
+                         "command 'false' failed with exit status 1: (nothing on stderr)");
         run_dispose(&r);
         fixture_dispose(&f);
 }
@@ -654,7 +698,7 @@ END_TEST
 /* The first Ctrl-C stops the test, restores the hosts, writes the reports and exits 130. */
 START_TEST(test_ctrl_c_restores_hosts) {
         _cleanup_free_ char *behaviours = module("behaviours"), *junit = NULL, *json = NULL;
-        _cleanup_free_ char *xml = NULL;
+        _cleanup_free_ char *xml = NULL, *log = NULL;
         const struct timespec tick = { .tv_nsec = 50 * 1000 * 1000 };
         bool started = false, done = false;
         fixture f;
@@ -698,9 +742,15 @@ START_TEST(test_ctrl_c_restores_hosts) {
         ck_assert_result(&r, "interrupted", "one-client", "ERROR", ": interrupted (Ctrl-C)");
         ck_assert_ptr_nonnull(strstr(r.err, "mhtest: interrupted: finishing the current step"));
 
+        log = read_all(json);
+        ck_assert_test_end(log, "interrupted", "\"signal\": null,", "\"timed_out\": false,",
+                           "\"cancelled\": true,");
+
         assert_valid_junit(junit);
         xml = read_all(junit);
         ck_assert_ptr_nonnull(strstr(xml, "<property name=\"interrupted\" value=\"true\"/>"));
+        ck_assert_ptr_nonnull(
+                strstr(xml, "<error message=\"interrupted (Ctrl-C)\" type=\"cancelled\""));
         ck_assert_uint_eq(count(xml, "<testcase "), 1);
         ck_assert_int_eq(on_host("client", "test -e /root/mhc-ctrl-c"), 1);
         run_dispose(&r);
@@ -760,6 +810,141 @@ START_TEST(test_artifacts) {
         free(path);
         path = path_in(&f, "none");
         ck_assert(!exists(path));
+        run_dispose(&r);
+        fixture_dispose(&f);
+}
+END_TEST
+
+/* What the artifacts walk looks for, and what it found. */
+static const char *walk_secret;
+static size_t walk_files;
+static char walk_leak[PATH_MAX];
+
+static int check_file(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        _cleanup_free_ char *text = NULL;
+
+        if (flag != FTW_F)
+                return 0;
+        walk_files++;
+        text = read_all(path);
+        if (strstr(text, walk_secret) && !walk_leak[0])
+                snprintf(walk_leak, sizeof(walk_leak), "%s", path);
+        return 0;
+}
+
+/* Fail if s (what) holds secret, showing where. */
+static void assert_no_secret(const char *what, const char *s, const char *secret) {
+        const char *at = strstr(s, secret);
+
+        ck_assert_msg(!at, "%s holds the secret at byte %zu: ...%.80s", what,
+                      at ? (size_t) (at - s) : 0, at ? (at - s > 40 ? at - 40 : s) : "");
+}
+
+/*
+ * A host's secret (its conn.password, the lab's password) is replaced by
+ * ******** in everything mhtest writes, wherever it came from: a test's
+ * commands, a note, a failing command's output, an artifact, a topology
+ * setup command and the message of a restore that failed and of the
+ * tests after it.  Checked in the console with -v, TAP, JUnit, the JSON
+ * log and every file of the artifacts.
+ */
+START_TEST(test_secrets_are_redacted_everywhere) {
+        static const char marker[] = "/tmp/mhc-secret-marker";
+        const char *names[] = { "scripted" };
+        _cleanup_free_ char *password = lab_password(), *secrets = module("secrets");
+        _cleanup_free_ char *yaml = NULL, *topology = NULL, *path = NULL, *rm = NULL;
+        _cleanup_free_ char *junit = NULL, *json = NULL, *xml = NULL, *events = NULL;
+        _cleanup_free_ char *artifacts = NULL, *text = NULL;
+        const char *next;
+        char address[128];
+        lab_conn conns[] = { { .address = address, .password = password } };
+        fixture f;
+        run r;
+
+        ck_assert_msg(password && strlen(password) >= 8, "no password in %s", LAB_PASSWORD_FILE);
+        ck_assert(lab_address("client", address, sizeof(address)));
+        /* Root logs in with the key; the password is one of the host's secrets all the same. */
+        yaml = strdup("        type: script\n        config:\n          backup: 'true'\n"
+                      "          drop: 'true'\n          restore: 'if [ \"$MHC_BACKUP_NAME\" = "
+                      "topology ] && [ -e /tmp/mhc-secret-marker ]; then echo \"restore refused: ");
+        lab_append(&yaml, "%s\" >&2; exit 1; fi'\n", password);
+        lab_append(&yaml, "        artifacts: [/tmp/mhc-secret-artifact.log]\n");
+        ck_assert_ptr_nonnull(yaml);
+        conns[0].yaml = yaml;
+
+        ck_assert_int_ge(asprintf(&rm, "rm -f %s /tmp/mhc-secret-artifact.log", marker), 0);
+        ck_assert_int_eq(on_host("client", rm), 0);
+        fixture_init(&f, 1, names, conns);
+        /* A setup that holds the secret, and fails with it once the marker is there. */
+        ck_assert_int_ge(asprintf(&topology,
+                                  "name: secrets\ndomains:\n  - id: lab\n    roles: {scripted: 1}\n"
+                                  "setup:\n  scripted:\n    - 'echo %s >/dev/null; if [ -e %s ]; "
+                                  "then echo \"setup refused: %s\" >&2; exit 1; fi'\n",
+                                  password, marker, password),
+                         0);
+        path = path_in(&f, "topo/secrets.yaml");
+        write_text(path, topology);
+        junit = path_in(&f, "junit.xml");
+        json = path_in(&f, "events.json");
+        MHTEST(&f, &r, "--tests", secrets, "-v", "--tap", "--junit", junit, "--json", json,
+               "--collect-artifacts", "always");
+        ck_assert_int_eq(on_host("client", rm), 0);
+        ck_assert_exit(&r, 1);
+
+        /* Each sink saw where the secret was. */
+        ck_assert_msg(strstr(r.out, "not ok 1 - leaks_secret [secrets]\n") &&
+                              strstr(r.out, "not ok 2 - after_dirty [secrets]\n") &&
+                              strstr(r.out, "********"),
+                      "TAP:\n%.1500s", r.out);
+        ck_assert_msg(strstr(r.err, ": $ echo 'secret: ********' >/tmp/mhc-secret-artifact.log") &&
+                              strstr(r.err, "    note: the secret is ********\n") &&
+                              strstr(r.err, ": $ echo ******** >/dev/null; if [ -e "),
+                      "console:\n%.1500s", r.err);
+        ck_assert_msg(strstr(r.err, "after leaks_secret [secrets]: host scripted.lab.test is "
+                                    "dirty: restore failed (") &&
+                              strstr(r.err, "restore refused: ********") &&
+                              strstr(r.err, "setup command 'echo ******** >/dev/null; ") &&
+                              strstr(r.err, "setup refused: ********"),
+                      "the restore's failure:\n%.1500s", r.err);
+        /* With --tap, the result lines are the console's, on standard error. */
+        next = strstr(r.err, "] after_dirty [secrets] ERROR ");
+        ck_assert_msg(next && strstr(next, ": host scripted.lab.test is dirty: restore failed ("),
+                      "the next test:\n%.1500s", strstr(r.err, "] leaks_secret [") ?: r.err);
+        assert_no_secret("the console", r.err, password);
+        assert_no_secret("TAP", r.out, password);
+
+        assert_valid_junit(junit);
+        xml = read_all(junit);
+        ck_assert_msg(strstr(xml, "the secret is ********") &&
+                              strstr(xml, "restore refused: ********"),
+                      "JUnit:\n%.1500s", xml);
+        assert_no_secret("JUnit", xml, password);
+
+        events = read_all(json);
+        ck_assert_msg(strstr(events, "\"command\": \"echo 'secret: ********' >") &&
+                              strstr(events, "\"command\": \"echo ******** >/dev/null; ") &&
+                              strstr(events, "restore refused: ********"),
+                      "JSON:\n%.1500s", events);
+        assert_no_secret("the JSON log", events, password);
+
+        artifacts = path_in(&f, "artifacts/secrets/leaks_secret/scripted.lab.test");
+        free(path);
+        ck_assert_int_ge(asprintf(&path, "%s/tmp/mhc-secret-artifact.log", artifacts), 0);
+        text = read_all(path);
+        ck_assert_str_eq(text, "secret: ********\n");
+        free(text);
+        free(path);
+        ck_assert_int_ge(asprintf(&path, "%s/commands.log", artifacts), 0);
+        text = read_all(path);
+        ck_assert_msg(strstr(text, "$ echo 'secret: ********' >"), "commands.log:\n%.1500s", text);
+        free(artifacts);
+        artifacts = path_in(&f, "artifacts");
+        walk_secret = password;
+        walk_files = 0;
+        walk_leak[0] = '\0';
+        ck_assert_int_eq(nftw(artifacts, check_file, 16, FTW_PHYS), 0);
+        ck_assert_uint_ge(walk_files, 3);
+        ck_assert_msg(!walk_leak[0], "the artifact %s holds the secret", walk_leak);
         run_dispose(&r);
         fixture_dispose(&f);
 }
@@ -826,6 +1011,7 @@ static Suite *run_suite_of_tests(void) {
 
         tcase_set_timeout(reports, 60);
         tcase_add_test(reports, test_artifacts);
+        tcase_add_test(reports, test_secrets_are_redacted_everywhere);
         tcase_add_test(reports, test_shuffle_is_reproducible);
         suite_add_tcase(s, reports);
         return s;

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -124,13 +125,17 @@ static void require_tool(const char *tool) {
                       "%s is missing: run tests/install-deps as root", tool);
 }
 
-static report *open_report(const arguments *args) {
+static report *open_report_hiding(const arguments *args, const char *const *secrets) {
         mh_error e = MH_ERROR_INIT;
         report *r = NULL;
 
-        ck_assert_msg(report_open(args, &r, &e) == 0, "%s", e.message);
+        ck_assert_msg(report_open(args, secrets, &r, &e) == 0, "%s", e.message);
         ck_assert_ptr_nonnull(r);
         return r;
+}
+
+static report *open_report(const arguments *args) {
+        return open_report_hiding(args, NULL);
 }
 
 static void close_report(report *r, bool interrupted) {
@@ -139,6 +144,10 @@ static void close_report(report *r, bool interrupted) {
         ck_assert_msg(report_close(r, interrupted, &e) == 0, "%s", e.message);
 }
 
+/* The outcome of a test_result, with its strings given as literals. */
+#define OUTCOME(...) (&(const mh_test_outcome){ __VA_ARGS__ })
+#define TEXT(s)      ((char *) (s))
+
 /* Results of every kind on two topologies. */
 static const test_result results[] = {
         { .name = "passes",
@@ -146,10 +155,9 @@ static const test_result results[] = {
           .module = "tests/m.so",
           .file = "tests/m.c",
           .line = 10,
-          .status = MH_TEST_PASSED,
-          .duration_usec = 1500000,
+          .outcome = OUTCOME(.status = MH_TEST_PASSED, .duration_usec = 1500000,
+                             .details = TEXT("a note")),
           .restore_usec = 2000,
-          .details = "a note",
           .index = 1,
           .total = 5 },
         { .name = "fails",
@@ -157,37 +165,53 @@ static const test_result results[] = {
           .module = "tests/m.so",
           .file = "tests/m.c",
           .line = 20,
-          .status = MH_TEST_FAILED,
-          .message = "x != y",
-          .details = "  indented output\nline two\n",
+          .outcome = OUTCOME(.status = MH_TEST_FAILED, .message = TEXT("x != y"),
+                             .details = TEXT("  indented output\nline two\n"),
+                             .duration_usec = 250000),
           .reproducer = "mhtest -k fails --seed 7",
-          .duration_usec = 250000,
           .index = 2,
           .total = 5 },
         { .name = "skips",
           .topology = "client-db",
-          .status = MH_TEST_SKIPPED,
-          .message = "no PostgreSQL",
+          .outcome = OUTCOME(.status = MH_TEST_SKIPPED, .message = TEXT("no PostgreSQL")),
           .index = 3,
           .total = 5 },
         { .name = "crashes",
           .topology = "client-server",
           .file = "tests/m.c",
           .line = 40,
-          .status = MH_TEST_ERROR,
-          .message = "killed by signal 11",
+          .outcome = OUTCOME(.status = MH_TEST_ERROR, .message = TEXT("killed by signal 11")),
           .index = 4,
           .total = 5 },
         { .name = "hostile#" HOSTILE,
           .topology = "client-db",
           .file = HOSTILE,
           .line = 50,
-          .status = MH_TEST_FAILED,
-          .message = HOSTILE,
-          .details = HOSTILE,
+          .outcome = OUTCOME(.status = MH_TEST_FAILED, .message = TEXT(HOSTILE),
+                             .details = TEXT(HOSTILE)),
           .reproducer = HOSTILE,
           .index = 5,
           .total = 5 },
+};
+
+/* Errors the test's process did not end itself: crashes, a timeout, Ctrl-C. */
+static const test_result ends[] = {
+        { .name = "segv",
+          .topology = "t",
+          .outcome = OUTCOME(.status = MH_TEST_ERROR,
+                             .message = TEXT("crashed: Segmentation fault (signal 11)"),
+                             .signal = SIGSEGV, .duration_usec = 1000) },
+        { .name = "hangs",
+          .topology = "t",
+          .outcome = OUTCOME(.status = MH_TEST_ERROR, .message = TEXT("timed out after 2 s"),
+                             .timed_out = 1, .duration_usec = 2000000) },
+        { .name = "interrupted",
+          .topology = "t",
+          .outcome = OUTCOME(.status = MH_TEST_ERROR, .message = TEXT("interrupted (Ctrl-C)"),
+                             .cancelled = 1) },
+        { .name = "realtime",
+          .topology = "t",
+          .outcome = OUTCOME(.status = MH_TEST_ERROR, .signal = 40) },
 };
 
 static void report_results(report *r) {
@@ -275,6 +299,34 @@ START_TEST(test_json_log) {
                      ".reproducer, .file");
         ck_assert_str_eq(
                 s, "hostile#" HOSTILE_JSON HOSTILE_JSON HOSTILE_JSON HOSTILE_JSON HOSTILE_JSON);
+}
+END_TEST
+
+/* How a test's process ended is in fields of its own: signal, timed_out, cancelled. */
+START_TEST(test_json_how_tests_ended) {
+        _cleanup_free_ char *path = path_in_dir("log.json");
+        _cleanup_free_ char *s = NULL;
+        arguments args = { .json_path = path };
+        report *r;
+
+        require_tool("jq");
+        r = open_report(&args);
+        for (size_t i = 0; i < ELEMENTSOF(ends); i++)
+                report_test(r, &ends[i]);
+        report_test(r, &results[0]);
+        report_test(r, &results[3]);
+        close_report(r, false);
+
+        s = jq(path, "select(.event == \"test-end\") | [.test, .status, .signal, .timed_out, "
+                     ".cancelled, .message] | @json + \"\\n\"");
+        ck_assert_str_eq(s, "[\"segv\",\"error\",11,false,false,\"crashed: Segmentation fault "
+                            "(signal 11)\"]\n"
+                            "[\"hangs\",\"error\",null,true,false,\"timed out after 2 s\"]\n"
+                            "[\"interrupted\",\"error\",null,false,true,\"interrupted "
+                            "(Ctrl-C)\"]\n"
+                            "[\"realtime\",\"error\",40,false,false,null]\n"
+                            "[\"passes\",\"passed\",null,false,false,null]\n"
+                            "[\"crashes\",\"error\",null,false,false,\"killed by signal 11\"]\n");
 }
 END_TEST
 
@@ -404,6 +456,30 @@ START_TEST(test_junit_hostile_text) {
 }
 END_TEST
 
+/* The error's type says how the test's process ended; its message stays the outcome's. */
+START_TEST(test_junit_how_tests_ended) {
+        _cleanup_free_ char *path = junit_of(ends, ELEMENTSOF(ends), false);
+
+        check_xpath(path, "count(//error)", "4");
+        check_xpath(path,
+                    "concat(//testcase[@name=\"segv\"]/error/@type, \"|\", "
+                    "//testcase[@name=\"segv\"]/error/@message)",
+                    "SIGSEGV|crashed: Segmentation fault (signal 11)");
+        check_xpath(path,
+                    "concat(//testcase[@name=\"hangs\"]/error/@type, \"|\", "
+                    "//testcase[@name=\"hangs\"]/error/@message)",
+                    "timeout|timed out after 2 s");
+        check_xpath(path,
+                    "concat(//testcase[@name=\"interrupted\"]/error/@type, \"|\", "
+                    "//testcase[@name=\"interrupted\"]/error/@message)",
+                    "cancelled|interrupted (Ctrl-C)");
+        check_xpath(path,
+                    "concat(//testcase[@name=\"realtime\"]/error/@type, \"|\", "
+                    "//testcase[@name=\"realtime\"]/error/@message)",
+                    "signal 40|error");
+}
+END_TEST
+
 START_TEST(test_junit_interrupted) {
         const test_result two[] = { results[0], results[2] };
         _cleanup_free_ char *path = junit_of(two, ELEMENTSOF(two), true);
@@ -434,14 +510,14 @@ START_TEST(test_open_errors) {
         arguments args = { .junit_path = "/nonexistent/dir/junit.xml" };
         report *r = (report *) 0x1;
 
-        ck_assert_int_eq(report_open(&args, &r, &e), -ENOENT);
+        ck_assert_int_eq(report_open(&args, NULL, &r, &e), -ENOENT);
         ck_assert_str_eq(e.message, "cannot write JUnit report '/nonexistent/dir/junit.xml.tmp': "
                                     "No such file or directory");
         ck_assert_ptr_eq(r, (report *) 0x1);
 
         mh_error_clear(&e);
         args = (arguments){ .json_path = "/nonexistent/log.json" };
-        ck_assert_int_eq(report_open(&args, &r, &e), -ENOENT);
+        ck_assert_int_eq(report_open(&args, NULL, &r, &e), -ENOENT);
         ck_assert_str_eq(
                 e.message,
                 "cannot write JSON log '/nonexistent/log.json': No such file or directory");
@@ -486,10 +562,11 @@ END_TEST
 
 /* --- TAP ------------------------------------------------------------------ */
 
-/* What the report writes on standard output from open to close. */
-static char *tap_of(const test_result *list, size_t n, int verbosity, bool interrupted) {
+/* What a report of args hiding secrets writes on standard output from open to close,
+ * given the results of list. */
+static char *stdout_of(const arguments *args, const char *const *secrets, const test_result *list,
+                       size_t n, bool interrupted) {
         _cleanup_free_ char *path = path_in_dir("tap");
-        arguments args = { .tap = true, .verbosity = verbosity };
         int saved, fd;
         report *r;
 
@@ -501,7 +578,7 @@ static char *tap_of(const test_result *list, size_t n, int verbosity, bool inter
         ck_assert_int_ge(dup2(fd, STDOUT_FILENO), 0);
         close(fd);
 
-        r = open_report(&args);
+        r = open_report_hiding(args, secrets);
         for (size_t i = 0; i < n; i++)
                 report_test(r, &list[i]);
         close_report(r, interrupted);
@@ -510,6 +587,13 @@ static char *tap_of(const test_result *list, size_t n, int verbosity, bool inter
         ck_assert_int_ge(dup2(saved, STDOUT_FILENO), 0);
         close(saved);
         return read_file(path);
+}
+
+/* The TAP a report writes. */
+static char *tap_of(const test_result *list, size_t n, int verbosity, bool interrupted) {
+        arguments args = { .tap = true, .verbosity = verbosity };
+
+        return stdout_of(&args, NULL, list, n, interrupted);
 }
 
 START_TEST(test_tap) {
@@ -559,11 +643,49 @@ START_TEST(test_tap_verbose_and_interrupted) {
 }
 END_TEST
 
+/* The diagnostic of an error says how the test's process ended. */
+START_TEST(test_tap_how_tests_ended) {
+        _cleanup_free_ char *s = tap_of(ends, ELEMENTSOF(ends), 0, false);
+
+        ck_assert_str_eq(s, "TAP version 13\n"
+                            "not ok 1 - segv [t]\n"
+                            "  ---\n"
+                            "  message: \"crashed: Segmentation fault (signal 11)\"\n"
+                            "  severity: \"error\"\n"
+                            "  signal: 11\n"
+                            "  signal_name: \"SIGSEGV\"\n"
+                            "  duration: 0.001\n"
+                            "  ...\n"
+                            "not ok 2 - hangs [t]\n"
+                            "  ---\n"
+                            "  message: \"timed out after 2 s\"\n"
+                            "  severity: \"error\"\n"
+                            "  timed_out: true\n"
+                            "  duration: 2.000\n"
+                            "  ...\n"
+                            "not ok 3 - interrupted [t]\n"
+                            "  ---\n"
+                            "  message: \"interrupted (Ctrl-C)\"\n"
+                            "  severity: \"error\"\n"
+                            "  cancelled: true\n"
+                            "  duration: 0.000\n"
+                            "  ...\n"
+                            "not ok 4 - realtime [t]\n"
+                            "  ---\n"
+                            "  severity: \"error\"\n"
+                            "  signal: 40\n"
+                            "  signal_name: \"signal 40\"\n"
+                            "  duration: 0.000\n"
+                            "  ...\n"
+                            "1..4\n");
+}
+END_TEST
+
 START_TEST(test_tap_hostile_text) {
         test_result t = { .name = "a#b\\c\nd",
                           .topology = "t\x01p",
-                          .status = MH_TEST_SKIPPED,
-                          .message = "why\n# not\xff" };
+                          .outcome = OUTCOME(.status = MH_TEST_SKIPPED,
+                                             .message = TEXT("why\n# not\xff")) };
         _cleanup_free_ char *s = tap_of(&t, 1, 0, false);
 
         /* One line per test whatever its text; only the directive is unescaped. */
@@ -576,9 +698,8 @@ END_TEST
 START_TEST(test_tap_details_are_one_block) {
         test_result t = { .name = "n",
                           .topology = "t",
-                          .status = MH_TEST_FAILED,
-                          .message = "m\nx",
-                          .details = "a\r\n  ...\n---\x1b[31m\xc2\x85" };
+                          .outcome = OUTCOME(.status = MH_TEST_FAILED, .message = TEXT("m\nx"),
+                                             .details = TEXT("a\r\n  ...\n---\x1b[31m\xc2\x85")) };
         _cleanup_free_ char *s = tap_of(&t, 1, 0, false);
 
         /* Controls would end YAML; "..." and "---" indented are content, not markers. */
@@ -647,6 +768,109 @@ START_TEST(test_redact_secrets_long) {
 }
 END_TEST
 
+/* The secrets of the tests below: passwords, one all digits, and one that JSON escapes. */
+#define SECRET_A "hunter22"
+#define SECRET_B "98765432"
+#define SECRET_C "pa\"ss\\wd"
+static const char *const secrets[] = { SECRET_A, SECRET_B, SECRET_C, NULL };
+
+/* A result with the secrets in every text it has. */
+static const test_result leaky = {
+        .name = "leaks-" SECRET_A,
+        .topology = "topo-" SECRET_B,
+        .module = "m-" SECRET_C ".so",
+        .file = "file-" SECRET_A ".c",
+        .line = 7,
+        .outcome = OUTCOME(.status = MH_TEST_FAILED,
+                           .message = TEXT("db: $ psql password=" SECRET_A " failed"),
+                           .details = TEXT("stdout:\n" SECRET_B "\nstderr:\n" SECRET_C "\n")),
+        .reproducer = "mhtest -k " SECRET_A,
+        .index = 1,
+        .total = 1,
+};
+
+static void assert_no_secrets(const char *what, const char *text) {
+        for (size_t i = 0; secrets[i]; i++)
+                ck_assert_msg(!strstr(text, secrets[i]), "%s holds secret %zu:\n%s", what, i, text);
+}
+
+/* Every text of every format, keys and values, events, commands and results. */
+START_TEST(test_reports_hide_secrets) {
+        _cleanup_free_ char *json = path_in_dir("log.json"), *junit = path_in_dir("junit.xml");
+        _cleanup_free_ char *s = NULL;
+        arguments args = { .json_path = json };
+        mh_command_record record = { .host = "host-" SECRET_A,
+                                     .command = "echo " SECRET_A " " SECRET_B " '" SECRET_C "'",
+                                     .exit_status = 1 };
+        report *r;
+
+        require_tool("jq");
+        r = open_report_hiding(&args, secrets);
+        report_event(r, "setup-" SECRET_A, "key-" SECRET_B, "value " SECRET_C, "number", SECRET_B,
+                     NULL);
+        report_command(r, &record);
+        report_test(r, &leaky);
+        close_report(r, false);
+        ck_assert_int_eq(run("jq -e . '%s' >/dev/null", json), 0);
+        s = read_file(json);
+        assert_no_secrets("the JSON log", s);
+        free(s);
+        s = jq(json, "select(.event == \"command\") | .host, \"|\", .command");
+        ck_assert_str_eq(s, "host-********|echo ******** ******** '********'");
+        free(s);
+        /* A value that is all digits and a secret is a string, hidden. */
+        s = jq(json, "select(.event | startswith(\"setup-\")) | [.event, .number, "
+                     ".[\"key-********\"]] | @json");
+        ck_assert_str_eq(s, "[\"setup-********\",\"********\",\"value ********\"]");
+        free(s);
+        s = jq(json, "select(.event == \"test-end\") | [.test, .topology, .module, .file, "
+                     ".message, .details, .reproducer] | @json");
+        ck_assert_str_eq(s, "[\"leaks-********\",\"topo-********\",\"m-********.so\","
+                            "\"file-********.c\",\"db: $ psql password=******** failed\","
+                            "\"stdout:\\n********\\nstderr:\\n********\\n\","
+                            "\"mhtest -k ********\"]");
+
+        /* TAP and JUnit of one report. */
+        free(s);
+        args = (arguments){ .tap = true, .junit_path = junit };
+        s = stdout_of(&args, secrets, &leaky, 1, false);
+        assert_no_secrets("TAP", s);
+        ck_assert_ptr_nonnull(strstr(s, "not ok 1 - leaks-******** [topo-********]\n"));
+        ck_assert_ptr_nonnull(strstr(s, "  message: \"db: $ psql password=******** failed\"\n"));
+        ck_assert_ptr_nonnull(strstr(s, "    ********\n    stderr:\n    ********\n"));
+        validate(junit);
+        free(s);
+        s = read_file(junit);
+        assert_no_secrets("JUnit", s);
+        check_xpath(junit,
+                    "concat(//testsuite/@name, \"|\", //testcase/@name, \"|\", "
+                    "//testcase/@file, \"|\", //failure/@message)",
+                    "topo-********|leaks-********|file-********.c|db: $ psql password=******** "
+                    "failed");
+        check_xpath(junit, "string(//failure)", "stdout:\n********\nstderr:\n********\n");
+        check_xpath(junit, "string(//system-out)", "Reproduce with: mhtest -k ********\n");
+}
+END_TEST
+
+/* What the console prints has the secrets it was given replaced, until they are unset. */
+START_TEST(test_console_hides_secrets) {
+        _cleanup_free_ char *path = path_in_dir("console"), *s = NULL;
+        FILE *f = fopen(path, "we");
+
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_eq(console_set_secrets(secrets), 0);
+        console_printf(f, "    db: $ PGPASSWORD=%s psql  [exit %d]\n", SECRET_A, 0);
+        console_printf(f, "note: %s%s\n", "hunt", "er22 and " SECRET_B);
+        ck_assert_int_eq(console_set_secrets(NULL), 0);
+        console_printf(f, "after: %s\n", SECRET_A);
+        ck_assert_int_eq(fclose(f), 0);
+        s = read_file(path);
+        ck_assert_str_eq(s, "    db: $ PGPASSWORD=******** psql  [exit 0]\n"
+                            "note: ******** and ********\n"
+                            "after: " SECRET_A "\n");
+}
+END_TEST
+
 static Suite *report_suite(void) {
         Suite *s = suite_create("report");
         TCase *tc = tcase_create("report");
@@ -655,18 +879,23 @@ static Suite *report_suite(void) {
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_json_log);
         tcase_add_test(tc, test_json_lines_are_flushed);
+        tcase_add_test(tc, test_json_how_tests_ended);
         tcase_add_test(tc, test_junit);
         tcase_add_test(tc, test_junit_hostile_text);
+        tcase_add_test(tc, test_junit_how_tests_ended);
         tcase_add_test(tc, test_junit_interrupted);
         tcase_add_test(tc, test_junit_empty_run);
         tcase_add_test(tc, test_open_errors);
         tcase_add_test(tc, test_nothing_asked);
         tcase_add_test(tc, test_tap);
         tcase_add_test(tc, test_tap_verbose_and_interrupted);
+        tcase_add_test(tc, test_tap_how_tests_ended);
         tcase_add_test(tc, test_tap_hostile_text);
         tcase_add_test(tc, test_tap_details_are_one_block);
         tcase_add_test(tc, test_redact_secrets);
         tcase_add_test(tc, test_redact_secrets_long);
+        tcase_add_test(tc, test_reports_hide_secrets);
+        tcase_add_test(tc, test_console_hides_secrets);
         tcase_add_test(tc, test_junit_through_a_link);
         suite_add_tcase(s, tc);
         return s;

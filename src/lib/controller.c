@@ -1,35 +1,80 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "controller.h"
-#include "mhtest.h"
+#include <mhc/controller.h>
+#include <mhc/parallel.h>
+#include <mhc/ssh.h>
+
 #include "util.h"
 
-#define STDERR_SHOWN_MAX 300 /* of a failed setup command, in its message */
+/*
+ * The lab of a run and the topology controllers (see <mhc/controller.h>):
+ * what each host has been through in the run (connected, vanilla backup
+ * taken, quarantined), and the steps around the tests of one topology.
+ */
 
-int lab_init(lab *l, const mh_config *config, mh_error *error) {
+
+/* One host of the lab over the run. */
+typedef struct lab_host {
+        mh_host *host;
+        bool connected;
+        bool vanilla;           /* its vanilla backup is taken */
+        char *unusable;         /* why it cannot be used (cannot connect), or NULL */
+        char *dirty;            /* why it is quarantined, or NULL */
+} lab_host;
+
+struct mh_lab {
+        const mh_config *config;
+        lab_host *hosts;        /* as in config */
+        size_t n_hosts;
+};
+
+struct mh_controller {
+        mh_lab *lab;
+        const mh_topology *topology;
+        lab_host **hosts;       /* the topology's hosts, in mh_topology_match() order */
+        const char **roles;     /* the role each plays */
+        mh_host **host_objects; /* hosts[i]->host */
+        size_t n_hosts;
+        mh_controller_options options;
+        mh_phase_times times;
+        bool entered;           /* set up and backed up: the hosts need restoring */
+};
+
+int mh_lab_new(const mh_config *config, mh_lab **ret, mh_error *error) {
         size_t n = mh_config_n_hosts(config);
+        mh_lab *l;
 
-        *l = (lab){ .config = config };
+        assert(config && ret);
+        l = calloc(1, sizeof(*l));
+        if (!l)
+                return mh_error_oom(error);
+        l->config = config;
         l->hosts = calloc(n ? n : 1, sizeof(*l->hosts));
-        if (!l->hosts)
-                return mh_error_set(error, -ENOMEM, "out of memory");
+        if (!l->hosts) {
+                mh_lab_free(l);
+                return mh_error_oom(error);
+        }
         for (size_t i = 0; i < n; i++) {
                 int r = mh_host_new(mh_config_host(config, i), &l->hosts[i].host, error);
 
                 if (r < 0) {
-                        lab_dispose(l);
+                        mh_lab_free(l);
                         return r;
                 }
                 l->n_hosts++;
         }
+        *ret = l;
         return 0;
 }
 
-void lab_dispose(lab *l) {
+mh_lab *mh_lab_free(mh_lab *l) {
+        if (!l)
+                return NULL;
         for (size_t i = 0; i < l->n_hosts; i++) {
                 lab_host *lh = &l->hosts[i];
 
@@ -43,51 +88,87 @@ void lab_dispose(lab *l) {
                 free(lh->dirty);
         }
         free(l->hosts);
-        *l = (lab){};
+        free(l);
+        return NULL;
 }
 
-lab_host *lab_find(lab *l, const mh_host_config *config) {
+size_t mh_lab_n_hosts(const mh_lab *l) {
+        return l->n_hosts;
+}
+
+mh_host *mh_lab_host(const mh_lab *l, size_t i) {
+        return i < l->n_hosts ? l->hosts[i].host : NULL;
+}
+
+static lab_host *lab_find(mh_lab *l, const mh_host_config *config) {
         for (size_t i = 0; i < l->n_hosts; i++)
                 if (mh_host_get_config(l->hosts[i].host) == config)
                         return &l->hosts[i];
         return NULL;
 }
 
-int controller_init(controller *c, lab *l, const mh_topology *topology,
-                    const mh_host_config *const *hosts, size_t n_hosts,
-                    const controller_options *options, mh_error *error) {
-        *c = (controller){ .lab = l, .topology = topology, .n_hosts = n_hosts };
+int mh_controller_new(mh_lab *l, const mh_topology *topology,
+                      const mh_host_config *const *hosts, size_t n_hosts,
+                      const mh_controller_options *options, mh_controller **ret,
+                      mh_error *error) {
+        mh_controller *c;
+
+        assert(l && topology && ret);
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return mh_error_oom(error);
+        *c = (mh_controller){ .lab = l, .topology = topology, .n_hosts = n_hosts };
         if (options)
                 c->options = *options;
         c->hosts = calloc(n_hosts ? n_hosts : 1, sizeof(*c->hosts));
         c->roles = calloc(n_hosts ? n_hosts : 1, sizeof(*c->roles));
         c->host_objects = calloc(n_hosts ? n_hosts : 1, sizeof(*c->host_objects));
         if (!c->hosts || !c->roles || !c->host_objects) {
-                controller_dispose(c);
-                return mh_error_set(error, -ENOMEM, "out of memory");
+                mh_controller_free(c);
+                return mh_error_oom(error);
         }
         for (size_t i = 0; i < n_hosts; i++) {
                 c->hosts[i] = lab_find(l, hosts[i]);
                 c->roles[i] = mh_host_config_role(hosts[i]);
                 if (!c->hosts[i]) {
-                        controller_dispose(c);
+                        mh_controller_free(c);
                         return mh_error_set(error, -ENOENT, "host %s is not in the lab",
                                             mh_host_config_hostname(hosts[i]));
                 }
                 c->host_objects[i] = c->hosts[i]->host;
         }
+        *ret = c;
         return 0;
 }
 
-void controller_dispose(controller *c) {
+mh_controller *mh_controller_free(mh_controller *c) {
+        if (!c)
+                return NULL;
         free(c->hosts);
         free(c->roles);
         free(c->host_objects);
-        *c = (controller){};
+        free(c);
+        return NULL;
 }
 
-mh_host **controller_hosts(controller *c) {
+const mh_topology *mh_controller_topology(const mh_controller *c) {
+        return c->topology;
+}
+
+size_t mh_controller_n_hosts(const mh_controller *c) {
+        return c->n_hosts;
+}
+
+mh_host *const *mh_controller_hosts(const mh_controller *c) {
         return c->host_objects;
+}
+
+const char *const *mh_controller_roles(const mh_controller *c) {
+        return c->roles;
+}
+
+const mh_phase_times *mh_controller_times(const mh_controller *c) {
+        return &c->times;
 }
 
 static int set_reason(char **reason, const char *fmt, ...) MH_PRINTF(2, 3);
@@ -107,7 +188,7 @@ static int set_reason(char **reason, const char *fmt, ...) {
         return 0;
 }
 
-bool controller_usable(const controller *c, mh_error *why) {
+bool mh_controller_usable(const mh_controller *c, mh_error *why) {
         for (size_t i = 0; i < c->n_hosts; i++) {
                 const lab_host *lh = c->hosts[i];
 
@@ -128,7 +209,7 @@ bool controller_usable(const controller *c, mh_error *why) {
 /* The hosts of c that match a predicate, for the parallel calls. */
 typedef bool (*host_filter)(const lab_host *lh);
 
-static size_t select_hosts(controller *c, host_filter keep, mh_host **out, size_t *index) {
+static size_t select_hosts(mh_controller *c, host_filter keep, mh_host **out, size_t *index) {
         size_t n = 0;
 
         for (size_t i = 0; i < c->n_hosts; i++)
@@ -150,7 +231,7 @@ static bool needs_vanilla(const lab_host *lh) {
 /* Run f on the hosts of c that keep selects, in parallel; note each failure with note. */
 typedef int (*hosts_fn)(mh_host *const *hosts, size_t n, mh_error *errors);
 
-static int on_hosts(controller *c, host_filter keep, hosts_fn f,
+static int on_hosts(mh_controller *c, host_filter keep, hosts_fn f,
                     void (*note)(lab_host *lh, int r, const mh_error *e), mh_error *error) {
         _cleanup_free_ mh_host **hosts = calloc(c->n_hosts ? c->n_hosts : 1, sizeof(*hosts));
         _cleanup_free_ size_t *index = calloc(c->n_hosts ? c->n_hosts : 1, sizeof(*index));
@@ -159,7 +240,7 @@ static int on_hosts(controller *c, host_filter keep, hosts_fn f,
         int first = 0;
 
         if (!hosts || !index || !errors)
-                return mh_error_set(error, -ENOMEM, "out of memory");
+                return mh_error_oom(error);
         n = select_hosts(c, keep, hosts, index);
         if (n == 0)
                 return 0;
@@ -214,16 +295,10 @@ static int setup_host(const mh_topology *t, const char *role, mh_host *h, mh_err
                         return r;
                 }
                 if (res.exit_status != 0) {
-                        size_t n = res.err_size;
+                        char why[MH_EXEC_SUMMARY_SIZE];
 
-                        while (n > 0 && res.err[n - 1] == '\n')
-                                n--;
-                        r = mh_error_set(error, -MH_ERR_COMMAND,
-                                         "setup command '%s' exited with %d%s%.*s", command,
-                                         res.exit_status, n ? ": " : "",
-                                         (int) (n > STDERR_SHOWN_MAX ? STDERR_SHOWN_MAX : n),
-                                         n > STDERR_SHOWN_MAX ? res.err + n - STDERR_SHOWN_MAX
-                                                              : res.err);
+                        r = mh_error_set(error, -MH_ERR_COMMAND, "setup command '%s' failed with %s",
+                                         command, mh_exec_result_summary(&res, why, sizeof(why)));
                         mh_exec_result_dispose(&res);
                         return r;
                 }
@@ -233,7 +308,7 @@ static int setup_host(const mh_topology *t, const char *role, mh_host *h, mh_err
 }
 
 typedef struct setup_work {
-        controller *c;
+        mh_controller *c;
         size_t only;            /* SIZE_MAX: every host */
         mh_error *errors;
 } setup_work;
@@ -247,15 +322,15 @@ static int setup_one(size_t i, void *userdata) {
 }
 
 /* Run the topology's setup on every host (or only one), in parallel. */
-static int run_setup(controller *c, size_t only, mh_error *error) {
+static int run_setup(mh_controller *c, size_t only, mh_error *error) {
         _cleanup_free_ mh_error *errors = calloc(c->n_hosts ? c->n_hosts : 1, sizeof(*errors));
         setup_work w = { .c = c, .only = only, .errors = errors };
-        uint64_t start = clock_usec(CLOCK_MONOTONIC);
+        uint64_t start = mh_now_usec();
 
         if (!errors)
-                return mh_error_set(error, -ENOMEM, "out of memory");
+                return mh_error_oom(error);
         (void) mh_parallel_for(c->n_hosts, setup_one, &w);
-        c->times.setup_usec += clock_usec(CLOCK_MONOTONIC) - start;
+        c->times.setup_usec += mh_now_usec() - start;
         for (size_t i = 0; i < c->n_hosts; i++)
                 if (errors[i].code < 0)
                         return mh_error_set(error, errors[i].code,
@@ -265,7 +340,7 @@ static int run_setup(controller *c, size_t only, mh_error *error) {
         return 0;
 }
 
-static bool is_backup(const controller *c) {
+static bool is_backup(const mh_controller *c) {
         return mh_topology_controller(c->topology) == MH_CONTROLLER_BACKUP;
 }
 
@@ -282,14 +357,14 @@ static bool has_vanilla(const lab_host *lh) {
         return lh->vanilla && !lh->dirty;
 }
 
-int controller_enter(controller *c, mh_error *error) {
+int mh_controller_enter(mh_controller *c, mh_error *error) {
         mh_error why = MH_ERROR_INIT;
         uint64_t start;
         int r;
 
         r = on_hosts(c, needs_connecting, mh_hosts_connect, note_connect, error);
         /* -ENOTCONN (the lab is unusable) or -EBUSY, whatever the connect failed with. */
-        if (!controller_usable(c, &why)) {
+        if (!mh_controller_usable(c, &why)) {
                 if (error->code == 0)
                         mh_error_set(error, why.code, "%s", why.message);
                 return why.code;
@@ -298,9 +373,9 @@ int controller_enter(controller *c, mh_error *error) {
                 return r;
 
         if (is_backup(c)) {
-                start = clock_usec(CLOCK_MONOTONIC);
+                start = mh_now_usec();
                 r = on_hosts(c, needs_vanilla, backup_vanilla, note_vanilla, error);
-                c->times.backup_usec += clock_usec(CLOCK_MONOTONIC) - start;
+                c->times.backup_usec += mh_now_usec() - start;
                 if (r < 0) {
                         mh_error_prefix(error, "vanilla backup");
                         return r;
@@ -312,17 +387,17 @@ int controller_enter(controller *c, mh_error *error) {
                 if (is_backup(c)) {
                         mh_error e = MH_ERROR_INIT;
 
-                        start = clock_usec(CLOCK_MONOTONIC);
+                        start = mh_now_usec();
                         (void) on_hosts(c, has_vanilla, restore_vanilla, note_dirty, &e);
-                        c->times.restore_usec += clock_usec(CLOCK_MONOTONIC) - start;
+                        c->times.restore_usec += mh_now_usec() - start;
                 }
                 return r;
         }
 
         if (is_backup(c)) {
-                start = clock_usec(CLOCK_MONOTONIC);
+                start = mh_now_usec();
                 r = on_hosts(c, any_host, backup_topology, NULL, error);
-                c->times.backup_usec += clock_usec(CLOCK_MONOTONIC) - start;
+                c->times.backup_usec += mh_now_usec() - start;
                 if (r < 0) {
                         mh_error e = MH_ERROR_INIT;
 
@@ -339,7 +414,7 @@ int controller_enter(controller *c, mh_error *error) {
  * A host whose topology restore failed: back to vanilla, set up again and
  * backed up again, or quarantined.
  */
-static void recover(controller *c, size_t i, const mh_error *failure, mh_error *error) {
+static void recover(mh_controller *c, size_t i, const mh_error *failure, mh_error *error) {
         lab_host *lh = c->hosts[i];
         mh_error e = MH_ERROR_INIT;
 
@@ -359,7 +434,7 @@ static void recover(controller *c, size_t i, const mh_error *failure, mh_error *
 }
 
 /* pytest-mh's way, for the overhead benchmark: everything, one host after another. */
-static int restore_naive(controller *c, mh_error *errors) {
+static int restore_naive(mh_controller *c, mh_error *errors) {
         mh_restore_options full = { .full = 1 };
         int first = 0;
 
@@ -372,13 +447,13 @@ static int restore_naive(controller *c, mh_error *errors) {
         return first;
 }
 
-int controller_after_test(controller *c, uint64_t *ret_usec, mh_error *error) {
+int mh_controller_after_test(mh_controller *c, uint64_t *ret_usec, mh_error *error) {
         _cleanup_free_ mh_error *errors = calloc(c->n_hosts ? c->n_hosts : 1, sizeof(*errors));
-        uint64_t start = clock_usec(CLOCK_MONOTONIC);
+        uint64_t start = mh_now_usec();
         int r;
 
         if (!errors)
-                return mh_error_set(error, -ENOMEM, "out of memory");
+                return mh_error_oom(error);
         if (!c->entered || !is_backup(c)) {
                 *ret_usec = 0;
                 return 0;
@@ -386,13 +461,13 @@ int controller_after_test(controller *c, uint64_t *ret_usec, mh_error *error) {
         if (c->options.naive)
                 r = restore_naive(c, errors);
         else
-                r = mh_hosts_restore(controller_hosts(c), c->n_hosts, MH_BACKUP_TOPOLOGY, NULL,
+                r = mh_hosts_restore(mh_controller_hosts(c), c->n_hosts, MH_BACKUP_TOPOLOGY, NULL,
                                      errors);
         if (r < 0)
                 for (size_t i = 0; i < c->n_hosts; i++)
                         if (errors[i].code < 0)
                                 recover(c, i, &errors[i], error);
-        *ret_usec = clock_usec(CLOCK_MONOTONIC) - start;
+        *ret_usec = mh_now_usec() - start;
         c->times.restore_usec += *ret_usec;
         return error->code;
 }
@@ -405,8 +480,8 @@ static bool not_dirty(const lab_host *lh) {
         return !lh->dirty && lh->connected;
 }
 
-int controller_leave(controller *c, mh_error *error) {
-        uint64_t start = clock_usec(CLOCK_MONOTONIC);
+int mh_controller_leave(mh_controller *c, mh_error *error) {
+        uint64_t start = mh_now_usec();
         mh_error e = MH_ERROR_INIT;
         int r;
 
@@ -414,7 +489,7 @@ int controller_leave(controller *c, mh_error *error) {
                 return 0;
         r = on_hosts(c, has_vanilla, restore_vanilla, note_dirty, error);
         (void) on_hosts(c, not_dirty, drop_topology, NULL, &e);
-        c->times.restore_usec += clock_usec(CLOCK_MONOTONIC) - start;
+        c->times.restore_usec += mh_now_usec() - start;
         c->entered = false;
         return r;
 }

@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: MIT */
+#include <assert.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <mhc/host.h>
+#include <mhc/ssh.h>
+#include <mhc/systemd.h>
+#include <mhc/test.h>
+
+#include "test-wire.h"
+#include "util.h"
+
+/*
+ * The runner's side of a test: fork the test's process, serve its
+ * requests over the wire (test-wire.h) with the hosts' sessions until it
+ * ends, runs out of time or is cancelled, reap it and judge its outcome.
+ */
+
+#define UNIT_TIMEOUT_MSEC 90000u
+
+typedef struct runner {
+        const mh_test_plan *plan;
+        int fd;
+        uint64_t deadline;      /* monotonic, usec */
+        bool timed_out;
+        bool ended;             /* MH_TEST_WIRE_END came */
+        mh_test_outcome *outcome;
+        mh_buf notes;
+} runner;
+
+static unsigned remaining_msec(const runner *rn, unsigned cap) {
+        uint64_t now = mh_now_usec();
+        uint64_t left = rn->deadline > now ? (rn->deadline - now + 999) / 1000 : 0;
+
+        return (unsigned) (left < cap ? left : cap);
+}
+
+static mh_host *request_host(const runner *rn, mh_test_wire_reader *rd) {
+        uint32_t index;
+
+        if (mh_test_wire_get_u32(rd, &index) < 0 || index >= rn->plan->n_hosts)
+                return NULL;
+        return rn->plan->hosts[index];
+}
+
+static int reply_exec(runner *rn, int code, const mh_exec_result *res, const char *message) {
+        mh_buf b = { .max = MH_TEST_WIRE_FRAME_MAX };
+        int r;
+
+        r = mh_test_wire_put_u32(&b, (uint32_t) code);
+        if (r >= 0)
+                r = mh_test_wire_put_u32(&b, res ? (uint32_t) res->exit_status : 0);
+        if (r >= 0)
+                r = mh_test_wire_put_bytes(&b, res && res->out ? res->out : "",
+                                           res ? res->out_size : 0);
+        if (r >= 0)
+                r = mh_test_wire_put_bytes(&b, res && res->err ? res->err : "",
+                                           res ? res->err_size : 0);
+        if (r >= 0)
+                r = mh_test_wire_put_str(&b, message);
+        if (r >= 0)
+                r = mh_test_wire_send(rn->fd, MH_TEST_WIRE_EXEC_REPLY, &b);
+        mh_buf_dispose(&b);
+        return r;
+}
+
+static int serve_exec(runner *rn, mh_test_wire_reader *rd) {
+        mh_host *h = request_host(rn, rd);
+        const char *command, *input;
+        size_t input_size;
+        uint32_t has_input;
+        mh_exec_result res = {};
+        mh_error e = MH_ERROR_INIT;
+        unsigned cap;
+        int r;
+
+        if (!h || mh_test_wire_get_bytes(rd, &command, NULL) < 0 ||
+            mh_test_wire_get_u32(rd, &has_input) < 0 ||
+            mh_test_wire_get_bytes(rd, &input, &input_size) < 0)
+                return -EBADMSG;
+
+        cap = mh_host_config_command_timeout(mh_host_get_config(h)) * 1000u;
+        mh_exec_options o = {
+                .input = has_input ? input : NULL,
+                .input_size = has_input ? input_size : 0,
+                .timeout_msec = remaining_msec(rn, cap),
+                .max_output = MH_TEST_WIRE_OUTPUT_MAX,
+        };
+        if (o.timeout_msec == 0)
+                return -ETIME;
+        r = mh_ssh_exec(mh_host_ssh(h), command, &o, &res, &e);
+        if (r == -ETIMEDOUT && remaining_msec(rn, 1) == 0)
+                return -ETIME;
+        if (rn->plan->on_command) {
+                mh_command_record record = {
+                        .host = mh_host_name(h),
+                        .command = command,
+                        .exit_status = r < 0 ? -1 : res.exit_status,
+                        .error = r < 0 ? r : 0,
+                        .duration_usec = res.duration_usec,
+                };
+                rn->plan->on_command(&record, rn->plan->userdata);
+        }
+        r = reply_exec(rn, r < 0 ? r : 0, r < 0 ? NULL : &res, e.message);
+        mh_exec_result_dispose(&res);
+        return r;
+}
+
+static int unit_verb_run(mh_systemd *sd, mh_test_wire_verb verb, const char *unit,
+                         unsigned timeout_msec, mh_unit_state *state, mh_error *e) {
+        switch (verb) {
+        case MH_TEST_WIRE_START:
+                return mh_systemd_start_unit(sd, unit, timeout_msec, e);
+        case MH_TEST_WIRE_STOP:
+                return mh_systemd_stop_unit(sd, unit, timeout_msec, e);
+        case MH_TEST_WIRE_RESTART:
+                return mh_systemd_restart_unit(sd, unit, timeout_msec, e);
+        case MH_TEST_WIRE_RELOAD:
+                return mh_systemd_reload_unit(sd, unit, timeout_msec, e);
+        case MH_TEST_WIRE_STATE:
+                return mh_systemd_get_unit(sd, unit, state, e);
+        }
+        return mh_error_set(e, -EBADMSG, "unknown request");
+}
+
+static int serve_unit(runner *rn, mh_test_wire_reader *rd) {
+        mh_host *h = request_host(rn, rd);
+        mh_error e = MH_ERROR_INIT;
+        mh_unit_state state = {};
+        mh_buf b = { .max = MH_TEST_WIRE_FRAME_MAX };
+        const char *unit;
+        uint32_t verb;
+        unsigned timeout_msec = remaining_msec(rn, UNIT_TIMEOUT_MSEC);
+        mh_systemd *sd;
+        int r;
+
+        if (!h || mh_test_wire_get_u32(rd, &verb) < 0 ||
+            mh_test_wire_get_bytes(rd, &unit, NULL) < 0)
+                return -EBADMSG;
+        if (timeout_msec == 0)
+                return -ETIME;
+        sd = mh_host_systemd(h, &e);
+        r = sd ? unit_verb_run(sd, verb, unit, timeout_msec, &state, &e) : e.code;
+        if (r == -ETIMEDOUT && remaining_msec(rn, 1) == 0)
+                return -ETIME;
+        /* mh_host_systemd() names the host; the systemd layer does not. */
+        if (r < 0 && sd)
+                mh_error_prefix(&e, "host '%s'", mh_host_name(h));
+
+        r = mh_test_wire_put_u32(&b, (uint32_t) (r < 0 ? r : 0));
+        if (r >= 0)
+                r = mh_test_wire_put_str(&b, e.code < 0 ? e.message : state.active_state);
+        if (r >= 0)
+                r = mh_test_wire_send(rn->fd, MH_TEST_WIRE_UNIT_REPLY, &b);
+        mh_buf_dispose(&b);
+        return r;
+}
+
+static int serve_note(runner *rn, mh_test_wire_reader *rd) {
+        const char *line;
+
+        if (mh_test_wire_get_bytes(rd, &line, NULL) < 0)
+                return -EBADMSG;
+        (void) mh_buf_printf(&rn->notes, "note: %s\n", line);
+        if (rn->plan->on_note)
+                rn->plan->on_note(line, rn->plan->userdata);
+        return 0;
+}
+
+static int serve_end(runner *rn, mh_test_wire_reader *rd) {
+        const char *message, *details;
+        uint32_t status;
+
+        if (mh_test_wire_get_u32(rd, &status) < 0 || status > MH_TEST_ERROR ||
+            mh_test_wire_get_bytes(rd, &message, NULL) < 0 ||
+            mh_test_wire_get_bytes(rd, &details, NULL) < 0)
+                return -EBADMSG;
+        rn->ended = true;
+        rn->outcome->status = (mh_test_status) status;
+        if (*message && !(rn->outcome->message = strdup(message)))
+                return -ENOMEM;
+        if (*details && mh_buf_printf(&rn->notes, "%s", details) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+/* Serve one request; -ETIME when the test's time ran out meanwhile. */
+static int serve(runner *rn, uint32_t type, const mh_buf *payload) {
+        mh_test_wire_reader rd = { .p = payload->data, .left = payload->size };
+
+        switch (type) {
+        case MH_TEST_WIRE_EXEC:
+                return serve_exec(rn, &rd);
+        case MH_TEST_WIRE_UNIT:
+                return serve_unit(rn, &rd);
+        case MH_TEST_WIRE_NOTE:
+                return serve_note(rn, &rd);
+        case MH_TEST_WIRE_END:
+                return serve_end(rn, &rd);
+        }
+        return -EBADMSG;
+}
+
+typedef enum stop_reason {
+        STOP_EOF,
+        STOP_TIMEOUT,
+        STOP_CANCEL,
+        STOP_BROKEN,
+} stop_reason;
+
+/* Serve the test until it ends its side, runs out of time or is cancelled. */
+static stop_reason serve_until_end(runner *rn) {
+        mh_buf payload = { .max = MH_TEST_WIRE_FRAME_MAX + 1 };
+        stop_reason why = STOP_BROKEN;
+
+        for (;;) {
+                struct pollfd p[2] = {
+                        { .fd = rn->fd, .events = POLLIN },
+                        { .fd = rn->plan->cancel_fd, .events = POLLIN },
+                };
+                unsigned wait = remaining_msec(rn, 1000);
+                uint32_t type;
+                int r;
+
+                if (wait == 0) {
+                        why = STOP_TIMEOUT;
+                        break;
+                }
+                r = poll(p, rn->plan->cancel_fd >= 0 ? 2 : 1, (int) wait);
+                if (r < 0 && errno != EINTR)
+                        break;
+                if (r <= 0)
+                        continue;
+                if (rn->plan->cancel_fd >= 0 && (p[1].revents & POLLIN)) {
+                        why = STOP_CANCEL;
+                        break;
+                }
+                r = mh_test_wire_recv(rn->fd, &type, &payload);
+                if (r <= 0) {
+                        why = r == 0 ? STOP_EOF : STOP_BROKEN;
+                        break;
+                }
+                r = serve(rn, type, &payload);
+                if (r == -ETIME) {
+                        why = STOP_TIMEOUT;
+                        break;
+                }
+                /* A reply the test cannot take: it is gone, its end shows why. */
+                if (r < 0 && r != -EPIPE && r != -ECONNRESET) {
+                        why = STOP_BROKEN;
+                        break;
+                }
+        }
+        mh_buf_dispose(&payload);
+        return why;
+}
+
+static int set_outcome(mh_test_outcome *o, mh_test_status status, const char *fmt, ...)
+        MH_PRINTF(3, 4);
+
+static int set_outcome(mh_test_outcome *o, mh_test_status status, const char *fmt, ...) {
+        va_list ap;
+        int r;
+
+        o->status = status;
+        free(o->message);
+        va_start(ap, fmt);
+        r = vasprintf(&o->message, fmt, ap);
+        va_end(ap);
+        if (r < 0) {
+                o->message = NULL;
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+/* The outcome from how the test's process ended and what it said. */
+static int judge(runner *rn, stop_reason why, int wait_status, unsigned timeout_sec) {
+        mh_test_outcome *o = rn->outcome;
+
+        if (why == STOP_TIMEOUT) {
+                o->timed_out = true;
+                return set_outcome(o, MH_TEST_ERROR, "timed out after %u s", timeout_sec);
+        }
+        if (why == STOP_CANCEL) {
+                o->cancelled = true;
+                return set_outcome(o, MH_TEST_ERROR, "interrupted (Ctrl-C)");
+        }
+        if (WIFSIGNALED(wait_status) && !rn->ended) {
+                o->signal = WTERMSIG(wait_status);
+                return set_outcome(o, MH_TEST_ERROR, "crashed: %s (signal %d)",
+                                   strsignal(o->signal), o->signal);
+        }
+        if (!rn->ended)
+                return set_outcome(o, MH_TEST_ERROR,
+                                   "the test's process exited with status %d before the test "
+                                   "ended (exit() in a test?)",
+                                   WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1);
+        if (why == STOP_BROKEN && o->status == MH_TEST_PASSED)
+                return set_outcome(o, MH_TEST_ERROR, "the test's process sent garbage");
+        return 0;
+}
+
+int mh_test_execute(const mh_test_plan *plan, mh_test_outcome *ret, mh_error *error) {
+        unsigned timeout_sec = plan->timeout_sec ?: plan->info->timeout ?: MH_TEST_DEFAULT_TIMEOUT;
+        mh_test_outcome outcome = {};
+        runner rn = { .plan = plan, .outcome = &outcome, .notes = { .max = 1u << 20 } };
+        int sv[2], wait_status = 0, r;
+        uint64_t start;
+        stop_reason why;
+        pid_t pid;
+
+        assert(plan && plan->info && plan->module && ret);
+
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+                return mh_error_set(error, -errno, "cannot make a socket for the test: %s",
+                                    strerror(errno));
+        start = mh_now_usec();
+        pid = fork();
+        if (pid < 0) {
+                r = -errno;
+                close(sv[0]);
+                close(sv[1]);
+                return mh_error_set(error, r, "cannot fork the test's process: %s", strerror(-r));
+        }
+        if (pid == 0) {
+                close(sv[0]);
+                mh_test_process_main(plan, sv[1]);
+        }
+        close(sv[1]);
+
+        rn.fd = sv[0];
+        rn.deadline = start + (uint64_t) timeout_sec * 1000000u;
+        why = serve_until_end(&rn);
+        if (why != STOP_EOF)
+                kill(pid, SIGKILL);
+        close(sv[0]);
+        while (waitpid(pid, &wait_status, 0) < 0 && errno == EINTR)
+                ;
+        outcome.duration_usec = mh_now_usec() - start;
+
+        r = judge(&rn, why, wait_status, timeout_sec);
+        if (r >= 0 && rn.notes.size > 0 && !(outcome.details = mh_buf_steal(&rn.notes, NULL)))
+                r = -ENOMEM;
+        mh_buf_dispose(&rn.notes);
+        if (r < 0) {
+                mh_test_outcome_dispose(&outcome);
+                return mh_error_set(error, r, "out of memory");
+        }
+        *ret = outcome;
+        return 0;
+}
+
+void mh_test_outcome_dispose(mh_test_outcome *o) {
+        if (!o)
+                return;
+        free(o->message);
+        free(o->details);
+        *o = (mh_test_outcome){};
+}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef MH_TEST_WIRE_H
+#define MH_TEST_WIRE_H
+
+/*
+ * The wire between a test's process and the runner that forked it (a
+ * socketpair): frames of a type, a size and fields.  The test asks the
+ * runner for each remote command and systemd call, since the hosts' SSH
+ * sessions stay the runner's (their encryption state cannot be shared
+ * between processes); the runner answers each request before reading the
+ * next.  test.c is the test's end, test-runner.c the runner's.
+ */
+
+#include <stdint.h>
+
+#include <mhc/test.h>
+
+#include "util.h"
+
+/* The types of frames. */
+enum {
+        MH_TEST_WIRE_EXEC = 1,   /* test -> runner: host, command, input */
+        MH_TEST_WIRE_UNIT,       /* test -> runner: host, verb, unit */
+        MH_TEST_WIRE_NOTE,       /* test -> runner: a line of the test's log */
+        MH_TEST_WIRE_END,        /* test -> runner: status, message, details */
+        MH_TEST_WIRE_EXEC_REPLY, /* runner -> test: code, exit status, stdout, stderr, message */
+        MH_TEST_WIRE_UNIT_REPLY, /* runner -> test: code, state or message */
+};
+
+/* What a MH_TEST_WIRE_UNIT request asks of systemd. */
+typedef enum mh_test_wire_verb {
+        MH_TEST_WIRE_START,
+        MH_TEST_WIRE_STOP,
+        MH_TEST_WIRE_RESTART,
+        MH_TEST_WIRE_RELOAD,
+        MH_TEST_WIRE_STATE,
+} mh_test_wire_verb;
+
+#define MH_TEST_WIRE_OUTPUT_MAX (64u << 20)  /* per stream of one test command */
+#define MH_TEST_WIRE_FRAME_MAX  (160u << 20) /* two streams of OUTPUT_MAX, and more */
+
+/* The fields of a received frame, read in order. */
+typedef struct mh_test_wire_reader {
+        const char *p;
+        size_t left;
+} mh_test_wire_reader;
+
+static inline mh_test_wire_reader mh_test_wire_reader_of(const mh_buf *payload) {
+        return (mh_test_wire_reader){ .p = payload->data, .left = payload->size };
+}
+
+/* Append a field to a frame's payload: 0, or -EFBIG past the buffer's maximum. */
+int mh_test_wire_put_u32(mh_buf *b, uint32_t v);
+/* A field of bytes: its size, the bytes and a NUL, so that it reads as a string. */
+int mh_test_wire_put_bytes(mh_buf *b, const void *data, size_t size);
+/* A string (NULL: ""). */
+int mh_test_wire_put_str(mh_buf *b, const char *s);
+
+/* Take the next field: 0, or -EBADMSG when the frame does not hold it. */
+int mh_test_wire_get_u32(mh_test_wire_reader *rd, uint32_t *ret);
+/* A field of bytes as a NUL-terminated string borrowed from the frame. */
+int mh_test_wire_get_bytes(mh_test_wire_reader *rd, const char **ret, size_t *ret_size);
+
+/* Send one frame of type with payload. */
+int mh_test_wire_send(int fd, uint32_t type, const mh_buf *payload);
+/* Read one frame into payload (replacing what it held): 1, 0 at end of file, or a
+ * negative code. */
+int mh_test_wire_recv(int fd, uint32_t *ret_type, mh_buf *payload);
+
+/*
+ * The test's end, in the process forked for it (test.c): run the module's
+ * setup hook, the test's body and the teardown hook against plan, asking
+ * the runner at fd for each command, send the test's end and exit.
+ */
+_Noreturn void mh_test_process_main(const mh_test_plan *plan, int fd);
+
+#endif
