@@ -213,3 +213,48 @@ int mh_sql_wait_for(mh_host *h, const char *database, const char *sql, const cha
                             "but got '%s' (last of %u tries)",
                             seconds, want, got, tries);
 }
+
+/* --- in a test body ------------------------------------------------------ */
+
+static void free_result(void *p) {
+        mh_sql_result_free(p);
+}
+
+static mh_sql_result *sql(mh_test *t, mh_host *h, const char *fmt, va_list ap) MH_PRINTF(3, 0);
+
+static mh_sql_result *sql(mh_test *t, mh_host *h, const char *fmt, va_list ap) {
+        _cleanup_free_ char *statement = NULL;
+        mh_error e = MH_ERROR_INIT;
+        mh_sql_result *result;
+
+        mh_test_check_host(t, h);
+        if (vasprintf(&statement, fmt, ap) < 0)
+                mh_abort(t, "out of memory");
+        if (mh_sql_query(h, NULL, statement, &result, &e) < 0) {
+                if (e.code == -MH_ERR_COMMAND)
+                        mh_fail(t, "%s: %s", mh_host_name(h), e.message);
+                mh_abort(t, "%s: %s", mh_host_name(h), e.message);
+        }
+        mh_test_keep(t, result, free_result);
+        return result;
+}
+
+mh_sql_result *mh_sql(mh_test *t, mh_host *h, const char *fmt, ...) {
+        mh_sql_result *r;
+        va_list ap;
+
+        va_start(ap, fmt);
+        r = sql(t, h, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+const char *mh_sql_text(mh_test *t, mh_host *h, const char *fmt, ...) {
+        mh_sql_result *r;
+        va_list ap;
+
+        va_start(ap, fmt);
+        r = sql(t, h, fmt, ap);
+        va_end(ap);
+        return mh_sql_result_text(r);
+}

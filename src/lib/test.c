@@ -6,7 +6,6 @@
 #include <stdarg.h>
 
 #include <mhc/host.h>
-#include <mhc/postgresql.h>
 #include <mhc/test.h>
 
 #include "module.h"
@@ -32,6 +31,12 @@ typedef enum phase {
         PHASE_TEARDOWN,
 } phase;
 
+/* Something the test owns, freed with it (mh_test_keep()). */
+typedef struct kept {
+        void *p;
+        void (*free_fn)(void *);
+} kept;
+
 struct mh_test {
         const mh_test_plan *plan;
         int fd;                         /* to the runner */
@@ -47,8 +52,8 @@ struct mh_test {
         int last_exit_status;
         char error[MH_ERROR_MESSAGE_MAX];
         char state[32];
-        mh_sql_result **results;        /* freed with the test */
-        size_t n_results;
+        kept *kept;                     /* freed with the test */
+        size_t n_kept;
 };
 
 const char *mh_test_status_to_string(mh_test_status s) {
@@ -121,6 +126,13 @@ void mh_fail(mh_test *t, const char *fmt, ...) {
 
         va_start(ap, fmt);
         end_test(t, MH_TEST_FAILED, fmt, ap);
+}
+
+void mh_abort(mh_test *t, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        end_test(t, MH_TEST_ERROR, fmt, ap);
 }
 
 void mh_skip(mh_test *t, const char *fmt, ...) {
@@ -297,45 +309,22 @@ const char *mh_service_state(mh_test *t, mh_host *h, const char *unit) {
         return t->state;
 }
 
-static mh_sql_result *sql(mh_test *t, mh_host *h, const char *fmt, va_list ap) MH_PRINTF(3, 0);
+void mh_test_keep(mh_test *t, void *p, void (*free_fn)(void *)) {
+        kept *k;
 
-static mh_sql_result *sql(mh_test *t, mh_host *h, const char *fmt, va_list ap) {
-        _cleanup_free_ char *statement = NULL;
-        mh_error e = MH_ERROR_INIT;
-        mh_sql_result *result, **results;
-
-        (void) host_index(t, h);
-        if (vasprintf(&statement, fmt, ap) < 0)
+        if (!p)
+                return;
+        k = reallocarray(t->kept, t->n_kept + 1, sizeof(*k));
+        if (!k) {
+                free_fn(p);
                 end_with(t, MH_TEST_ERROR, "out of memory");
-        results = reallocarray(t->results, t->n_results + 1, sizeof(*results));
-        if (!results)
-                end_with(t, MH_TEST_ERROR, "out of memory");
-        t->results = results;
-        if (mh_sql_query(h, NULL, statement, &result, &e) < 0)
-                end_with(t, e.code == -MH_ERR_COMMAND ? MH_TEST_FAILED : MH_TEST_ERROR, "%s: %s",
-                         mh_host_name(h), e.message);
-        t->results[t->n_results++] = result;
-        return result;
+        }
+        t->kept = k;
+        t->kept[t->n_kept++] = (kept){ .p = p, .free_fn = free_fn };
 }
 
-mh_sql_result *mh_sql(mh_test *t, mh_host *h, const char *fmt, ...) {
-        mh_sql_result *r;
-        va_list ap;
-
-        va_start(ap, fmt);
-        r = sql(t, h, fmt, ap);
-        va_end(ap);
-        return r;
-}
-
-const char *mh_sql_text(mh_test *t, mh_host *h, const char *fmt, ...) {
-        mh_sql_result *r;
-        va_list ap;
-
-        va_start(ap, fmt);
-        r = sql(t, h, fmt, ap);
-        va_end(ap);
-        return mh_sql_result_text(r);
+void mh_test_check_host(mh_test *t, const mh_host *h) {
+        (void) host_index(t, (mh_host *) h);
 }
 
 /* Add a stream of the last command to the failure's details, cut to SHOWN_MAX. */

@@ -128,9 +128,20 @@ MH_EXPORT int mh_run_input(mh_test *t, mh_host *h, const char *input, const char
 MH_EXPORT const char *mh_stdout(const mh_test *t);
 MH_EXPORT const char *mh_stderr(const mh_test *t);
 
-/* End the test as failed, or as skipped, with a reason. */
+/* End the test as failed, or as skipped, with a reason; mh_abort() ends it
+ * as an error: the lab, not the software under test, failed it. */
 MH_EXPORT void mh_fail(mh_test *t, const char *fmt, ...) MH_PRINTF(2, 3) __attribute__((noreturn));
 MH_EXPORT void mh_skip(mh_test *t, const char *fmt, ...) MH_PRINTF(2, 3) __attribute__((noreturn));
+MH_EXPORT void mh_abort(mh_test *t, const char *fmt, ...) MH_PRINTF(2, 3) __attribute__((noreturn));
+
+/*
+ * For APIs built on this one (a host type's test helpers, such as
+ * mh_sql()): mh_test_keep() makes p the test's, freed with free_fn when
+ * the test ends (p NULL does nothing); mh_test_check_host() ends the test
+ * as an error unless h is one of its hosts.
+ */
+MH_EXPORT void mh_test_keep(mh_test *t, void *p, void (*free_fn)(void *));
+MH_EXPORT void mh_test_check_host(mh_test *t, const mh_host *h);
 
 /* Add a line to the test's log, shown with a failure and kept in the reports. */
 MH_EXPORT void mh_note(mh_test *t, const char *fmt, ...) MH_PRINTF(2, 3);
