@@ -6,11 +6,19 @@
 
 #include "util.h"
 
-uint64_t mh_now_usec(void) {
+static uint64_t clock_usec(clockid_t clock) {
         struct timespec ts;
 
-        clock_gettime(CLOCK_MONOTONIC, &ts);
+        clock_gettime(clock, &ts);
         return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+uint64_t mh_now_usec(void) {
+        return clock_usec(CLOCK_MONOTONIC);
+}
+
+uint64_t mh_realtime_usec(void) {
+        return clock_usec(CLOCK_REALTIME);
 }
 
 char *mh_strdup_or_null(const char *s) {

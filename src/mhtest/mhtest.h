@@ -57,14 +57,6 @@ typedef struct arguments {
         collect_mode collect;
 } arguments;
 
-/* A clock (CLOCK_MONOTONIC, CLOCK_REALTIME) in microseconds. */
-static inline uint64_t clock_usec(clockid_t clock) {
-        struct timespec ts;
-
-        clock_gettime(clock, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
-
 /* The terminal colour of a word, or "" when colour is off. */
 const char *color_on(const arguments *args, const char *sgr);
 const char *color_off(const arguments *args);

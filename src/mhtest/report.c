@@ -282,7 +282,7 @@ static bool json_begin(report *r, const char *event, json_line *ret) {
                 pthread_mutex_unlock(&r->lock);
                 return false;
         }
-        t = clock_usec(CLOCK_REALTIME);
+        t = mh_realtime_usec();
         fprintf(ret->f, "{\"time\": %" PRIu64 ".%06" PRIu64 ", \"event\": ", t / 1000000,
                 t % 1000000);
         put_json_string(r, ret->f, event);
@@ -654,7 +654,7 @@ static void junit_write(FILE *f, const report *r, bool interrupted) {
         counts all = count_results(r, NULL);
 
         /* The whole run's time, not the sum of its tests'. */
-        all.usec = clock_usec(CLOCK_MONOTONIC) - r->start_usec;
+        all.usec = mh_now_usec() - r->start_usec;
         fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites", f);
         junit_counts(f, r, "mhtest", &all);
         fputs(">\n", f);
@@ -765,7 +765,7 @@ int report_open(const arguments *args, const char *const *secrets, report **ret,
         r->json_fd = -1;
         r->verbosity = args->verbosity;
         r->tap = args->tap;
-        r->start_usec = clock_usec(CLOCK_MONOTONIC);
+        r->start_usec = mh_now_usec();
 
         r->secrets = redact_copy_list(secrets);
         if (!r->secrets || strdup_or_null(args->junit_path, &r->junit_path) < 0 ||

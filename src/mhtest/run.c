@@ -569,8 +569,8 @@ static void run_one(run *rn, const topology_plan *p, mh_controller *c, const pla
         };
         mh_test_outcome o = {};
         mh_error e = MH_ERROR_INIT, restore = MH_ERROR_INIT;
-        uint64_t since = clock_usec(CLOCK_REALTIME), restore_usec = 0,
-                 start = clock_usec(CLOCK_MONOTONIC);
+        uint64_t since = mh_realtime_usec(), restore_usec = 0,
+                 start = mh_now_usec();
 
         if (!mh_controller_usable(c, &e)) {
                 finish_unrun(rn, p, t, MH_TEST_ERROR, e.message);
@@ -585,7 +585,7 @@ static void run_one(run *rn, const topology_plan *p, mh_controller *c, const pla
                 o.status = MH_TEST_ERROR;
                 o.message = strdup(e.message);
         }
-        rn->tests_usec += clock_usec(CLOCK_MONOTONIC) - start;
+        rn->tests_usec += mh_now_usec() - start;
 
         if (wants_artifacts(rn->args, o.status))
                 collect(rn, c, t, since);
@@ -629,7 +629,7 @@ static void run_topology(run *rn, const topology_plan *p, const mh_controller_op
         _cleanup_free_ char *why = NULL;
         mh_controller *c = NULL;
         char buf[24];
-        uint64_t start = clock_usec(CLOCK_MONOTONIC);
+        uint64_t start = mh_now_usec();
         int r;
 
         if (p->unsatisfied) {
@@ -656,7 +656,7 @@ static void run_topology(run *rn, const topology_plan *p, const mh_controller_op
         r = mh_controller_enter(c, &e);
         report_event(rn->report, "topology-setup", "topology", name, "status",
                      r < 0 ? "failed" : "ok", "message", r < 0 ? e.message : "", "duration_usec",
-                     usec_text(clock_usec(CLOCK_MONOTONIC) - start, buf), NULL);
+                     usec_text(mh_now_usec() - start, buf), NULL);
         if (r < 0) {
                 if (r == -ENOTCONN)
                         rn->lab_unusable = true;
@@ -772,7 +772,7 @@ static int gather_secrets(run *rn) {
 static int run_plan(run *rn) {
         mh_controller_options options = {};
         mh_error e = MH_ERROR_INIT;
-        uint64_t start = clock_usec(CLOCK_MONOTONIC);
+        uint64_t start = mh_now_usec();
         char seed[24];
         int r;
 
@@ -808,7 +808,7 @@ static int run_plan(run *rn) {
                         run_topology(rn, &rn->plans[i], &options);
 
         report_event(rn->report, "run-end", "status", interrupted ? "interrupted" : "done", NULL);
-        print_summary(rn, clock_usec(CLOCK_MONOTONIC) - start);
+        print_summary(rn, mh_now_usec() - start);
         observe_commands(rn, NULL);
         if (report_close(rn->report, interrupted, &e) < 0) {
                 console_printf(stderr, "mhtest: %s\n", e.message);
