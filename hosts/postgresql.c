@@ -57,12 +57,10 @@ static const mh_setting pg_settings_table[] = {
 typedef struct pg_host {
         mh_systemd_host base; /* the systemd type's object, mh_host first */
         const pg_settings *settings;
+        /* the settings with their defaults */
         unsigned port;
-        const char *user;
-        const char *password; /* secret */
         const char *dbname;
         const char *sslmode;
-        const mh_strv *databases;
         pg_conn *conns;
         size_t n_conns;
 } pg_host;
@@ -117,11 +115,8 @@ static int pg_init(mh_host *h, mh_error *e) {
                 return r;
         s = p->settings = mh_host_settings(h, &mh_host_type_postgresql);
         p->port = s->port ?: 5432;
-        p->user = s->user;
-        p->password = s->password;
         p->dbname = s->dbname ?: "postgres";
         p->sslmode = sslmodes[s->sslmode];
-        p->databases = &s->databases;
         return 0;
 }
 
@@ -146,6 +141,7 @@ static void pg_done(mh_host *h) {
 /* libpq's message on one line, each line of it once (libpq repeats the
  * message of each attempt), without the password should it ever hold it. */
 static void clean_message(const pg_host *p, const char *in, char *out, size_t size) {
+        const char *password = p->settings->password;
         size_t n = 0;
         char *hit;
 
@@ -176,8 +172,8 @@ static void clean_message(const pg_host *p, const char *in, char *out, size_t si
                         in++;
         }
 
-        while (p->password && p->password[0] && (hit = strstr(out, p->password)))
-                memset(hit, '*', strlen(p->password));
+        while (password && password[0] && (hit = strstr(out, password)))
+                memset(hit, '*', strlen(password));
 }
 
 /* Notices (NOTICE, WARNING) go to the debug log, never to stderr. */
@@ -211,12 +207,12 @@ static int pg_open(pg_host *p, const char *database, PGconn **ret, mh_error *e) 
                  mh_host_config_connect_timeout(host_of(p)->config));
         values[0] = address;
         values[1] = port;
-        values[2] = p->user;
+        values[2] = p->settings->user;
         values[3] = database;
         values[4] = p->sslmode;
         values[5] = timeout;
         values[6] = "mhc";
-        values[7] = p->password; /* NULL: ignored (then ~/.pgpass) */
+        values[7] = p->settings->password; /* NULL: ignored (then ~/.pgpass) */
         values[8] = NULL;
 
         conn = PQconnectdbParams(keys, values, 0);
@@ -237,7 +233,7 @@ static int pg_open(pg_host *p, const char *database, PGconn **ret, mh_error *e) 
         else
                 code = -MH_ERR_COMMAND;
         return mh_error_set(e, code, "cannot connect to PostgreSQL database '%s' as '%s': %s",
-                            database, p->user, message);
+                            database, p->settings->user, message);
 }
 
 static pg_conn *find_conn(pg_host *p, const char *database) {
@@ -332,7 +328,8 @@ static int sql_error(pg_host *p, const PGresult *res, PGconn *conn, const char *
 
         clean_message(p, primary ?: PQerrorMessage(conn), message, sizeof(message));
         quote_statement(sql, statement, sizeof(statement));
-        if (p->password && p->password[0] && strstr(statement, p->password))
+        if (p->settings->password && p->settings->password[0] &&
+            strstr(statement, p->settings->password))
                 snprintf(statement, sizeof(statement),
                          "(statement not shown: it holds the "
                          "password)");
@@ -633,9 +630,9 @@ static int take_backup(pg_host *p, mh_backup *b, pg_backup *d, mh_error *e) {
         const char *params[] = { p->dbname };
         int r;
 
-        if (p->databases->n > 0) {
-                for (size_t i = 0; i < p->databases->n; i++) {
-                        r = mh_strv_consume(&d->databases, strdup(p->databases->items[i]));
+        if (p->settings->databases.n > 0) {
+                for (size_t i = 0; i < p->settings->databases.n; i++) {
+                        r = mh_strv_consume(&d->databases, strdup(p->settings->databases.items[i]));
                         if (r < 0)
                                 return r;
                 }
