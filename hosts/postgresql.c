@@ -626,6 +626,8 @@ static int record_state(pg_host *p, pg_backup *d, mh_error *e) {
         return 0;
 }
 
+static int write_state(pg_host *p, const mh_backup *b, const pg_backup *d, mh_error *e);
+
 static int take_backup(pg_host *p, mh_backup *b, pg_backup *d, mh_error *e) {
         const char *params[] = { p->dbname };
         int r;
@@ -669,18 +671,108 @@ static int take_backup(pg_host *p, mh_backup *b, pg_backup *d, mh_error *e) {
                         r = mh_strv_consume(&d->owners, owner);
                 if (r >= 0)
                         r = copy_name(p, b->name, db, &copy);
-                /* an earlier backup of that name may have left its copy behind */
                 if (r >= 0)
-                        r = drop_database(p, copy, e);
-                if (r >= 0)
-                        r = copy_database(p, db, copy, NULL, e);
-                if (r >= 0)
-                        r = mh_strv_consume(&d->copies, TAKE_PTR(copy));
-                free(copy);
+                        r = mh_strv_consume(&d->copies, copy);
                 if (r < 0)
                         return r;
         }
+
+        /* Written down before the copies exist, so that a later run can drop
+         * them if this one dies half-way. */
+        r = write_state(p, b, d, e);
+        for (size_t i = 0; r >= 0 && i < d->databases.n; i++) {
+                /* an earlier backup of that name may have left its copy behind */
+                r = drop_database(p, d->copies.items[i], e);
+                if (r >= 0)
+                        r = copy_database(p, d->databases.items[i], d->copies.items[i], NULL, e);
+        }
+        if (r < 0)
+                return r;
         return record_state(p, d, e);
+}
+
+/*
+ * What load() needs, in b->dir/postgresql: records of NUL-ended fields
+ * (names may hold any byte but NUL): "D" database copy owner, "A" name (a
+ * database at backup time), "R" name (a role).
+ */
+#define STATE_FILE "postgresql"
+#define STATE_MAX ((size_t) 16 << 20)
+
+static int write_state(pg_host *p, const mh_backup *b, const pg_backup *d, mh_error *e) {
+        _cleanup_free_ char *path = NULL;
+        mh_buf out = { .max = STATE_MAX };
+        int r = 0;
+
+        for (size_t i = 0; r >= 0 && i < d->databases.n; i++)
+                r = mh_buf_printf(&out, "D%c%s%c%s%c%s%c", 0, d->databases.items[i], 0,
+                                  d->copies.items[i], 0, d->owners.items[i], 0);
+        for (size_t i = 0; r >= 0 && i < d->all_databases.n; i++)
+                r = mh_buf_printf(&out, "A%c%s%c", 0, d->all_databases.items[i], 0);
+        for (size_t i = 0; r >= 0 && i < d->roles.n; i++)
+                r = mh_buf_printf(&out, "R%c%s%c", 0, d->roles.items[i], 0);
+        if (r < 0 || asprintf(&path, "%s/" STATE_FILE, b->dir) < 0) {
+                path = NULL;
+                mh_buf_dispose(&out);
+                return mh_error_set(e, r < 0 ? r : -ENOMEM, "the PostgreSQL state is too large");
+        }
+        r = mh_ssh_write_file(host_of(p)->ssh, path, strempty(out.data), out.size, 0600, e);
+        mh_buf_dispose(&out);
+        return r;
+}
+
+/* The next NUL-ended field of [*at, end) into *ret (borrowed), or -EBADMSG. */
+static int next_field(const char **at, const char *end, const char **ret) {
+        const char *nul = memchr(*at, '\0', (size_t) (end - *at));
+
+        if (!nul)
+                return -EBADMSG;
+        *ret = *at;
+        *at = nul + 1;
+        return 0;
+}
+
+static int read_state(pg_host *p, const mh_backup *b, pg_backup *d, mh_error *e) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        const char *at, *end;
+        size_t size;
+        int r;
+
+        if (asprintf(&path, "%s/" STATE_FILE, b->dir) < 0) {
+                path = NULL;
+                return -ENOMEM;
+        }
+        r = mh_ssh_read_file(host_of(p)->ssh, path, STATE_MAX, &text, &size, e);
+        if (r < 0)
+                return r;
+        for (at = text, end = text + size; r >= 0 && at < end;) {
+                const char *kind, *a, *c, *o;
+
+                r = next_field(&at, end, &kind);
+                if (r >= 0)
+                        r = next_field(&at, end, &a);
+                if (r < 0)
+                        break;
+                if (streq(kind, "D")) {
+                        r = next_field(&at, end, &c);
+                        if (r >= 0)
+                                r = next_field(&at, end, &o);
+                        if (r >= 0)
+                                r = mh_strv_consume(&d->databases, strdup(a));
+                        if (r >= 0)
+                                r = mh_strv_consume(&d->copies, strdup(c));
+                        if (r >= 0)
+                                r = mh_strv_consume(&d->owners, strdup(o));
+                } else if (streq(kind, "A"))
+                        r = mh_strv_consume(&d->all_databases, strdup(a));
+                else if (streq(kind, "R"))
+                        r = mh_strv_consume(&d->roles, strdup(a));
+                else
+                        r = -EBADMSG;
+        }
+        if (r == -EBADMSG)
+                return mh_error_set(e, r, "%s: not a PostgreSQL state that mhc wrote", path);
+        return r < 0 ? mh_error_oom(e) : 0;
 }
 
 /* Drop the template copies of d (best effort when e is NULL). */
@@ -740,7 +832,7 @@ static int is_unchanged(pg_host *p, pg_backup *d, bool *ret, mh_error *e) {
         r = wal_position(p, &lsn, e);
         if (r < 0)
                 return r;
-        if (!streq(lsn, d->lsn)) {
+        if (!d->lsn || d->sequences.n != d->databases.n || !streq(lsn, d->lsn)) {
                 mh_log(MH_LOG_DEBUG, hostname(host_of(p)), "WAL moved from %s to %s", d->lsn, lsn);
                 *ret = false;
                 return 0;
@@ -884,6 +976,25 @@ static int pg_restore(mh_host *h, mh_backup *b, const mh_restore_options *option
         return 0;
 }
 
+static int pg_load(mh_host *h, mh_backup *b, mh_error *e) {
+        _cleanup_(pg_backup_freep) pg_backup *d = NULL;
+        pg_host *p = pg(h);
+        int r;
+
+        if (!p)
+                return mh_error_set(e, -EINVAL, "host type '%s' does not extend postgresql",
+                                    h->type->name);
+        d = calloc(1, sizeof(*d));
+        if (!d)
+                return mh_error_oom(e);
+        /* What the state file lists is dropped even if the parent's part is damaged. */
+        r = read_state(p, b, d, e);
+        if (r >= 0)
+                r = CALL_PARENT(load, h, b, d, e);
+        b->data = TAKE_PTR(d);
+        return r;
+}
+
 static int pg_drop(mh_host *h, mh_backup *b, mh_error *e) {
         pg_backup *d = b->data;
         pg_conn *admin_conn;
@@ -940,5 +1051,6 @@ const mh_host_type mh_host_type_postgresql = {
         .ready = pg_ready,
         .backup = pg_backup_slot,
         .restore = pg_restore,
+        .load = pg_load,
         .drop = pg_drop,
 };

@@ -150,6 +150,11 @@ static int script_restore(mh_host *h, mh_backup *b, const mh_restore_options *op
         return required_step(h, STEP_RESTORE, b, options, error);
 }
 
+/* The scripts keep everything in b->dir: a dead run's backup needs no reading. */
+static int script_load(_unused_ mh_host *h, _unused_ mh_backup *b, _unused_ mh_error *error) {
+        return 0;
+}
+
 static int script_drop(mh_host *h, mh_backup *b, mh_error *error) {
         /* Called with a NULL error when the host is freed: nothing in memory to forget. */
         if (!error)
@@ -168,5 +173,6 @@ const mh_host_type mh_host_type_script = {
         .ready = script_ready,
         .backup = script_backup,
         .restore = script_restore,
+        .load = script_load,
         .drop = script_drop,
 };

@@ -15,6 +15,7 @@
 
 #include <mhc/log.h>
 #include <mhc/shell.h>
+#include <mhc/ssh.h>
 #include <mhc/systemd.h>
 #include <mhc/sys/host.h>
 
@@ -466,6 +467,76 @@ static bool files_touch_units(const files_result *f) {
 
 /* --- backup and restore -------------------------------------------------- */
 
+/*
+ * What b->data holds, in b->dir/units for load(): a line per service,
+ * "UNIT ACTIVE INVOCATION" (1 or 0; the id or "-").  Unit names hold no
+ * spaces.
+ */
+static int write_units(mh_host *h, const mh_backup *b, const backup_data *data, mh_error *error) {
+        _cleanup_free_ char *path = NULL;
+        mh_buf text = { .max = 1 << 20 };
+        int r = 0;
+
+        for (size_t i = 0; r >= 0 && i < data->n_units; i++)
+                r = mh_buf_printf(&text, "%s %d %s\n", service(h, i), data->units[i].active,
+                                  data->units[i].invocation_id[0] ? data->units[i].invocation_id
+                                                                  : "-");
+        if (r < 0 || asprintf(&path, "%s/units", b->dir) < 0) {
+                path = NULL;
+                mh_buf_dispose(&text);
+                return mh_error_oom(error);
+        }
+        r = mh_ssh_write_file(h->ssh, path, strempty(text.data), text.size, 0600, error);
+        mh_buf_dispose(&text);
+        return r;
+}
+
+static int systemd_load(mh_host *h, mh_backup *b, mh_error *error) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        _cleanup_free_ backup_data *data = NULL;
+        size_t n = n_services(h), size;
+        char *line, *save = NULL;
+        int r;
+
+        if (!systemd_host(h))
+                return not_systemd(h, error);
+        if (asprintf(&path, "%s/units", b->dir) < 0) {
+                path = NULL;
+                return mh_error_oom(error);
+        }
+        r = mh_ssh_read_file(h->ssh, path, 1 << 20, &text, &size, error);
+        if (r < 0)
+                return r;
+        data = calloc(1, sizeof(backup_data) + n * sizeof(unit_record));
+        if (!data)
+                return mh_error_oom(error);
+        data->n_units = n;
+
+        for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                char unit[256], invocation[64];
+                int active;
+                size_t i;
+
+                if (sscanf(line, "%255s %d %63s", unit, &active, invocation) != 3 ||
+                    strlen(invocation) > 32)
+                        return mh_error_set(error, -EBADMSG, "%s: cannot read line '%.80s'", path,
+                                            line);
+                for (i = 0; i < n && !streq(service(h, i), unit); i++)
+                        ;
+                if (i == n)
+                        return mh_error_set(error, -ESTALE,
+                                            "the backup has service '%s', which is no longer in "
+                                            "the host's services",
+                                            unit);
+                data->units[i].active = active != 0;
+                snprintf(data->units[i].invocation_id, sizeof(data->units[i].invocation_id), "%s",
+                         streq(invocation, "-") ? "" : invocation);
+        }
+        free(b->data);
+        b->data = TAKE_PTR(data);
+        return 0;
+}
+
 static int systemd_backup(mh_host *h, mh_backup *b, mh_error *error) {
         mh_systemd_host *sh = systemd_host(h);
         _cleanup_free_ backup_data *data = NULL;
@@ -508,6 +579,10 @@ static int systemd_backup(mh_host *h, mh_backup *b, mh_error *error) {
                         data->units[i].invocation_id[32] = '\0';
                 }
         }
+
+        r = write_units(h, b, data, error);
+        if (r < 0)
+                return r;
 
         free(b->data);
         b->data = TAKE_PTR(data);
@@ -700,5 +775,6 @@ const mh_host_type mh_host_type_systemd = {
         .ready = systemd_ready,
         .backup = systemd_backup,
         .restore = systemd_restore,
+        .load = systemd_load,
         .drop = systemd_drop,
 };

@@ -58,4 +58,11 @@ static inline const char *strempty(const char *s) {
         return s ?: "";
 }
 
+/* s without prefix, or NULL when s does not start with it. */
+static inline const char *startswith(const char *s, const char *prefix) {
+        size_t n = strlen(prefix);
+
+        return strncmp(s, prefix, n) == 0 ? s + n : NULL;
+}
+
 #endif

@@ -21,11 +21,6 @@
 #include "ssh.h"
 #include "util.h"
 
-#define MHC_STATE_DIR "/var/lib/mhc"
-
-/* A run dir whose lease is this old and not held belongs to a dead run. */
-#define STALE_LEASE_SEC 60
-
 /* How long mh_host_free() waits for the lease's tunnel to close. */
 #define LEASE_END_WAIT_MSEC 3000u
 
@@ -34,22 +29,6 @@
 
 /* Output of the library's own housekeeping commands is small. */
 #define HOUSEKEEPING_MAX_OUTPUT ((size_t) 64 << 10)
-
-/* One backup the library knows of; backup's name and dir point into the strings. */
-typedef struct entry {
-        mh_backup backup;
-        char *name;
-        char *dir;
-} entry;
-
-/* The library's bookkeeping of one host (mh_host.internal). */
-typedef struct internal {
-        entry **backups;
-        size_t n_backups;
-        mh_tunnel *lease; /* the tunnel holding the run's lease, or NULL */
-        mh_command_fn observer; /* handed to each session the host makes */
-        void *observer_userdata;
-} internal;
 
 /* --- the run ------------------------------------------------------------- */
 
@@ -87,19 +66,6 @@ static int get_run_id(const char **ret) {
 
 /* --- helpers ------------------------------------------------------------- */
 
-/* A slot of h's type; an empty one is the slot of the type it extends. */
-#define SLOT(h, slot)                                                         \
-        ({                                                                    \
-                const mh_host_type *_t = (h)->type;                          \
-                while (_t->parent && !_t->slot)                               \
-                        _t = _t->parent;                                      \
-                _t->slot;                                                     \
-        })
-
-static internal *internal_of(const mh_host *h) {
-        return h->internal;
-}
-
 static double msec_since(uint64_t start) {
         return (double) (mh_now_usec() - start) / 1000.0;
 }
@@ -109,13 +75,19 @@ static double msec_since(uint64_t start) {
  * one place that does, as nothing below this layer (SSH, systemd, the
  * host types) names it.
  */
-static int host_fail(const mh_host *h, int r, const mh_error *e, mh_error *error) {
+int mh_host_fail(const mh_host *h, int r, const mh_error *e, mh_error *error) {
         return mh_error_set(error, r, "host '%s': %s", mh_host_name(h), mh_error_message(e, r));
 }
 
-static int need_connected(const mh_host *h, mh_error *error) {
-        if (h->ssh)
-                return 0;
+/* Connected, and the run's lease held: taken again if its connection dropped. */
+static int need_connected(mh_host *h, mh_error *error) {
+        mh_error e = MH_ERROR_INIT;
+        int r;
+
+        if (h->ssh) {
+                r = mh_host_keep_lease(h, &e);
+                return r < 0 ? mh_host_fail(h, r, &e, error) : 0;
+        }
         return mh_error_set(error, -ENOTCONN,
                             "host '%s' is not connected (call mh_host_connect() first)",
                             mh_host_name(h));
@@ -127,8 +99,8 @@ static int not_supported(const mh_host *h, const char *verb, mh_error *error) {
 }
 
 /* Run a housekeeping command of the library's on the host; a non-zero exit is an error. */
-static int run_command(mh_host *h, const char *command, const char *what, mh_exec_result *ret,
-                       mh_error *e) {
+int mh_host_run_command(mh_host *h, const char *command, const char *what, mh_exec_result *ret,
+                        mh_error *e) {
         mh_exec_options options = { .max_output = HOUSEKEEPING_MAX_OUTPUT };
         mh_exec_result res = {};
         int r;
@@ -153,7 +125,7 @@ static int run_command(mh_host *h, const char *command, const char *what, mh_exe
 
 /* --- new and free -------------------------------------------------------- */
 
-static void entry_free(entry *b) {
+void mh_host_entry_free(entry *b) {
         if (!b)
                 return;
         free(b->name);
@@ -198,7 +170,7 @@ int mh_host_new(const mh_host_config *config, mh_host **ret, mh_error *error) {
         if (SLOT(h, init)) {
                 r = SLOT(h, init)(h, &e);
                 if (r < 0) {
-                        host_fail(h, r, &e, error);
+                        mh_host_fail(h, r, &e, error);
                         mh_host_free(h);
                         return r;
                 }
@@ -220,7 +192,7 @@ static void remove_run_dir(mh_host *h) {
                 command = NULL;
                 return;
         }
-        r = run_command(h, command, "remove the run directory", NULL, &e);
+        r = mh_host_run_command(h, command, "remove the run directory", NULL, &e);
         if (r < 0)
                 mh_log(MH_LOG_WARNING, mh_host_name(h), "cannot remove %s: %s", h->run_dir,
                        mh_error_message(&e, r));
@@ -241,7 +213,7 @@ mh_host *mh_host_free(mh_host *h) {
                 for (size_t i = 0; i < in->n_backups; i++) {
                         if (SLOT(h, drop))
                                 (void) SLOT(h, drop)(h, &in->backups[i]->backup, NULL);
-                        entry_free(in->backups[i]);
+                        mh_host_entry_free(in->backups[i]);
                 }
                 if (in->n_backups == 0 && h->ssh && in->lease)
                         remove_run_dir(h);
@@ -249,10 +221,9 @@ mh_host *mh_host_free(mh_host *h) {
         }
 
         h->systemd = mh_systemd_free(h->systemd);
-        /* EOF ends the lock command on the host: the lease is free when this returns. */
         if (in) {
-                mh_tunnel_close(in->lease, LEASE_END_WAIT_MSEC);
-                in->lease = mh_tunnel_free(in->lease);
+                mh_host_end_lease(h, LEASE_END_WAIT_MSEC);
+                mh_host_forget_dead_runs(h);
         }
         if (SLOT(h, done))
                 SLOT(h, done)(h);
@@ -324,119 +295,7 @@ void mh_host_set_command_observer(mh_host *h, mh_command_fn fn, void *userdata) 
         mh_ssh_set_command_observer(h->ssh, fn, userdata);
 }
 
-/* --- connecting and the lease -------------------------------------------- */
-
-/*
- * One round trip: make the state and run directories and remove the run
- * dirs of dead runs (see mh_host_connect() in <mhc/host.h> for the rule),
- * printing each one removed.
- */
-static int prepare_host(mh_host *h, mh_error *e) {
-        _cleanup_free_ char *quoted = NULL, *command = NULL;
-        mh_exec_result res = {};
-        char *line, *save = NULL;
-        int r;
-
-        if (mh_shell_quote(h->run_dir, &quoted) < 0)
-                return mh_error_oom(e);
-        if (asprintf(&command,
-                     "umask 077 && mkdir -p " MHC_STATE_DIR
-                     " && mkdir -p %1$s && : >%1$s/.lease && "
-                     "now=$(date +%%s) && "
-                     "for d in " MHC_STATE_DIR "/run-*; do "
-                     "[ \"$d\" != %1$s ] && [ -f \"$d/.lease\" ] || continue; "
-                     "m=$(stat -c %%Y \"$d/.lease\") || continue; "
-                     "[ $((now - m)) -gt %2$d ] || continue; "
-                     "flock -n \"$d/.lease\" true || continue; "
-                     "rm -rf \"$d\" && echo \"$d\"; "
-                     "done",
-                     quoted, STALE_LEASE_SEC) < 0) {
-                command = NULL;
-                return mh_error_oom(e);
-        }
-
-        r = run_command(h, command, "make the run directory " MHC_STATE_DIR "/run-*", &res, e);
-        if (r < 0)
-                return r;
-        for (line = strtok_r(res.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-                mh_log(MH_LOG_INFO, mh_host_name(h), "removed stale backups of a dead run: %s",
-                       line);
-        mh_exec_result_dispose(&res);
-        return 0;
-}
-
-/* Wait for the lease command's word that it holds the lock. */
-static int wait_lease(mh_host *h, int fd, mh_error *e) {
-        unsigned timeout = mh_host_config_connect_timeout(h->config);
-        uint64_t deadline = mh_now_usec() + (uint64_t) (timeout ? timeout : 10) * 1000000u;
-        char buf[16];
-        size_t got = 0;
-
-        while (got < 7) {
-                struct pollfd p = { .fd = fd, .events = POLLIN };
-                uint64_t now = mh_now_usec();
-                ssize_t n;
-                int k;
-
-                if (now >= deadline)
-                        return mh_error_set(e, -ETIMEDOUT,
-                                            "timed out taking the run's lease on %s/.lease",
-                                            h->run_dir);
-                k = poll(&p, 1, (int) ((deadline - now) / 1000u) + 1);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return mh_error_set(e, -errno, "cannot wait for the run's lease: %m");
-                if (k == 0)
-                        continue;
-                n = read(fd, buf + got, 7 - got);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return mh_error_set(e, -errno, "cannot read from the lease channel: %m");
-                if (n == 0)
-                        return mh_error_set(e, -MH_ERR_COMMAND,
-                                            "cannot take the run's lease on %s/.lease: the lock "
-                                            "command ended (is flock(1) installed?)",
-                                            h->run_dir);
-                got += (size_t) n;
-        }
-        if (memcmp(buf, "leased\n", 7) != 0)
-                return mh_error_set(e, -MH_ERR_REMOTE, "unexpected output from the lease command");
-        return 0;
-}
-
-/*
- * Hold RUN_DIR/.lease with flock(1) for as long as the tunnel stays open.
- * The lock is shared, so that two hosts of one run on the same machine do
- * not wait for each other; a dead run's dir is one nobody holds at all.
- */
-static int take_lease(mh_host *h, mh_error *e) {
-        _cleanup_free_ char *lease = NULL, *quoted = NULL, *command = NULL;
-        mh_tunnel *t = NULL;
-        int r;
-
-        if (asprintf(&lease, "%s/.lease", h->run_dir) < 0) {
-                lease = NULL;
-                return mh_error_oom(e);
-        }
-        if (mh_shell_quote(lease, &quoted) < 0 ||
-            asprintf(&command, "exec flock -s %s sh -c 'echo leased && exec cat'", quoted) < 0) {
-                command = NULL;
-                return mh_error_oom(e);
-        }
-
-        r = mh_tunnel_open(h->config, command, &t, e);
-        if (r < 0)
-                return r;
-        r = wait_lease(h, mh_tunnel_fd(t), e);
-        if (r < 0) {
-                mh_tunnel_free(t);
-                return r;
-        }
-        internal_of(h)->lease = t;
-        return 0;
-}
+/* --- connecting ---------------------------------------------------------- */
 
 int mh_host_connect(mh_host *h, mh_error *error) {
         mh_error e = MH_ERROR_INIT;
@@ -451,16 +310,14 @@ int mh_host_connect(mh_host *h, mh_error *error) {
 
         r = mh_ssh_connect(h->config, &s, &e);
         if (r < 0)
-                return host_fail(h, r, &e, error);
+                return mh_host_fail(h, r, &e, error);
         mh_ssh_set_command_observer(s, internal_of(h)->observer, internal_of(h)->observer_userdata);
         h->ssh = s;
 
-        r = prepare_host(h, &e);
-        if (r >= 0)
-                r = take_lease(h, &e);
+        r = mh_host_take_lease(h, &e);
         if (r < 0) {
                 h->ssh = mh_ssh_free(h->ssh);
-                return host_fail(h, r, &e, error);
+                return mh_host_fail(h, r, &e, error);
         }
 
         mh_log(MH_LOG_DEBUG, mh_host_name(h), "connected, lease on %s taken in %.1f ms", h->run_dir,
@@ -484,7 +341,7 @@ struct mh_systemd *mh_host_systemd(mh_host *h, mh_error *error) {
 
         r = mh_systemd_open(h->ssh, &sd, &e);
         if (r < 0) {
-                host_fail(h, r, &e, error);
+                mh_host_fail(h, r, &e, error);
                 return NULL;
         }
         h->systemd = sd;
@@ -508,7 +365,7 @@ static int call_slot(mh_host *h, const char *verb, int (*slot)(mh_host *h, mh_er
 
         r = slot(h, &e);
         if (r < 0)
-                return host_fail(h, r, &e, error);
+                return mh_host_fail(h, r, &e, error);
         mh_log(MH_LOG_DEBUG, mh_host_name(h), "%s took %.1f ms", verb, msec_since(start));
         return 0;
 }
@@ -540,7 +397,7 @@ int mh_host_ready(mh_host *h, unsigned timeout_msec, mh_error *error) {
 
         r = SLOT(h, ready)(h, timeout_msec, &e);
         if (r < 0)
-                return host_fail(h, r, &e, error);
+                return mh_host_fail(h, r, &e, error);
         mh_log(MH_LOG_DEBUG, mh_host_name(h), "ready after %.1f ms", msec_since(start));
         return 0;
 }
@@ -578,7 +435,7 @@ static entry *find_backup(const mh_host *h, const char *name, size_t *ret_index)
 static void forget_backup(mh_host *h, size_t i) {
         internal *in = internal_of(h);
 
-        entry_free(in->backups[i]);
+        mh_host_entry_free(in->backups[i]);
         memmove(in->backups + i, in->backups + i + 1, (in->n_backups - i - 1) * sizeof(entry *));
         in->n_backups--;
 }
@@ -594,9 +451,19 @@ static int reset_dir(mh_host *h, const char *dir, bool make, mh_error *e) {
                 command = NULL;
                 return mh_error_oom(e);
         }
-        return run_command(h, command,
+        return mh_host_run_command(h, command,
                            make ? "make the backup directory" : "remove the backup directory", NULL,
                            e);
+}
+
+static int mark_complete(mh_host *h, const entry *b, mh_error *e) {
+        _cleanup_free_ char *marker = NULL;
+
+        if (asprintf(&marker, "%s/.complete", b->dir) < 0) {
+                marker = NULL;
+                return mh_error_oom(e);
+        }
+        return mh_ssh_write_file(h->ssh, marker, "", 0, 0600, e);
 }
 
 /* Let the type forget backup i, remove its directory and forget it here too. */
@@ -634,7 +501,7 @@ int mh_host_backup(mh_host *h, const char *name, mh_error *error) {
         if (find_backup(h, name, &i)) {
                 r = drop_backup(h, i, &e);
                 if (r < 0)
-                        return host_fail(h, r, &e, error);
+                        return mh_host_fail(h, r, &e, error);
         }
 
         backups = realloc(in->backups, (in->n_backups + 1) * sizeof(entry *));
@@ -648,7 +515,7 @@ int mh_host_backup(mh_host *h, const char *name, mh_error *error) {
         if (b->name && asprintf(&b->dir, "%s/%s", h->run_dir, name) < 0)
                 b->dir = NULL;
         if (!b->name || !b->dir) {
-                entry_free(b);
+                mh_host_entry_free(b);
                 return mh_error_oom(error);
         }
         b->backup.name = b->name;
@@ -657,13 +524,16 @@ int mh_host_backup(mh_host *h, const char *name, mh_error *error) {
         r = reset_dir(h, b->dir, true, &e);
         if (r >= 0)
                 r = SLOT(h, backup)(h, &b->backup, &e);
+        /* Whole: a later run may restore from it if this one dies. */
+        if (r >= 0)
+                r = mark_complete(h, b, &e);
         if (r < 0) {
-                host_fail(h, r, &e, error);
+                mh_host_fail(h, r, &e, error);
                 /* A type that kept something of the failed backup frees it in drop(). */
                 if (b->backup.data && SLOT(h, drop))
                         (void) SLOT(h, drop)(h, &b->backup, NULL);
                 (void) reset_dir(h, b->dir, false, NULL);
-                entry_free(b);
+                mh_host_entry_free(b);
                 return r;
         }
         in->backups[in->n_backups++] = b;
@@ -711,7 +581,7 @@ int mh_host_restore(mh_host *h, const char *name, const mh_restore_options *opti
 
         r = SLOT(h, restore)(h, &b->backup, options ? options : &none, &e);
         if (r < 0)
-                return host_fail(h, r, &e, error);
+                return mh_host_fail(h, r, &e, error);
         mh_log(MH_LOG_DEBUG, mh_host_name(h), "backup '%s' restored in %.1f ms", name,
                msec_since(start));
         return 0;
@@ -732,7 +602,7 @@ int mh_host_drop_backup(mh_host *h, const char *name, mh_error *error) {
 
         r = drop_backup(h, i, &e);
         if (r < 0)
-                return host_fail(h, r, &e, error);
+                return mh_host_fail(h, r, &e, error);
         mh_log(MH_LOG_DEBUG, mh_host_name(h), "backup '%s' dropped in %.1f ms", name,
                msec_since(start));
         return 0;

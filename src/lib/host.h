@@ -2,12 +2,84 @@
 #ifndef MH_HOST_INTERNAL_H
 #define MH_HOST_INTERNAL_H
 
-/* What the library's own modules need of a host beyond the public API. */
+/* What the library's own modules need of a host beyond the public API,
+ * and what host.c and host-run.c share. */
+
+#include <stdbool.h>
+#include <stdint.h>
 
 #include <mhc/host.h>
+#include <mhc/strv.h>
+#include <mhc/sys/host.h>
+
+#include "tunnel.h"
+
+#define MHC_STATE_DIR "/var/lib/mhc"
+
+/* A slot of h's type; an empty one is the slot of the type it extends. */
+#define SLOT(h, slot)                                                         \
+        ({                                                                    \
+                const mh_host_type *_t = (h)->type;                          \
+                while (_t->parent && !_t->slot)                               \
+                        _t = _t->parent;                                      \
+                _t->slot;                                                     \
+        })
+
+/* One backup the library knows of; backup's name and dir point into the strings. */
+typedef struct entry {
+        mh_backup backup;
+        char *name;
+        char *dir;
+} entry;
+
+/* A run that held the host before and did not end cleanly (see host-run.c). */
+typedef struct dead_run {
+        char *dir;              /* MHC_STATE_DIR/run-ID */
+        char *id;
+        uint64_t started;       /* realtime seconds, 0 when unknown */
+        long pid;               /* of the runner, 0 when unknown */
+        char *runner;           /* the machine the runner ran on */
+        char *doing;            /* the last step it announced, or NULL */
+        mh_strv backups;        /* the backups it left */
+        mh_strv complete;       /* those marked whole */
+        char *text;             /* the line that describes it, made on demand */
+} dead_run;
+
+/* The library's bookkeeping of one host (mh_host.internal). */
+typedef struct internal {
+        entry **backups;
+        size_t n_backups;
+        mh_tunnel *lease;       /* the tunnel holding the run's lease, or NULL */
+        unsigned lock_wait_sec; /* how long to wait for another run to end */
+        mh_command_fn observer; /* handed to each session the host makes */
+        void *observer_userdata;
+        char *cgroup;           /* the run's cgroup on the host, NULL: none */
+        unsigned test_serial;   /* the test cgroup in use: cgroup/test-N */
+        bool test_used;         /* a command ran in it */
+        dead_run *dead;
+        size_t n_dead;
+} internal;
+
+static inline internal *internal_of(const mh_host *h) {
+        return h->internal;
+}
 
 /* In a forked test process: let the host's type forget, without closing,
  * what the runner's process holds open (its after_fork() slot). */
 void mh_host_after_fork(mh_host *h);
+
+/* host.c */
+int mh_host_fail(const mh_host *h, int r, const mh_error *e, mh_error *error);
+int mh_host_run_command(mh_host *h, const char *command, const char *what, mh_exec_result *ret,
+                        mh_error *e);
+void mh_host_entry_free(entry *b);
+
+/* host-run.c: take the run's lease on a connected host (the host-wide
+ * lock held meanwhile), noting the dead runs found; take it again if its
+ * connection dropped; end it. */
+int mh_host_take_lease(mh_host *h, mh_error *e);
+int mh_host_keep_lease(mh_host *h, mh_error *e);
+void mh_host_end_lease(mh_host *h, unsigned wait_msec);
+void mh_host_forget_dead_runs(mh_host *h);
 
 #endif

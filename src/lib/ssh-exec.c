@@ -152,10 +152,18 @@ static int open_channel(mh_ssh *s, ssh_channel *ret, mh_error *e) {
  * privilege separation").  "$SHELL" -c keeps the user's shell, as sshd
  * itself runs commands.
  */
-static int remote_command(const char *command, uint64_t timeout_msec, char **ret) {
-        _cleanup_free_ char *quoted = NULL;
+static int remote_command(const char *command, const char *prelude, uint64_t timeout_msec,
+                          char **ret) {
+        _cleanup_free_ char *joined = NULL, *quoted = NULL;
         char *s;
 
+        if (prelude) {
+                if (asprintf(&joined, "%s\n%s", prelude, command) < 0) {
+                        joined = NULL;
+                        return -ENOMEM;
+                }
+                command = joined;
+        }
         if (timeout_msec == 0) {
                 s = strdup(command);
                 if (!s)
@@ -307,7 +315,7 @@ static int exec_impl(mh_ssh *s, const char *command, const mh_exec_options *o, m
         callbacks.userdata = &st;
         ssh_callbacks_init(&callbacks);
 
-        r = remote_command(command, timeout_msec, &remote);
+        r = remote_command(command, o ? o->prelude : NULL, timeout_msec, &remote);
         if (r < 0) {
                 r = mh_error_oom(e);
                 goto finish;

@@ -752,37 +752,24 @@ START_TEST(test_two_backups) {
 }
 END_TEST
 
-/* Log lines of the stale-run test, from whichever thread logs. */
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static char log_text[8192];
+#define DEAD_RUN "/var/lib/mhc/run-deadbeef00000000"
+#define LIVE_RUN "/var/lib/mhc/run-11fe11fe00000000"
+#define HALF_RUN "/var/lib/mhc/run-0000000000000001"
+#define RECOVERED "/tmp/mhc-test-recovered"
 
-static void on_log(mh_log_level level, const char *host, const char *message, void *userdata) {
-        (void) userdata;
-        pthread_mutex_lock(&log_lock);
-        snprintf(log_text + strlen(log_text), sizeof(log_text) - strlen(log_text), "%s %s %s\n",
-                 mh_log_level_to_string(level), host ? host : "-", message);
-        pthread_mutex_unlock(&log_lock);
-}
-
-#define DEAD_RUN  "/var/lib/mhc/run-deadbeef00000000"
-#define LIVE_RUN  "/var/lib/mhc/run-11fe11fe00000000"
-#define YOUNG_RUN "/var/lib/mhc/run-0000000000000001"
-
-START_TEST(test_stale_run_dirs) {
+/* Another run holding its lease: the host is busy, and the error names that run. */
+START_TEST(test_host_lock) {
         _cleanup_free_ char *pid = NULL, *cmd = NULL;
+        mh_error e = MH_ERROR_INIT;
         mh_config *c, *oc = NULL;
         mh_ssh *o;
         mh_host *h;
+        int r;
 
-        /* On client, which the other tests of the lab use least: another run
-         * connecting meanwhile would remove the dead run first. */
         o = observer("client", &oc);
-        /* A dead run (old lease, not held), a live one (old lease, held by a
-         * process of its own) and one that just began (lease not held yet). */
         ck_assert_int_eq(run(o,
-                             "mkdir -p -m 0700 /var/lib/mhc " DEAD_RUN "/vanilla " LIVE_RUN
-                             " " YOUNG_RUN " && touch -d '-2 min' " DEAD_RUN "/.lease " LIVE_RUN
-                             "/.lease && touch " YOUNG_RUN "/.lease",
+                             "mkdir -p -m 0700 " LIVE_RUN " && echo '11fe11fe00000000 1700000000 "
+                             "4242 otherbox' >" LIVE_RUN "/owner && : >" LIVE_RUN "/.lease",
                              NULL),
                          0);
         /* Its own session and group, so that one kill ends it and its sleep;
@@ -790,32 +777,88 @@ START_TEST(test_stale_run_dirs) {
         pid = run_out(o, "setsid nohup timeout 60 flock -s " LIVE_RUN "/.lease sleep 60 "
                          "</dev/null >/dev/null 2>&1 & echo $!");
         pid[strcspn(pid, "\n")] = '\0';
-        ck_assert_int_ge(asprintf(&cmd, "for i in $(seq 50); do flock -n " LIVE_RUN "/.lease true "
-                                        "|| exit 0; sleep 0.1; done; exit 1"),
-                         0);
-        ck_assert_msg(run(o, cmd, NULL) == 0, "the live run's lease was never taken");
+        ck_assert_msg(run(o,
+                          "for i in $(seq 50); do flock -n " LIVE_RUN "/.lease true || exit 0; "
+                          "sleep 0.1; done; exit 1",
+                          NULL) == 0,
+                      "the live run's lease was never taken");
 
-        log_text[0] = '\0';
-        mh_log_set_handler(on_log, MH_LOG_DEBUG, NULL);
         c = config_new(1, &(spec){ "client", "script", NULL });
         h = host_new(c, 0);
-        host_connect(h);
-        mh_log_set_handler(NULL, MH_LOG_ERROR, NULL);
-
-        ck_assert(!remote_exists(o, DEAD_RUN));
-        ck_assert(remote_exists(o, LIVE_RUN "/.lease"));
-        ck_assert(remote_exists(o, YOUNG_RUN "/.lease"));
-        ck_assert(remote_exists(o, h->run_dir));
-        assert_contains(log_text, "info client.lab.test removed stale backups of a dead run: " DEAD_RUN
-                                  "\n");
-        ck_assert_ptr_null(strstr(log_text, LIVE_RUN));
+        r = mh_host_connect(h, &e);
+        ck_assert_int_eq(r, -EBUSY);
+        assert_contains(e.message, "host 'client.lab.test': in use by run 11fe11fe00000000 (mhtest "
+                                   "pid 4242 on otherbox, started 2023-11-14 22:13:20 UTC)");
+        ck_assert(!remote_exists(o, h->run_dir));
         mh_host_free(h);
 
-        free(cmd);
-        ck_assert_int_ge(asprintf(&cmd, "kill -- -%s && rm -rf " DEAD_RUN " " LIVE_RUN " " YOUNG_RUN,
-                                  pid),
-                         0);
+        /* Waiting: the holder ends after a second, and the host is ours. */
+        ck_assert_int_ge(asprintf(&cmd, "(sleep 1; kill -- -%s) >/dev/null 2>&1 &", pid), 0);
         ck_assert_int_eq(run(o, cmd, NULL), 0);
+        h = host_new(c, 0);
+        mh_host_set_lock_wait(h, 20);
+        host_connect(h);
+        ck_assert_uint_eq(mh_host_n_dead_runs(h), 1);
+        assert_contains(mh_host_dead_run(h, 0), "run 11fe11fe00000000 (mhtest pid 4242 on otherbox");
+        ck_assert_int_eq(mh_host_recover(h, &e), 0);
+        ck_assert(!remote_exists(o, LIVE_RUN));
+        mh_host_free(h);
+
+        mh_ssh_free(o);
+        mh_config_free(oc);
+        mh_config_free(c);
+}
+END_TEST
+
+/* Runs that died: the one with a whole vanilla backup is restored from,
+ * the half-made one only dropped; both directories go. */
+START_TEST(test_dead_runs) {
+        static const char *const config[] = {
+                "backup", "true",
+                "restore", "echo \"$MHC_BACKUP_DIR\" >>" RECOVERED,
+                NULL,
+        };
+        mh_error e = MH_ERROR_INIT;
+        mh_config *c, *oc = NULL;
+        _cleanup_free_ char *out = NULL;
+        mh_ssh *o;
+        mh_host *h;
+
+        o = observer("client", &oc);
+        ck_assert_int_eq(run(o,
+                             "rm -f " RECOVERED " && mkdir -p -m 0700 " DEAD_RUN "/vanilla " DEAD_RUN
+                             "/topology " HALF_RUN "/vanilla && : >" DEAD_RUN "/vanilla/.complete && "
+                             "echo 'deadbeef00000000 1700000000 77 ci-7' >" DEAD_RUN "/owner && "
+                             "echo 'test files.write_file' >" DEAD_RUN "/doing && : >" DEAD_RUN
+                             "/.lease",
+                             NULL),
+                         0);
+
+        c = config_new(1, &(spec){ "client", "script", config });
+        h = host_new(c, 0);
+        host_connect(h);
+        ck_assert_uint_eq(mh_host_n_dead_runs(h), 2);
+        for (size_t i = 0; i < 2; i++) {
+                const char *t = mh_host_dead_run(h, i);
+
+                if (strstr(t, "deadbeef"))
+                        assert_contains(t, "run deadbeef00000000 (mhtest pid 77 on ci-7, started "
+                                           "2023-11-14 22:13:20 UTC), last at: test "
+                                           "files.write_file; its vanilla backup is whole");
+                else
+                        assert_contains(t, "run 0000000000000001, last at: (nothing said); it left "
+                                           "no whole vanilla backup");
+        }
+        /* Nothing happens until asked. */
+        ck_assert(remote_exists(o, DEAD_RUN "/vanilla"));
+        ck_assert_int_eq(mh_host_recover(h, &e), 1);
+        ck_assert_uint_eq(mh_host_n_dead_runs(h), 0);
+        ck_assert(!remote_exists(o, DEAD_RUN));
+        ck_assert(!remote_exists(o, HALF_RUN));
+        out = run_out(o, "cat " RECOVERED " && rm -f " RECOVERED);
+        ck_assert_str_eq(out, DEAD_RUN "/vanilla\n");
+        mh_host_free(h);
+
         mh_ssh_free(o);
         mh_config_free(oc);
         mh_config_free(c);
@@ -948,7 +991,8 @@ static Suite *host_suite(void) {
         tc = tcase_create("run");
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_run_dir);
-        tcase_add_test(tc, test_stale_run_dirs);
+        tcase_add_test(tc, test_host_lock);
+        tcase_add_test(tc, test_dead_runs);
         tcase_add_test(tc, test_many_hosts);
         tcase_add_test(tc, test_systemd_bus);
         suite_add_tcase(s, tc);

@@ -51,17 +51,71 @@ MH_EXPORT const mh_host_config *mh_host_get_config(const mh_host *h);
 MH_EXPORT const char *mh_host_type_name(const mh_host *h);
 
 /*
- * Connect over SSH, take this run's lease on the host and remove the
- * backups of runs that died.  A run (one process) has a random id and on
- * each host a directory /var/lib/mhc/run-ID (mode 0700, like /var/lib/mhc)
- * holding its backups; its lease is a flock(1) on run-ID/.lease, held
- * over an SSH connection of its own until mh_host_free().  Another run's
- * directory is stale, and removed, when its .lease exists, was last
- * modified more than 60 s ago and nobody holds a lock on it.  Needs root
- * (or write access to /var/lib/mhc) on the host.  Every other call below
+ * Connect over SSH and take this run's lease on the host.  A run (one
+ * process) has a random id and on each host a directory
+ * /var/lib/mhc/run-ID (mode 0700, like /var/lib/mhc) holding its backups;
+ * its lease is a flock(1) on run-ID/.lease, held over an SSH connection of
+ * its own until mh_host_free() (or until the runner dies), and taken again
+ * before the next step if that connection drops.  One run at a time uses a
+ * host: while another run holds its lease, connecting fails with -EBUSY,
+ * "host 'x': in use by run ID (mhtest pid P on RUNNER, started DATE)",
+ * after waiting up to mh_host_set_lock_wait() seconds for it to end.  The
+ * directories of other runs, whose lease nobody holds, belong to runs that
+ * died (or ended with the host quarantined): they are the dead runs below,
+ * left alone until mh_host_recover().  When the host has cgroup v2 and
+ * systemd-run, the lease also starts the unit mhc-run-ID.service, whose
+ * cgroup holds the commands of mh_host_exec() and which ends them all when
+ * the lease goes.  Needs root (or write access to /var/lib/mhc and the
+ * cgroup tree) on the host, flock(1) and sed.  Every other call below
  * needs a connected host (else -ENOTCONN); connecting twice does nothing.
  */
 MH_EXPORT int mh_host_connect(mh_host *h, mh_error *error);
+
+/* How long mh_host_connect() waits for another run to let go of the host
+ * (0, the default: fail at once). */
+MH_EXPORT void mh_host_set_lock_wait(mh_host *h, unsigned seconds);
+
+/*
+ * The runs that died holding the host, found by mh_host_connect(): n, and
+ * a line describing each, borrowed ("run ID (mhtest pid P on RUNNER,
+ * started DATE), last at: STEP; its vanilla backup is whole").
+ */
+MH_EXPORT size_t mh_host_n_dead_runs(const mh_host *h);
+MH_EXPORT const char *mh_host_dead_run(const mh_host *h, size_t i);
+
+/*
+ * Put the host back as it was before the dead runs: restore it (fully)
+ * from the vanilla backup of the oldest that has a whole one, then drop
+ * every backup they left (through the host type, so database copies go
+ * too), stop their units and remove their directories.  Returns 1 when
+ * the host was restored, 0 when there was nothing to restore (incomplete
+ * backups are only dropped: the run had not changed the host yet).  On
+ * failure the host is dirty and the dead runs stay for another try.  Needs
+ * the host type's load() slot.
+ */
+MH_EXPORT int mh_host_recover(mh_host *h, mh_error *error);
+
+/*
+ * Say what the run is doing on the host now ("test files.write_file"), so
+ * that a later run can tell if this one dies: a line written to the host
+ * through the lease, without waiting.  Control characters become spaces;
+ * at most 200 bytes.  Never put secrets in it.
+ */
+MH_EXPORT void mh_host_set_step(mh_host *h, const char *fmt, ...) MH_PRINTF(2, 3);
+
+/*
+ * Run command as part of the current test, like mh_ssh_exec() on the
+ * host's session, but in the test's cgroup on the host (when the lease
+ * made one: see mh_host_connect()), so that mh_host_end_processes() can
+ * end whatever it leaves running.
+ */
+MH_EXPORT int mh_host_exec(mh_host *h, const char *command, const mh_exec_options *options,
+                           mh_exec_result *ret, mh_error *error);
+
+/* End every process that the commands of mh_host_exec() left in the
+ * test's cgroup and give the next test a new one; nothing to do (0) when
+ * no command ran since the last call. */
+MH_EXPORT int mh_host_end_processes(mh_host *h, mh_error *error);
 
 /*
  * The secrets the host knows (its conn.password, its type's passwords),

@@ -71,6 +71,8 @@ typedef struct mh_exec_options {
         size_t input_size;
         unsigned timeout_msec;  /* 0: the host's conn.command_timeout */
         size_t max_output;      /* per stream; 0: MH_EXEC_MAX_OUTPUT_DEFAULT */
+        const char *prelude;    /* shell code run first by the same shell, not
+                                 * shown in logs (NULL: none) */
 } mh_exec_options;
 
 typedef struct mh_exec_result {

@@ -25,7 +25,7 @@ MH_BEGIN_DECLS
 
 /* Bumped whenever mh_host_type, mh_host or mh_setting change; plug-ins
  * built against another value are refused. */
-#define MH_HOST_TYPE_ABI 2
+#define MH_HOST_TYPE_ABI 3
 
 /* The symbol a plug-in exports: const mh_host_type mh_host_type_plugin. */
 #define MH_HOST_TYPE_PLUGIN_SYMBOL "mh_host_type_plugin"
@@ -170,6 +170,15 @@ struct mh_host_type {
         int (*backup)(mh_host *h, mh_backup *b, mh_error *error);
         int (*restore)(mh_host *h, mh_backup *b, const mh_restore_options *options,
                        mh_error *error);
+        /* Optional, but a host without it cannot be recovered after a run
+         * died (see mh_host_recover()): rebuild b->data from what backup()
+         * left in b->dir, for a backup an earlier run took and did not drop.
+         * backup() must therefore write down in b->dir what it keeps in
+         * b->data, and, before it makes anything outside b->dir (a database
+         * copy), what it is about to make, so that load() and drop() can
+         * remove it even when backup() never returned.  The library restores
+         * only from a backup marked whole; it drops every loaded backup. */
+        int (*load)(mh_host *h, mh_backup *b, mh_error *error);
         /* Optional: forget what the type keeps of b (b->data, state outside
          * b->dir); the library then removes b->dir.  Also called for each
          * backup left when the host is freed, with a NULL error, after a lost

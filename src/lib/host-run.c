@@ -1,0 +1,678 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A run on a host, as a transaction: the host-wide lock that lets one run
+ * at a time use the host, the run's lease, the runs found dead on
+ * connecting and the recovery from their vanilla backup, the step the run
+ * is at (what a later run reports if this one dies), and the cgroup that
+ * holds what the run's tests start on the host.
+ *
+ * On the host (all under MHC_STATE_DIR, mode 0700):
+ *   .lock            flock(1)ed exclusively while a run looks at the others
+ *   run-ID/.lease    flock(1)ed, shared, by the run's lease for its whole life
+ *   run-ID/owner     "ID STARTED PID RUNNER": who the run is
+ *   run-ID/doing     the step it is at, one line
+ *   run-ID/NAME/     a backup; NAME/.complete once it is whole
+ * A run directory whose lease nobody holds belongs to a dead run: a run
+ * makes its directory and takes its lease while it holds .lock, so a live
+ * run's lease is always held.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mhc/clock.h>
+#include <mhc/log.h>
+#include <mhc/shell.h>
+
+#include "host.h"
+#include "ssh.h"
+#include "util.h"
+
+/* What the lease command prints before it settles: a few lines per dead run. */
+#define LEASE_OUTPUT_MAX ((size_t) 64 << 10)
+/* The longest step line sent to the host. */
+#define STEP_MAX 200u
+/* How long the end of a test waits for its processes to go, in 10 ms steps. */
+#define END_PROCESSES_TRIES 500
+
+/*
+ * The lease command: sh -c LEASE_SCRIPT mhc-lease RUN_DIR OWNER WAIT_SEC ID.
+ * Under .lock: if another run's lease is held, print "busy DIR" and its
+ * owner (after waiting up to WAIT_SEC for that run to end); else make the
+ * run directory, take its lease (shared: two hosts of one run on one
+ * machine share it), list the dead runs, start the unit whose cgroup holds
+ * the run's commands and that ends them when the lease goes (a dead man's
+ * switch: the lease goes with the runner), and print "leased [CGROUP]".
+ * Then write each line that comes on stdin to run-ID/doing, until EOF.
+ */
+static const char lease_script[] =
+        "set -u; umask 077; run=$1 owner=$2 wait=$3 id=$4 state=" MHC_STATE_DIR "\n"
+        "mkdir -p \"$state\" || exit 1\n"
+        "exec 9>>\"$state/.lock\" || exit 1\n"
+        "busy() {\n"
+        "  for d in \"$state\"/run-*; do\n"
+        "    [ -d \"$d\" ] && [ \"$d\" != \"$run\" ] && [ -e \"$d/.lease\" ] || continue\n"
+        "    flock -n \"$d/.lease\" true && continue\n"
+        "    echo \"busy $d\"; head -n 1 \"$d/owner\" 2>/dev/null | sed 's/^/owner /'\n"
+        "    return 0\n"
+        "  done\n"
+        "  return 1\n"
+        "}\n"
+        "end=$(( $(date +%s) + wait ))\n"
+        "while :; do\n"
+        "  flock -x 9 || exit 1\n"
+        "  holder=$(busy) || break\n"
+        "  left=$(( end - $(date +%s) ))\n"
+        "  if [ \"$left\" -le 0 ]; then printf '%s\\n' \"$holder\"; exit 0; fi\n"
+        "  flock -u 9\n"
+        "  d=$(printf '%s\\n' \"$holder\" | sed -n 's/^busy //p')\n"
+        "  flock -w \"$left\" \"$d/.lease\" true || :\n"
+        "done\n"
+        "mkdir -p \"$run\" && printf '%s\\n' \"$owner\" >\"$run/owner\" && : >>\"$run/.lease\" || exit 1\n"
+        "exec 8<\"$run/.lease\" && flock -s 8 || exit 1\n"
+        "for d in \"$state\"/run-*; do\n"
+        "  [ -d \"$d\" ] && [ \"$d\" != \"$run\" ] || continue\n"
+        "  echo \"dead $d\"\n"
+        "  head -n 1 \"$d/owner\" 2>/dev/null | sed 's/^/owner /'\n"
+        "  head -n 1 \"$d/doing\" 2>/dev/null | sed 's/^/doing /'\n"
+        "  for b in \"$d\"/*/; do\n"
+        "    [ -d \"$b\" ] || continue; b=${b%/}\n"
+        "    if [ -e \"$b/.complete\" ]; then echo \"complete ${b##*/}\"; else echo \"backup ${b##*/}\"; fi\n"
+        "  done\n"
+        "done\n"
+        "cg=/sys/fs/cgroup/mhc.slice/mhc-run-$id.service\n"
+        "if [ -e /sys/fs/cgroup/cgroup.controllers ] && command -v systemd-run >/dev/null; then\n"
+        "  [ -d \"$cg\" ] || systemd-run --quiet --collect --unit=\"mhc-run-$id\" --slice=mhc.slice \\\n"
+        "    -p Delegate=yes -p KillMode=control-group flock -x \"$run/.lease\" true >&2 || :\n"
+        "fi\n"
+        "[ -e \"$cg/cgroup.kill\" ] || cg=\n"
+        "flock -u 9; exec 9>&-\n"
+        "echo \"leased $cg\"\n"
+        "while IFS= read -r line; do printf '%s\\n' \"$line\" >\"$run/doing\"; done\n";
+
+/* --- dead runs ------------------------------------------------------------ */
+
+static void dead_run_dispose(dead_run *d) {
+        free(d->dir);
+        free(d->id);
+        free(d->runner);
+        free(d->doing);
+        free(d->text);
+        mh_strv_dispose(&d->backups);
+        mh_strv_dispose(&d->complete);
+}
+
+void mh_host_forget_dead_runs(mh_host *h) {
+        internal *in = internal_of(h);
+
+        for (size_t i = 0; i < in->n_dead; i++)
+                dead_run_dispose(&in->dead[i]);
+        free(in->dead);
+        in->dead = NULL;
+        in->n_dead = 0;
+}
+
+/* "ID STARTED PID RUNNER" into d. */
+static int parse_owner(dead_run *d, const char *s) {
+        char id[33], runner[256];
+        unsigned long long started;
+        long pid;
+
+        if (sscanf(s, "%32s %llu %ld %255s", id, &started, &pid, runner) != 4)
+                return 0; /* an owner line we cannot read: the dir's name is the id */
+        free(d->id);
+        free(d->runner);
+        d->id = strdup(id);
+        d->runner = strdup(runner);
+        d->started = started;
+        d->pid = pid;
+        return d->id && d->runner ? 0 : -ENOMEM;
+}
+
+/* One line of the lease command's listing of dead runs into in->dead. */
+static int parse_dead_line(internal *in, char *line) {
+        dead_run *d = in->n_dead ? &in->dead[in->n_dead - 1] : NULL;
+
+        if (startswith(line, "dead ")) {
+                dead_run *more = realloc(in->dead, (in->n_dead + 1) * sizeof(*more));
+                const char *dir = line + 5, *base = strrchr(dir, '/');
+
+                if (!more)
+                        return -ENOMEM;
+                in->dead = more;
+                d = &in->dead[in->n_dead++];
+                *d = (dead_run){ .dir = strdup(dir) };
+                d->id = strdup(base && startswith(base, "/run-") ? base + 5 : dir);
+                return d->dir && d->id ? 0 : -ENOMEM;
+        }
+        if (!d)
+                return -EBADMSG;
+        if (startswith(line, "owner "))
+                return parse_owner(d, line + 6);
+        if (startswith(line, "doing ")) {
+                free(d->doing);
+                d->doing = strdup(line + 6);
+                return d->doing ? 0 : -ENOMEM;
+        }
+        if (startswith(line, "backup "))
+                return mh_strv_consume(&d->backups, strdup(line + 7));
+        if (startswith(line, "complete ")) {
+                int r = mh_strv_consume(&d->backups, strdup(line + 9));
+
+                return r < 0 ? r : mh_strv_consume(&d->complete, strdup(line + 9));
+        }
+        return -EBADMSG;
+}
+
+/* "run ID (pid P on RUNNER, started DATE)" */
+static void describe_owner(const dead_run *d, char *buf, size_t size) {
+        char when[64] = "";
+        time_t t = (time_t) d->started;
+        struct tm tm;
+
+        if (d->started && gmtime_r(&t, &tm))
+                strftime(when, sizeof(when), ", started %Y-%m-%d %H:%M:%S UTC", &tm);
+        if (d->runner)
+                snprintf(buf, size, "run %s (mhtest pid %ld on %s%s)", d->id, d->pid, d->runner,
+                         when);
+        else
+                snprintf(buf, size, "run %s", d->id);
+}
+
+size_t mh_host_n_dead_runs(const mh_host *h) {
+        return h && h->internal ? internal_of(h)->n_dead : 0;
+}
+
+const char *mh_host_dead_run(const mh_host *h, size_t i) {
+        dead_run *d;
+        char owner[512];
+
+        if (!h || i >= mh_host_n_dead_runs(h))
+                return NULL;
+        d = &internal_of(h)->dead[i];
+        if (d->text)
+                return d->text;
+        describe_owner(d, owner, sizeof(owner));
+        if (asprintf(&d->text, "%s, last at: %s; %s", owner, d->doing ?: "(nothing said)",
+                     mh_strv_contains(&d->complete, MH_BACKUP_VANILLA)
+                             ? "its vanilla backup is whole"
+                             : "it left no whole vanilla backup (it had not changed the host)") <
+            0)
+                d->text = NULL;
+        return d->text;
+}
+
+/* --- the lease ------------------------------------------------------------ */
+
+/* This machine's name as a word (the owner line is split on spaces). */
+static void runner_name(char *buf, size_t size) {
+        if (gethostname(buf, size) < 0 || !buf[0])
+                snprintf(buf, size, "localhost");
+        buf[size - 1] = '\0';
+        for (char *c = buf; *c; c++)
+                if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-_", *c))
+                        *c = '_';
+}
+
+/* When the run started: when it first took a lease. */
+static pthread_once_t started_once = PTHREAD_ONCE_INIT;
+static uint64_t started_sec;
+
+static void note_start(void) {
+        started_sec = mh_realtime_usec() / 1000000u;
+}
+
+static int lease_command(mh_host *h, char **ret) {
+        _cleanup_free_ char *script = NULL, *dir = NULL, *owner = NULL, *quoted = NULL;
+        const char *id = strrchr(h->run_dir, '/') + 5;
+        char runner[128];
+
+        pthread_once(&started_once, note_start);
+        runner_name(runner, sizeof(runner));
+        if (asprintf(&owner, "%s %" PRIu64 " %ld %s", id, started_sec, (long) getpid(), runner) <
+            0) {
+                owner = NULL;
+                return -ENOMEM;
+        }
+        if (mh_shell_quote(lease_script, &script) < 0 || mh_shell_quote(h->run_dir, &dir) < 0 ||
+            mh_shell_quote(owner, &quoted) < 0)
+                return -ENOMEM;
+        if (asprintf(ret, "exec sh -c %s mhc-lease %s %s %u %s", script, dir, quoted,
+                     internal_of(h)->lock_wait_sec, id) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+/* The busy listing into an error: "in use by run ID (...)". */
+static int busy_error(mh_host *h, char *out, mh_error *e) {
+        dead_run holder = {};
+        char text[512];
+        char *line, *save = NULL;
+
+        for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+                if (startswith(line, "busy ")) {
+                        const char *base = strrchr(line, '/');
+
+                        free(holder.id);
+                        holder.id = strdup(base && startswith(base, "/run-") ? base + 5 : line + 5);
+                } else if (startswith(line, "owner ") && holder.id)
+                        (void) parse_owner(&holder, line + 6);
+        if (!holder.id)
+                return mh_error_oom(e);
+        describe_owner(&holder, text, sizeof(text));
+        dead_run_dispose(&holder);
+        return mh_error_set(e, -EBUSY, "in use by %s%s", text,
+                            internal_of(h)->lock_wait_sec ? ", waited for it in vain" : "");
+}
+
+/* Read the lease command's listing until it says "leased" (or "busy", or ends). */
+static int read_lease(mh_host *h, int fd, bool note_dead, mh_error *e) {
+        unsigned timeout = mh_host_config_connect_timeout(h->config) ?: 10;
+        uint64_t deadline =
+                mh_now_usec() + (uint64_t) (timeout + internal_of(h)->lock_wait_sec) * 1000000u;
+        mh_buf out = { .max = LEASE_OUTPUT_MAX };
+        internal *in = internal_of(h);
+        char *line, *save = NULL, *leased = NULL;
+        int r = 0;
+
+        for (;;) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                uint64_t now = mh_now_usec();
+                char buf[4096];
+                ssize_t n;
+
+                if (out.size > 0 && (strstr(out.data, "\nleased") || startswith(out.data, "leased")) &&
+                    out.data[out.size - 1] == '\n')
+                        break;
+                if (now >= deadline) {
+                        r = mh_error_set(e, -ETIMEDOUT, "timed out taking the run's lease on %s/.lease",
+                                         h->run_dir);
+                        goto finish;
+                }
+                n = poll(&p, 1, (int) ((deadline - now) / 1000u) + 1);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        r = mh_error_set(e, -errno, "cannot wait for the run's lease: %m");
+                        goto finish;
+                }
+                if (n == 0)
+                        continue;
+                n = read(fd, buf, sizeof(buf));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        r = mh_error_set(e, -errno, "cannot read from the lease channel: %m");
+                        goto finish;
+                }
+                if (n == 0) {
+                        if (out.size > 0 && strstr(out.data, "busy "))
+                                r = busy_error(h, out.data, e);
+                        else
+                                r = mh_error_set(e, -MH_ERR_COMMAND,
+                                                 "cannot take the run's lease on %s/.lease: the "
+                                                 "lock command ended (are flock(1) and sed "
+                                                 "installed, is " MHC_STATE_DIR " writable?)",
+                                                 h->run_dir);
+                        goto finish;
+                }
+                r = mh_buf_append(&out, buf, (size_t) n);
+                if (r < 0) {
+                        r = mh_error_set(e, r, "the lease command said too much");
+                        goto finish;
+                }
+        }
+
+        for (line = strtok_r(out.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                if (startswith(line, "leased")) {
+                        leased = line + 6;
+                        break;
+                }
+                if (!note_dead)
+                        continue;
+                r = parse_dead_line(in, line);
+                if (r < 0) {
+                        r = mh_error_set(e, r == -ENOMEM ? r : -MH_ERR_REMOTE,
+                                         "unexpected output from the lease command: '%.80s'", line);
+                        goto finish;
+                }
+        }
+        free(in->cgroup);
+        in->cgroup = NULL;
+        if (leased && leased[0] == ' ' && leased[1] && !(in->cgroup = strdup(leased + 1)))
+                r = mh_error_oom(e);
+finish:
+        mh_buf_dispose(&out);
+        return r;
+}
+
+static int open_lease(mh_host *h, bool note_dead, mh_error *e) {
+        _cleanup_free_ char *command = NULL;
+        mh_tunnel *t = NULL;
+        int r;
+
+        if (lease_command(h, &command) < 0)
+                return mh_error_oom(e);
+        r = mh_tunnel_open(h->config, command, &t, e);
+        if (r < 0)
+                return r;
+        r = read_lease(h, mh_tunnel_fd(t), note_dead, e);
+        if (r < 0) {
+                mh_tunnel_close(t, 0);
+                mh_tunnel_free(t);
+                if (note_dead)
+                        mh_host_forget_dead_runs(h);
+                return r;
+        }
+        internal_of(h)->lease = t;
+        return 0;
+}
+
+int mh_host_take_lease(mh_host *h, mh_error *e) {
+        int r;
+
+        mh_host_forget_dead_runs(h);
+        r = open_lease(h, true, e);
+        if (r < 0)
+                return r;
+        if (!internal_of(h)->cgroup)
+                mh_log(MH_LOG_INFO, mh_host_name(h),
+                       "no cgroup for the run's commands (no cgroup v2 or systemd-run): what a "
+                       "test leaves running is not ended");
+        return 0;
+}
+
+/* Whether the lease's tunnel has ended (its connection dropped). */
+static bool lease_lost(const mh_host *h) {
+        mh_tunnel *t = internal_of(h)->lease;
+        struct pollfd p;
+        char c;
+
+        if (!t || mh_tunnel_fd(t) < 0)
+                return true;
+        p = (struct pollfd){ .fd = mh_tunnel_fd(t), .events = POLLIN };
+        if (poll(&p, 1, 0) <= 0)
+                return false;
+        return recv(p.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0 || (p.revents & (POLLHUP | POLLERR));
+}
+
+int mh_host_keep_lease(mh_host *h, mh_error *e) {
+        internal *in = internal_of(h);
+        int r;
+
+        if (!in->lease || !lease_lost(h))
+                return 0;
+        mh_log(MH_LOG_WARNING, mh_host_name(h), "the run's lease was lost; taking it again");
+        mh_tunnel_close(in->lease, 0);
+        in->lease = mh_tunnel_free(in->lease);
+        r = open_lease(h, false, e);
+        if (r < 0)
+                mh_error_prefix(e, "the run's lease was lost and cannot be taken again: ");
+        return r;
+}
+
+void mh_host_end_lease(mh_host *h, unsigned wait_msec) {
+        internal *in = internal_of(h);
+
+        /* EOF ends the lock command on the host: the lease is free when this returns. */
+        mh_tunnel_close(in->lease, wait_msec);
+        in->lease = mh_tunnel_free(in->lease);
+        free(in->cgroup);
+        in->cgroup = NULL;
+}
+
+void mh_host_set_lock_wait(mh_host *h, unsigned seconds) {
+        if (h)
+                internal_of(h)->lock_wait_sec = seconds;
+}
+
+void mh_host_set_step(mh_host *h, const char *fmt, ...) {
+        char line[STEP_MAX + 2];
+        va_list ap;
+        size_t n;
+        int fd;
+
+        if (!h || !internal_of(h)->lease || (fd = mh_tunnel_fd(internal_of(h)->lease)) < 0)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(line, STEP_MAX + 1, fmt, ap);
+        va_end(ap);
+        for (n = 0; line[n]; n++)
+                if ((unsigned char) line[n] < ' ' || line[n] == 0x7f)
+                        line[n] = ' ';
+        line[n++] = '\n';
+        /* Never waits: a step that cannot go out now is not worth a stall. */
+        (void) send(fd, line, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/* --- recovery ------------------------------------------------------------- */
+
+/* A dead run's backup name as an entry of h (not in h's list). */
+static entry *dead_entry(const dead_run *d, const char *name) {
+        entry *b = calloc(1, sizeof(*b));
+
+        if (!b)
+                return NULL;
+        b->name = strdup(name);
+        if (b->name && asprintf(&b->dir, "%s/%s", d->dir, name) < 0)
+                b->dir = NULL;
+        if (!b->name || !b->dir) {
+                mh_host_entry_free(b);
+                return NULL;
+        }
+        b->backup.name = b->name;
+        b->backup.dir = b->dir;
+        return b;
+}
+
+static int load(mh_host *h, const dead_run *d, entry *b, mh_error *e) {
+        int r;
+
+        if (!SLOT(h, load))
+                return mh_error_set(e, -EOPNOTSUPP,
+                                    "host type '%s' cannot read a dead run's backup (no load slot)",
+                                    h->type->name);
+        r = SLOT(h, load)(h, &b->backup, e);
+        if (r < 0)
+                mh_error_prefix(e, "cannot read backup '%s' of run %s: ", b->name, d->id);
+        return r;
+}
+
+/* Put the host back from d's vanilla backup, whatever changed. */
+static int restore_dead(mh_host *h, const dead_run *d, mh_error *e) {
+        mh_restore_options full = { .full = 1 };
+        entry *b = dead_entry(d, MH_BACKUP_VANILLA);
+        int r;
+
+        if (!b)
+                return mh_error_oom(e);
+        r = load(h, d, b, e);
+        if (r >= 0) {
+                r = SLOT(h, restore)(h, &b->backup, &full, e);
+                if (r < 0)
+                        mh_error_prefix(e, "cannot restore the vanilla backup of run %s: ", d->id);
+        }
+        if (b->backup.data && SLOT(h, drop))
+                (void) SLOT(h, drop)(h, &b->backup, NULL);
+        mh_host_entry_free(b);
+        return r;
+}
+
+/* Drop what d left: each backup through the type (a database copy lives
+ * outside its directory), the unit of its cgroup, its directory. */
+static int drop_dead(mh_host *h, const dead_run *d, mh_error *e) {
+        _cleanup_free_ char *dir = NULL, *unit = NULL, *command = NULL;
+        int r = 0;
+
+        for (size_t i = 0; i < d->backups.n; i++) {
+                entry *b = dead_entry(d, d->backups.items[i]);
+                mh_error le = MH_ERROR_INIT;
+
+                if (!b)
+                        return mh_error_oom(e);
+                if (SLOT(h, load) && SLOT(h, load)(h, &b->backup, &le) < 0)
+                        mh_log(MH_LOG_WARNING, mh_host_name(h),
+                               "cannot read backup '%s' of run %s to drop it: %s", b->name, d->id,
+                               mh_error_message(&le, -EIO));
+                if (SLOT(h, drop)) {
+                        int k = SLOT(h, drop)(h, &b->backup, r < 0 ? NULL : e);
+
+                        if (k < 0 && r == 0) {
+                                mh_error_prefix(e, "cannot drop backup '%s' of run %s: ", b->name,
+                                                d->id);
+                                r = k;
+                        }
+                }
+                mh_host_entry_free(b);
+        }
+        if (asprintf(&unit, "mhc-run-%s.service", d->id) < 0) {
+                unit = NULL;
+                return mh_error_oom(e);
+        }
+        if (mh_shell_quote(d->dir, &dir) < 0 || mh_shell_quote(unit, &unit) < 0 ||
+            asprintf(&command,
+                     "{ systemctl stop %s || :; } >/dev/null 2>&1; rm -rf -- %s", unit, dir) < 0) {
+                command = NULL;
+                return mh_error_oom(e);
+        }
+        if (mh_host_run_command(h, command, "remove the directory of a dead run", NULL,
+                                r < 0 ? NULL : e) < 0 && r == 0)
+                r = -MH_ERR_COMMAND;
+        return r;
+}
+
+/* The dead run whose vanilla backup holds the host's state before them all. */
+static const dead_run *oldest_vanilla(const internal *in) {
+        const dead_run *best = NULL;
+
+        for (size_t i = 0; i < in->n_dead; i++) {
+                const dead_run *d = &in->dead[i];
+
+                if (mh_strv_contains(&d->complete, MH_BACKUP_VANILLA) &&
+                    (!best || d->started < best->started))
+                        best = d;
+        }
+        return best;
+}
+
+int mh_host_recover(mh_host *h, mh_error *error) {
+        mh_error e = MH_ERROR_INIT;
+        const dead_run *from;
+        internal *in;
+        int r;
+
+        if (!h)
+                return mh_error_set(error, -EINVAL, "mh_host_recover: invalid argument");
+        if (!h->ssh)
+                return mh_error_set(error, -ENOTCONN, "host '%s' is not connected",
+                                    mh_host_name(h));
+        in = internal_of(h);
+        if (in->n_dead == 0)
+                return 0;
+
+        from = oldest_vanilla(in);
+        if (from) {
+                mh_host_set_step(h, "recovery from run %s", from->id);
+                r = restore_dead(h, from, &e);
+                if (r < 0)
+                        return mh_host_fail(h, r, &e, error);
+                mh_log(MH_LOG_DEBUG, mh_host_name(h), "restored from the vanilla backup of run %s",
+                       from->id);
+        }
+        for (size_t i = 0; i < in->n_dead; i++) {
+                r = drop_dead(h, &in->dead[i], &e);
+                if (r < 0)
+                        return mh_host_fail(h, r, &e, error);
+        }
+        mh_host_forget_dead_runs(h);
+        return from ? 1 : 0;
+}
+
+/* --- the processes of a test ---------------------------------------------- */
+
+/* The cgroup of the current test, quoted for the shell, into *ret. */
+static int test_cgroup(const mh_host *h, char **ret) {
+        _cleanup_free_ char *path = NULL;
+        const internal *in = internal_of(h);
+
+        if (asprintf(&path, "%s/test-%u", in->cgroup, in->test_serial) < 0) {
+                path = NULL;
+                return -ENOMEM;
+        }
+        return mh_shell_quote(path, ret);
+}
+
+int mh_host_exec(mh_host *h, const char *command, const mh_exec_options *options,
+                 mh_exec_result *ret, mh_error *error) {
+        _cleanup_free_ char *cgroup = NULL, *prelude = NULL;
+        mh_exec_options o = {};
+        internal *in;
+        int r;
+
+        if (!h || !command || !ret)
+                return mh_error_set(error, -EINVAL, "mh_host_exec: invalid argument");
+        if (!h->ssh)
+                return mh_error_set(error, -ENOTCONN, "host '%s' is not connected",
+                                    mh_host_name(h));
+        in = internal_of(h);
+        if (!in->cgroup)
+                return mh_ssh_exec(h->ssh, command, options, ret, error);
+
+        if (options)
+                o = *options;
+        if (test_cgroup(h, &cgroup) < 0 ||
+            asprintf(&prelude,
+                     "{ echo $$ >%1$s/cgroup.procs || { mkdir -p %1$s && echo $$ "
+                     ">%1$s/cgroup.procs; }; } 2>/dev/null || { echo 'mhc: cannot put the "
+                     "command in the cgroup of the test' >&2; exit 125; }",
+                     cgroup) < 0) {
+                prelude = NULL;
+                return mh_error_oom(error);
+        }
+        o.prelude = prelude;
+        in->test_used = true;
+        r = mh_ssh_exec(h->ssh, command, &o, ret, error);
+        return r;
+}
+
+int mh_host_end_processes(mh_host *h, mh_error *error) {
+        _cleanup_free_ char *cgroup = NULL, *command = NULL;
+        mh_error e = MH_ERROR_INIT;
+        internal *in;
+        int r;
+
+        if (!h)
+                return mh_error_set(error, -EINVAL, "mh_host_end_processes: invalid argument");
+        in = internal_of(h);
+        if (!in->test_used)
+                return 0;
+        if (!h->ssh)
+                return mh_error_set(error, -ENOTCONN, "host '%s' is not connected",
+                                    mh_host_name(h));
+        if (test_cgroup(h, &cgroup) < 0 ||
+            asprintf(&command,
+                     "d=%s; [ -d \"$d\" ] || exit 0; echo 1 >\"$d/cgroup.kill\" || exit 1; i=0; "
+                     "until rmdir \"$d\" 2>/dev/null; do i=$((i + 1)); "
+                     "[ $i -le %d ] || { echo \"processes in $d do not end\" >&2; exit 1; }; "
+                     "sleep 0.01; done",
+                     cgroup, END_PROCESSES_TRIES) < 0) {
+                command = NULL;
+                return mh_error_oom(error);
+        }
+        r = mh_host_run_command(h, command, "end the processes of the test", NULL, &e);
+        /* The next test gets a cgroup of its own, whatever happened to this one. */
+        in->test_serial++;
+        in->test_used = false;
+        if (r < 0)
+                return mh_host_fail(h, r, &e, error);
+        return 0;
+}
