@@ -23,6 +23,7 @@ typedef struct lab_host {
         mh_host *host;
         bool connected;
         bool vanilla;           /* its vanilla backup is taken */
+        bool looked;            /* the dead runs found on connecting were dealt with */
         char *unusable;         /* why it cannot be used (cannot connect), or NULL */
         char *dirty;            /* why it is quarantined, or NULL */
 } lab_host;
@@ -31,6 +32,7 @@ struct mh_lab {
         const mh_config *config;
         lab_host *hosts;        /* as in config */
         size_t n_hosts;
+        bool refuse_dead;       /* a dead run's backups make a host unusable */
 };
 
 struct mh_controller {
@@ -82,7 +84,9 @@ mh_lab *mh_lab_free(mh_lab *l) {
                         mh_error e = MH_ERROR_INIT;
 
                         (void) mh_host_drop_backup(lh->host, MH_BACKUP_VANILLA, &e);
-                }
+                } else if (lh->dirty)
+                        /* its backups stay: the next run recovers from them */
+                        mh_host_set_step(lh->host, "quarantined: the host could not be put back");
                 mh_host_free(lh->host);
                 free(lh->unusable);
                 free(lh->dirty);
@@ -90,6 +94,21 @@ mh_lab *mh_lab_free(mh_lab *l) {
         free(l->hosts);
         free(l);
         return NULL;
+}
+
+void mh_lab_set_lock_wait(mh_lab *l, unsigned seconds) {
+        for (size_t i = 0; i < l->n_hosts; i++)
+                mh_host_set_lock_wait(l->hosts[i].host, seconds);
+}
+
+void mh_lab_refuse_dead_runs(mh_lab *l, bool refuse) {
+        l->refuse_dead = refuse;
+}
+
+const char *mh_lab_host_problem(const mh_lab *l, size_t i) {
+        if (i >= l->n_hosts)
+                return NULL;
+        return l->hosts[i].unusable ?: l->hosts[i].dirty;
 }
 
 size_t mh_lab_n_hosts(const mh_lab *l) {
@@ -258,6 +277,99 @@ static int on_hosts(mh_controller *c, host_filter keep, hosts_fn f,
         return first;
 }
 
+static void note_connect(lab_host *lh, int r, const mh_error *e);
+
+/*
+ * The dead runs that connecting found on a host: recover from them (one
+ * WARNING per run), or with refuse_dead leave them and call the host
+ * unusable.  A host that cannot be recovered is unusable: the run never
+ * starts a test on a host it knows to be dirty.
+ */
+static int look_at_dead_runs(mh_lab *l, lab_host *lh) {
+        size_t n = mh_host_n_dead_runs(lh->host);
+        _cleanup_free_ char **texts = NULL;
+        mh_error e = MH_ERROR_INIT;
+        int r;
+
+        lh->looked = true;
+        if (n == 0)
+                return 0;
+        if (l->refuse_dead)
+                return set_reason(&lh->unusable,
+                                  "holds the backups of %zu run(s) that did not end cleanly "
+                                  "(first: %s); recover it with mhtest --recover",
+                                  n, mh_host_dead_run(lh->host, 0));
+        texts = calloc(n, sizeof(*texts));
+        if (!texts)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                texts[i] = strdup(mh_host_dead_run(lh->host, i));
+                if (!texts[i]) {
+                        r = -ENOMEM;
+                        goto finish;
+                }
+        }
+        r = mh_host_recover(lh->host, &e);
+        if (r < 0) {
+                r = set_reason(&lh->unusable, "cannot be recovered from a run that died: %s",
+                               e.message);
+                goto finish;
+        }
+        for (size_t i = 0; i < n; i++)
+                mh_log(MH_LOG_WARNING, mh_host_name(lh->host), "%s %s; its backups are dropped",
+                       r > 0 ? "put back after" : "found", texts[i]);
+        r = 0;
+finish:
+        for (size_t i = 0; i < n; i++)
+                free(texts[i]);
+        return r;
+}
+
+typedef struct look_work {
+        mh_lab *lab;
+        lab_host **hosts;
+} look_work;
+
+static int look_one(size_t i, void *userdata) {
+        look_work *w = userdata;
+
+        if (!w->hosts[i]->connected || w->hosts[i]->looked)
+                return 0;
+        return look_at_dead_runs(w->lab, w->hosts[i]);
+}
+
+/* look_at_dead_runs() on the connected hosts, in parallel. */
+static int look_at_hosts(mh_lab *l, lab_host **hosts, size_t n) {
+        return mh_parallel_for(n, look_one, &(look_work){ .lab = l, .hosts = hosts });
+}
+
+int mh_lab_recover(mh_lab *l, mh_error *error) {
+        _cleanup_free_ lab_host **hosts = calloc(l->n_hosts ? l->n_hosts : 1, sizeof(*hosts));
+        _cleanup_free_ mh_host **objects = calloc(l->n_hosts ? l->n_hosts : 1, sizeof(*objects));
+        _cleanup_free_ mh_error *errors = calloc(l->n_hosts ? l->n_hosts : 1, sizeof(*errors));
+        size_t n = 0;
+
+        if (!hosts || !objects || !errors)
+                return mh_error_oom(error);
+        for (size_t i = 0; i < l->n_hosts; i++)
+                if (!l->hosts[i].connected && !l->hosts[i].unusable) {
+                        hosts[n] = &l->hosts[i];
+                        objects[n++] = l->hosts[i].host;
+                }
+        (void) mh_hosts_connect(objects, n, errors);
+        for (size_t i = 0; i < n; i++)
+                note_connect(hosts[i], errors[i].code, &errors[i]);
+        for (size_t i = 0; i < l->n_hosts; i++)
+                hosts[i] = &l->hosts[i];
+        if (look_at_hosts(l, hosts, l->n_hosts) < 0)
+                return mh_error_oom(error);
+        for (size_t i = 0; i < l->n_hosts; i++)
+                if (l->hosts[i].unusable)
+                        return mh_error_set(error, -ENOTCONN, "host %s is unusable: %s",
+                                            mh_host_name(l->hosts[i].host), l->hosts[i].unusable);
+        return 0;
+}
+
 static void note_connect(lab_host *lh, int r, const mh_error *e) {
         if (r < 0)
                 (void) set_reason(&lh->unusable, "%s", e->message);
@@ -340,6 +452,17 @@ static int run_setup(mh_controller *c, size_t only, mh_error *error) {
         return 0;
 }
 
+void mh_controller_set_step(mh_controller *c, const char *fmt, ...) {
+        char step[256];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(step, sizeof(step), fmt, ap);
+        va_end(ap);
+        for (size_t i = 0; i < c->n_hosts; i++)
+                mh_host_set_step(c->hosts[i]->host, "%s", step);
+}
+
 static bool is_backup(const mh_controller *c) {
         return mh_topology_controller(c->topology) == MH_CONTROLLER_BACKUP;
 }
@@ -363,6 +486,8 @@ int mh_controller_enter(mh_controller *c, mh_error *error) {
         int r;
 
         r = on_hosts(c, needs_connecting, mh_hosts_connect, note_connect, error);
+        if (look_at_hosts(c->lab, c->hosts, c->n_hosts) < 0)
+                return mh_error_oom(error);
         /* -ENOTCONN (the lab is unusable) or -EBUSY, whatever the connect failed with. */
         if (!mh_controller_usable(c, &why)) {
                 if (error->code == 0)
@@ -372,6 +497,7 @@ int mh_controller_enter(mh_controller *c, mh_error *error) {
         if (r < 0)
                 return r;
 
+        mh_controller_set_step(c, "setup of topology %s", mh_topology_name(c->topology));
         if (is_backup(c)) {
                 start = mh_now_usec();
                 r = on_hosts(c, needs_vanilla, backup_vanilla, note_vanilla, error);
@@ -458,6 +584,8 @@ int mh_controller_after_test(mh_controller *c, uint64_t *ret_usec, mh_error *err
                 *ret_usec = 0;
                 return 0;
         }
+        mh_controller_set_step(c, "restore after a test of topology %s",
+                               mh_topology_name(c->topology));
         if (c->options.naive)
                 r = restore_naive(c, errors);
         else
@@ -487,6 +615,8 @@ int mh_controller_leave(mh_controller *c, mh_error *error) {
 
         if (!c->entered || !is_backup(c))
                 return 0;
+        mh_controller_set_step(c, "vanilla restore after topology %s",
+                               mh_topology_name(c->topology));
         r = on_hosts(c, has_vanilla, restore_vanilla, note_dirty, error);
         (void) on_hosts(c, not_dirty, drop_topology, NULL, &e);
         c->times.restore_usec += mh_now_usec() - start;

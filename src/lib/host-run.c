@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,6 +42,8 @@
 #define LEASE_OUTPUT_MAX ((size_t) 64 << 10)
 /* The longest step line sent to the host. */
 #define STEP_MAX 200u
+/* How long connecting waits for the lease of a runner of this machine that died. */
+#define GONE_HOLDER_WAIT_USEC (15 * 1000000u)
 /* How long the end of a test waits for its processes to go, in 10 ms steps. */
 #define END_PROCESSES_TRIES 500
 
@@ -89,8 +92,9 @@ static const char lease_script[] =
         "    if [ -e \"$b/.complete\" ]; then echo \"complete ${b##*/}\"; else echo \"backup ${b##*/}\"; fi\n"
         "  done\n"
         "done\n"
-        "cg=/sys/fs/cgroup/mhc.slice/mhc-run-$id.service\n"
-        "if [ -e /sys/fs/cgroup/cgroup.controllers ] && command -v systemd-run >/dev/null; then\n"
+        "base=/sys/fs/cgroup; [ -e $base/cgroup.controllers ] || base=/sys/fs/cgroup/unified\n"
+        "cg=$base/mhc.slice/mhc-run-$id.service\n"
+        "if [ -e $base/cgroup.controllers ] && command -v systemd-run >/dev/null; then\n"
         "  [ -d \"$cg\" ] || systemd-run --quiet --collect --unit=\"mhc-run-$id\" --slice=mhc.slice \\\n"
         "    -p Delegate=yes -p KillMode=control-group flock -x \"$run/.lease\" true >&2 || :\n"
         "fi\n"
@@ -268,6 +272,9 @@ static int busy_error(mh_host *h, char *out, mh_error *e) {
                         (void) parse_owner(&holder, line + 6);
         if (!holder.id)
                 return mh_error_oom(e);
+        snprintf(internal_of(h)->holder_runner, sizeof(internal_of(h)->holder_runner), "%s",
+                 strempty(holder.runner));
+        internal_of(h)->holder_pid = holder.pid;
         describe_owner(&holder, text, sizeof(text));
         dead_run_dispose(&holder);
         return mh_error_set(e, -EBUSY, "in use by %s%s", text,
@@ -377,16 +384,69 @@ static int open_lease(mh_host *h, bool note_dead, mh_error *e) {
         return 0;
 }
 
+/*
+ * Whether the run found holding the host is a runner of this machine that
+ * is gone: killed a moment ago, its lease ends as soon as the host sees its
+ * connection close.
+ */
+static bool holder_gone(const mh_host *h) {
+        const internal *in = internal_of(h);
+        char runner[128];
+
+        runner_name(runner, sizeof(runner));
+        return in->holder_pid > 0 && streq(in->holder_runner, runner) &&
+               kill((pid_t) in->holder_pid, 0) < 0 && errno == ESRCH;
+}
+
+/* The run's own commands (restores, backups) go to the cgroup too, in
+ * cgroup/run: should the runner die, they end with the lease instead of
+ * going on beside the next run's recovery. */
+static int contain_run(mh_host *h, mh_error *e) {
+        _cleanup_free_ char *path = NULL, *quoted = NULL, *prelude = NULL;
+        const char *cgroup = internal_of(h)->cgroup;
+
+        if (!cgroup)
+                return mh_ssh_set_prelude(h->ssh, NULL);
+        if (asprintf(&path, "%s/run", cgroup) < 0) {
+                path = NULL;
+                return mh_error_oom(e);
+        }
+        if (mh_shell_quote(path, &quoted) < 0 ||
+            asprintf(&prelude,
+                     "{ echo $$ >%1$s/cgroup.procs || { mkdir -p %1$s && echo $$ "
+                     ">%1$s/cgroup.procs; }; } 2>/dev/null || :",
+                     quoted) < 0) {
+                prelude = NULL;
+                return mh_error_oom(e);
+        }
+        return mh_ssh_set_prelude(h->ssh, prelude) < 0 ? mh_error_oom(e) : 0;
+}
+
 int mh_host_take_lease(mh_host *h, mh_error *e) {
+        uint64_t give_up = mh_now_usec() + GONE_HOLDER_WAIT_USEC;
         int r;
 
-        mh_host_forget_dead_runs(h);
-        r = open_lease(h, true, e);
+        for (;;) {
+                mh_error busy = MH_ERROR_INIT;
+
+                mh_host_forget_dead_runs(h);
+                internal_of(h)->holder_runner[0] = '\0';
+                r = open_lease(h, true, &busy);
+                if (r != -EBUSY || !holder_gone(h) || mh_now_usec() >= give_up) {
+                        if (r < 0)
+                                return mh_error_set(e, r, "%s", busy.message);
+                        break;
+                }
+                mh_log(MH_LOG_DEBUG, mh_host_name(h), "%s, which is gone; waiting for its lease "
+                       "to end", busy.message);
+                usleep(100 * 1000);
+        }
+        r = contain_run(h, e);
         if (r < 0)
                 return r;
         if (!internal_of(h)->cgroup)
                 mh_log(MH_LOG_INFO, mh_host_name(h),
-                       "no cgroup for the run's commands (no cgroup v2 or systemd-run): what a "
+                       "no cgroup for the run's commands (no cgroup v2 hierarchy or systemd-run): what a "
                        "test leaves running is not ended");
         return 0;
 }
@@ -415,6 +475,8 @@ int mh_host_keep_lease(mh_host *h, mh_error *e) {
         mh_tunnel_close(in->lease, 0);
         in->lease = mh_tunnel_free(in->lease);
         r = open_lease(h, false, e);
+        if (r >= 0)
+                r = contain_run(h, e);
         if (r < 0)
                 mh_error_prefix(e, "the run's lease was lost and cannot be taken again: ");
         return r;

@@ -58,6 +58,8 @@ typedef struct internal {
         bool test_used;         /* a command ran in it */
         dead_run *dead;
         size_t n_dead;
+        char holder_runner[128]; /* of the run found holding the host, "" if none */
+        long holder_pid;
 } internal;
 
 static inline internal *internal_of(const mh_host *h) {

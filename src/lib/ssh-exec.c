@@ -315,7 +315,7 @@ static int exec_impl(mh_ssh *s, const char *command, const mh_exec_options *o, m
         callbacks.userdata = &st;
         ssh_callbacks_init(&callbacks);
 
-        r = remote_command(command, o ? o->prelude : NULL, timeout_msec, &remote);
+        r = remote_command(command, o && o->prelude ? o->prelude : s->prelude, timeout_msec, &remote);
         if (r < 0) {
                 r = mh_error_oom(e);
                 goto finish;

@@ -649,6 +649,7 @@ mh_ssh *mh_ssh_free(mh_ssh *s) {
                 return NULL;
         drop_session(s);
         free(s->fingerprint);
+        free(s->prelude);
         free(s);
         return NULL;
 }
@@ -659,6 +660,18 @@ const mh_host_config *mh_ssh_host(const mh_ssh *s) {
 
 const char *mh_ssh_host_key_fingerprint(const mh_ssh *s) {
         return s ? s->fingerprint : NULL;
+}
+
+int mh_ssh_set_prelude(mh_ssh *s, const char *prelude) {
+        char *copy = NULL;
+
+        if (!s)
+                return -EINVAL;
+        if (prelude && !(copy = strdup(prelude)))
+                return -ENOMEM;
+        free(s->prelude);
+        s->prelude = copy;
+        return 0;
 }
 
 void mh_ssh_set_command_observer(mh_ssh *s, mh_command_fn fn, void *userdata) {

@@ -28,6 +28,7 @@ struct mh_ssh {
         char *fingerprint;      /* "SHA256:..." of the host key */
         mh_command_fn observer; /* called after each command, or NULL */
         void *observer_userdata;
+        char *prelude;          /* of the commands whose options name none, or NULL */
 };
 
 /*

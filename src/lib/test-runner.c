@@ -4,10 +4,12 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <mhc/host.h>
+#include <mhc/parallel.h>
 #include <mhc/ssh.h>
 #include <mhc/systemd.h>
 #include <mhc/test.h>
@@ -31,6 +33,7 @@ typedef struct runner {
         bool ended;             /* MH_TEST_WIRE_END came */
         mh_test_outcome *outcome;
         mh_buf notes;
+        mh_error *end_errors;   /* of end_processes(), one per host */
 } runner;
 
 static unsigned remaining_msec(const runner *rn, unsigned cap) {
@@ -93,7 +96,7 @@ static int serve_exec(runner *rn, mh_test_wire_reader *rd) {
         };
         if (o.timeout_msec == 0)
                 return -ETIME;
-        r = mh_ssh_exec(mh_host_ssh(h), command, &o, &res, &e);
+        r = mh_host_exec(h, command, &o, &res, &e);
         if (r == -ETIMEDOUT && remaining_msec(rn, 1) == 0)
                 return -ETIME;
         if (rn->plan->on_command) {
@@ -306,6 +309,30 @@ static int judge(runner *rn, stop_reason why, int wait_status, unsigned timeout_
         return 0;
 }
 
+static int end_one(size_t i, void *userdata) {
+        runner *rn = userdata;
+
+        return mh_host_end_processes(rn->plan->hosts[i], &rn->end_errors[i]);
+}
+
+/* What the test left running on its hosts ends with it; a host where it
+ * does not is noted in the test's details. */
+static void end_processes(runner *rn) {
+        size_t n = rn->plan->n_hosts;
+
+        rn->end_errors = calloc(n ?: 1, sizeof(mh_error));
+        if (!rn->end_errors) {
+                (void) mh_buf_printf(&rn->notes, "cannot end the test's processes: out of memory\n");
+                return;
+        }
+        (void) mh_parallel_for(n, end_one, rn);
+        for (size_t i = 0; i < n; i++)
+                if (rn->end_errors[i].code < 0)
+                        (void) mh_buf_printf(&rn->notes, "%s\n", rn->end_errors[i].message);
+        free(rn->end_errors);
+        rn->end_errors = NULL;
+}
+
 int mh_test_execute(const mh_test_plan *plan, mh_test_outcome *ret, mh_error *error) {
         unsigned timeout_sec = plan->timeout_sec ?: plan->info->timeout ?: MH_TEST_DEFAULT_TIMEOUT;
         mh_test_outcome outcome = {};
@@ -313,7 +340,7 @@ int mh_test_execute(const mh_test_plan *plan, mh_test_outcome *ret, mh_error *er
         int sv[2], wait_status = 0, r;
         uint64_t start;
         stop_reason why;
-        pid_t pid;
+        pid_t pid, runner_pid;
 
         assert(plan && plan->info && plan->module && ret);
 
@@ -321,6 +348,7 @@ int mh_test_execute(const mh_test_plan *plan, mh_test_outcome *ret, mh_error *er
                 return mh_error_set(error, -errno, "cannot make a socket for the test: %s",
                                     strerror(errno));
         start = mh_now_usec();
+        runner_pid = getpid();
         pid = fork();
         if (pid < 0) {
                 r = -errno;
@@ -329,6 +357,10 @@ int mh_test_execute(const mh_test_plan *plan, mh_test_outcome *ret, mh_error *er
                 return mh_error_set(error, r, "cannot fork the test's process: %s", strerror(-r));
         }
         if (pid == 0) {
+                /* Dies with the runner: it holds the runner's connections (the
+                 * run's lease among them) open for as long as it lives. */
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != runner_pid)
+                        _exit(127);
                 close(sv[0]);
                 mh_test_process_main(plan, sv[1]);
         }
@@ -343,6 +375,7 @@ int mh_test_execute(const mh_test_plan *plan, mh_test_outcome *ret, mh_error *er
         while (waitpid(pid, &wait_status, 0) < 0 && errno == EINTR)
                 ;
         outcome.duration_usec = mh_now_usec() - start;
+        end_processes(&rn);
 
         r = judge(&rn, why, wait_status, timeout_sec);
         if (r >= 0 && rn.notes.size > 0 && !(outcome.details = mh_buf_steal(&rn.notes, NULL)))

@@ -149,6 +149,31 @@ static int parse_collect(arguments *args, const char *value) {
         return 0;
 }
 
+static int parse_recover(arguments *args, const char *value) {
+        args->action = ACTION_RECOVER;
+        return 0;
+}
+
+static int parse_no_recover(arguments *args, const char *value) {
+        args->no_recover = true;
+        return 0;
+}
+
+static int parse_wait_lock(arguments *args, const char *value) {
+        char *end;
+        unsigned long n;
+
+        errno = 0;
+        n = strtoul(value, &end, 10);
+        if (errno != 0 || end == value || *end || value[0] == '-' || n > 86400) {
+                fprintf(stderr, "mhtest: --wait-lock takes seconds from 0 to 86400, not '%s'\n",
+                        value);
+                return -1;
+        }
+        args->lock_wait_sec = (unsigned) n;
+        return 0;
+}
+
 static int parse_help(arguments *args, const char *value) {
         args->action = ACTION_HELP;
         return 0;
@@ -164,6 +189,15 @@ static const option_entry options[] = {
         { "check-hosts", 0, NULL,
           "connect to every host and report its state instead of running tests",
           parse_check_hosts },
+        { "recover", 0, NULL,
+          "put back the hosts that killed runs left dirty, run no test, and exit",
+          parse_recover },
+        { "no-recover", 0, NULL,
+          "do not recover such hosts: report them unusable (exit 3) for a look first",
+          parse_no_recover },
+        { "wait-lock", 0, "SEC",
+          "wait up to SEC seconds for another run to let go of a host (default: 0)",
+          parse_wait_lock },
         { "list", 'l', NULL, "print the plan (tests x topologies, runnable or why not) and exit",
           parse_list },
         { "topology", 't', "NAME", "run only the tests of topology NAME (repeatable)",
@@ -207,7 +241,8 @@ static void print_help(void) {
                 printf("  %-28s %s\n", left, o->help);
         }
         printf("\nExit status: 0 all passed (or every host usable), 1 a test failed or\n"
-               "errored, 2 usage or configuration error, 3 the lab is not usable,\n"
+               "errored, 2 usage or configuration error, 3 the lab is not usable (a host\n"
+               "unreachable, held by another run, or left dirty and not recovered),\n"
                "130 interrupted.  See mhtest(1), mhc.yaml(5), mhc-topology(5), mhc-test(3).\n");
 }
 
@@ -333,6 +368,8 @@ static int mhtest(int argc, char *argv[], arguments *args) {
 
         if (args->action == ACTION_CHECK_HOSTS)
                 status = check_hosts(args, config);
+        else if (args->action == ACTION_RECOVER)
+                status = recover_lab(args, config);
         else
                 status = run_tests(args, config);
 

@@ -20,6 +20,7 @@ enum {
 typedef enum action {
         ACTION_RUN,
         ACTION_CHECK_HOSTS,
+        ACTION_RECOVER,
         ACTION_HELP,
         ACTION_VERSION,
 } action;
@@ -55,6 +56,8 @@ typedef struct arguments {
         bool tap;               /* TAP on stdout instead of the console lines */
         const char *artifacts_dir;
         collect_mode collect;
+        bool no_recover;        /* --no-recover: refuse hosts that dead runs left */
+        unsigned lock_wait_sec; /* --wait-lock: for another run to let go of a host */
 } arguments;
 
 /* The terminal colour of a word, or "" when colour is off. */
@@ -68,6 +71,9 @@ const char *color_off(const arguments *args);
 
 /* mhtest --check-hosts: returns an exit status. */
 int check_hosts(const arguments *args, const mh_config *config);
+
+/* mhtest --recover: returns an exit status. */
+int recover_lab(const arguments *args, const mh_config *config);
 
 /* mhtest (--list): plan and run the tests; returns an exit status. */
 int run_tests(const arguments *args, const mh_config *config);

@@ -578,6 +578,7 @@ static void run_one(run *rn, const topology_plan *p, mh_controller *c, const pla
         }
         report_event(rn->report, "test-start", "test", t->info->name, "topology", plan.topology,
                      NULL);
+        mh_controller_set_step(c, "test %s of topology %s", t->info->name, plan.topology);
         close_logs(rn, mh_controller_n_hosts(c));
         (void) open_logs(rn, mh_controller_n_hosts(c));
 
@@ -784,6 +785,8 @@ static int run_plan(run *rn) {
                 rn->lab = mh_lab_free(rn->lab);
                 return EXIT_USAGE;
         }
+        mh_lab_set_lock_wait(rn->lab, rn->args->lock_wait_sec);
+        mh_lab_refuse_dead_runs(rn->lab, rn->args->no_recover);
         r = report_open(rn->args, rn->secrets, &rn->report, &e);
         if (r < 0) {
                 console_printf(stderr, "mhtest: %s\n", e.message);

@@ -42,6 +42,31 @@ MH_EXPORT int mh_lab_new(const mh_config *config, mh_lab **ret, mh_error *error)
  * free the hosts (NULL is fine).  Returns NULL. */
 MH_EXPORT mh_lab *mh_lab_free(mh_lab *l);
 
+/* How long connecting waits for another run to let go of a host (see
+ * mh_host_set_lock_wait()); 0, the default: a host another run holds is
+ * unusable at once. */
+MH_EXPORT void mh_lab_set_lock_wait(mh_lab *l, unsigned seconds);
+
+/*
+ * What the controllers do with a host that holds the backups of runs that
+ * died (see mh_host_connect()): by default recover it (mh_host_recover(),
+ * one MH_LOG_WARNING per dead run, "put back after run ID (mhtest pid P on
+ * RUNNER, started DATE), last at: STEP; ..."); with refuse, leave it as it
+ * is and call it unusable, for someone to look at first.
+ */
+MH_EXPORT void mh_lab_refuse_dead_runs(mh_lab *l, bool refuse);
+
+/*
+ * Connect every host and recover those that runs which died left (as
+ * above), without running anything else: `mhtest --recover`.  Fails with
+ * -ENOTCONN and the first unusable host's reason; mh_lab_host_problem()
+ * has each.
+ */
+MH_EXPORT int mh_lab_recover(mh_lab *l, mh_error *error);
+
+/* Why the i-th host cannot be used (unusable or quarantined), or NULL. */
+MH_EXPORT const char *mh_lab_host_problem(const mh_lab *l, size_t i);
+
 /* The hosts, in the order of the configuration, borrowed from the lab; NULL
  * past the end. */
 MH_EXPORT size_t mh_lab_n_hosts(const mh_lab *l);
@@ -84,6 +109,10 @@ MH_EXPORT const mh_topology *mh_controller_topology(const mh_controller *c);
 MH_EXPORT size_t mh_controller_n_hosts(const mh_controller *c);
 MH_EXPORT mh_host *const *mh_controller_hosts(const mh_controller *c);
 MH_EXPORT const char *const *mh_controller_roles(const mh_controller *c);
+
+/* Tell the topology's hosts what the run does now ("test files.write"),
+ * for a later run to report should this one die (mh_host_set_step()). */
+MH_EXPORT void mh_controller_set_step(mh_controller *c, const char *fmt, ...) MH_PRINTF(2, 3);
 
 /* The time spent so far in each kind of step (borrowed from c). */
 MH_EXPORT const mh_phase_times *mh_controller_times(const mh_controller *c);

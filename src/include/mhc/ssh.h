@@ -57,6 +57,10 @@ MH_EXPORT const char *mh_ssh_host_key_fingerprint(const mh_ssh *s);
  */
 MH_EXPORT void mh_ssh_set_command_observer(mh_ssh *s, mh_command_fn fn, void *userdata);
 
+/* Shell code that every command on s runs first, unless its options give
+ * a prelude of their own (copied; NULL: none).  -ENOMEM or 0. */
+MH_EXPORT int mh_ssh_set_prelude(mh_ssh *s, const char *prelude);
+
 /* Default cap on each of stdout and stderr of one command: 256 MiB. */
 #define MH_EXEC_MAX_OUTPUT_DEFAULT ((size_t) 256 << 20)
 
