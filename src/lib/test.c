@@ -439,8 +439,10 @@ _Noreturn void mh_test_process_main(const mh_test_plan *plan, int fd) {
         };
         mh_buf b = { .max = MH_TEST_WIRE_FRAME_MAX };
 
-        /* Ctrl-C is the runner's to handle; the sessions are the runner's to use. */
+        /* Ctrl-C and a hangup are the runner's to handle; the sessions are the runner's
+         * to use. */
         signal(SIGINT, SIG_IGN);
+        signal(SIGHUP, SIG_IGN);
         signal(SIGTERM, SIG_DFL);
         signal(SIGPIPE, SIG_IGN);
         /* A crash ends the process with its signal, for the runner to report,

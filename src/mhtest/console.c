@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 
 #include "mhtest.h"
@@ -12,7 +13,8 @@
  * runs (results, -v command lines and log lines, notes, warnings).  Each
  * call is formatted whole, its secrets replaced, then written under one
  * lock, so that neither a secret nor a line of another thread can come in
- * between.
+ * between.  Once the reader of standard output or error is gone (mhtest |
+ * head -1), what would go there is dropped.
  */
 
 static pthread_mutex_t console_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -42,9 +44,21 @@ void console_printf(FILE *f, const char *fmt, ...) {
         if (r < 0)
                 return;
         pthread_mutex_lock(&console_lock);
-        text = redact_secrets(text, (const char *const *) console_secrets);
-        fputs(text, f);
-        fflush(f);
+        if (!signals_output_closed(fileno(f))) {
+                text = redact_secrets(text, (const char *const *) console_secrets);
+                fputs(text, f);
+                console_flush(f);
+        }
         pthread_mutex_unlock(&console_lock);
         free(text);
+}
+
+void console_flush(FILE *f) {
+        if (fflush(f) == 0 && !ferror(f))
+                return;
+        /* What the stream holds would only fail again, at every flush and at exit. */
+        if (signals_output_failed(fileno(f))) {
+                __fpurge(f);
+                clearerr(f);
+        }
 }

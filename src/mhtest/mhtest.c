@@ -243,7 +243,9 @@ static void print_help(void) {
         printf("\nExit status: 0 all passed (or every host usable), 1 a test failed or\n"
                "errored, 2 usage or configuration error, 3 the lab is not usable (a host\n"
                "unreachable, held by another run, or left dirty and not recovered),\n"
-               "130 interrupted.  See mhtest(1), mhc.yaml(5), mhc-topology(5), mhc-test(3).\n");
+               "129 SIGHUP, 130 SIGINT (Ctrl-C), 141 SIGPIPE (output closed), 143 SIGTERM:\n"
+               "interrupted, the hosts restored.  See mhtest(1), mhc.yaml(5),\n"
+               "mhc-topology(5), mhc-test(3).\n");
 }
 
 /* Build getopt_long's tables from the option table and parse argv. */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include <mhc/controller.h>
 #include <mhc/mhc.h>
 
 /* mhtest's exit statuses, as mhtest(1) documents them. */
@@ -128,7 +129,7 @@ void report_command(report *r, const mh_command_record *record);
 void report_test(report *r, const test_result *result);
 
 /* Write the JUnit file (if asked for), close everything, free r (NULL is
- * fine).  interrupted: the run was cut short by Ctrl-C.  Returns 0 or a
+ * fine).  interrupted: the run was cut short by a signal.  Returns 0 or a
  * negative code with the message in error. */
 int report_close(report *r, bool interrupted, mh_error *error);
 
@@ -181,5 +182,50 @@ int console_set_secrets(const char *const *secrets);
  * once it knows the lab's secrets goes through here.
  */
 void console_printf(FILE *f, const char *fmt, ...) MH_PRINTF(2, 3);
+
+/*
+ * Flush f (stdout or stderr).  When a write to it failed because its
+ * reader is gone (mhtest | head -1), drop what it holds: from then on
+ * console_printf() prints nothing there (see signals_output_failed()).
+ */
+void console_flush(FILE *f);
+
+/* --- signals (signals.c) ------------------------------------------------------ */
+
+/*
+ * Catch SIGINT, SIGHUP, SIGTERM and SIGPIPE for the run (each but those
+ * ignored when mhtest started).  The first makes signals_cancel_fd()
+ * readable and says on standard error that the run is being cut short; a
+ * second SIGINT, SIGHUP or SIGTERM prints the hosts at risk (see
+ * signals_set_at_risk()) and exits at once with 128 + the first signal.
+ * A SIGPIPE is never the second; one that a write of mhtest raised counts
+ * only when standard output or error is closed, which it marks so.
+ * Returns 0 or -errno.
+ */
+int signals_catch(void);
+
+/* The read end that becomes readable at the first signal, for
+ * mh_test_plan.cancel_fd; -1 before signals_catch(). */
+int signals_cancel_fd(void);
+
+/* The first signal caught (SIGINT, SIGHUP, SIGTERM, SIGPIPE), or 0. */
+int signals_caught(void);
+
+/* "SIGINT", "SIGHUP", "SIGTERM" or "SIGPIPE" for sig. */
+const char *signals_name(int sig);
+
+/* Which hosts a second signal would leave dirty: c's (NULL: none). */
+void signals_set_at_risk(const mh_controller *c);
+
+/* Whether output to fd (standard output or error) is dropped: its reader is gone. */
+bool signals_output_closed(int fd);
+
+/*
+ * A write to fd (standard output or error) failed: when its reader is
+ * gone (EPIPE, as when SIGPIPE was ignored when mhtest started), drop its
+ * output from now on and, after signals_catch(), cut the run short as
+ * SIGPIPE does.  Returns whether fd's output is dropped.
+ */
+bool signals_output_failed(int fd);
 
 #endif

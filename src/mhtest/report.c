@@ -415,6 +415,8 @@ static void tap_test(report *r, const test_result *t) {
         char seconds[32], name[24];
 
         r->tap_count++;
+        if (signals_output_closed(STDOUT_FILENO))
+                return;
         printf("%sok %u - ", failed ? "not " : "", r->tap_count);
         put_escaped(r, stdout, t->name, ESCAPE_TAP);
         fputs(" [", stdout);
@@ -456,7 +458,7 @@ static void tap_test(report *r, const test_result *t) {
                 tap_yaml_string(r, "reproducer", t->reproducer);
                 fputs("  ...\n", stdout);
         }
-        fflush(stdout);
+        console_flush(stdout);
 }
 
 /* --- kept results and JUnit ------------------------------------------------ */
@@ -799,13 +801,15 @@ int report_close(report *r, bool interrupted, mh_error *error) {
 
         if (!r)
                 return 0;
-        if (r->tap) {
+        /* Without a reader left (mhtest --tap | head -1), there is no one to tell. */
+        if (r->tap && !signals_output_closed(STDOUT_FILENO)) {
                 /* An interrupted run must not look complete to a TAP harness. */
                 if (interrupted)
                         fputs("Bail out! The run was interrupted\n", stdout);
                 else
                         printf("1..%u\n", r->tap_count);
-                if (fflush(stdout) != 0 || ferror(stdout))
+                console_flush(stdout);
+                if (!signals_output_closed(STDOUT_FILENO) && ferror(stdout))
                         k = mh_error_set(error, -EIO, "cannot write TAP to standard output");
         }
         if (k == 0 && r->json_errno != 0)

@@ -67,62 +67,6 @@ typedef struct run {
         size_t n_failures;
 } run;
 
-/* --- Ctrl-C ------------------------------------------------------------------ */
-
-static volatile sig_atomic_t interrupted;
-static int cancel_pipe[2] = { -1, -1 };
-/* What the second Ctrl-C prints: the hosts that may be left dirty. */
-static char at_risk[2][4096];
-static size_t at_risk_length[2];
-static volatile sig_atomic_t at_risk_index;
-
-static void on_interrupt(int sig) {
-        static const char first[] = "\nmhtest: interrupted: finishing the current step and "
-                                    "restoring the hosts (Ctrl-C again to stop at once)\n";
-        int saved_errno = errno;
-        ssize_t n;
-
-        if (interrupted++ == 0) {
-                n = write(cancel_pipe[1], "x", 1);
-                n = write(STDERR_FILENO, first, sizeof(first) - 1);
-        } else {
-                int i = at_risk_index;
-
-                n = write(STDERR_FILENO, at_risk[i], at_risk_length[i]);
-                _exit(130);
-        }
-        (void) n;
-        errno = saved_errno;
-}
-
-/* Say which hosts a second Ctrl-C would leave dirty (none when c is NULL). */
-static void set_at_risk(const mh_controller *c) {
-        int next = !at_risk_index;
-        size_t o;
-
-        o = (size_t) snprintf(at_risk[next], sizeof(at_risk[next]),
-                              "\nmhtest: stopped at once%s", c ? "; these hosts may be left dirty:" : "");
-        for (size_t i = 0; c && i < mh_controller_n_hosts(c) && o < sizeof(at_risk[next]); i++)
-                o += (size_t) snprintf(at_risk[next] + o, sizeof(at_risk[next]) - o, " %s",
-                                       mh_host_name(mh_controller_hosts(c)[i]));
-        if (o < sizeof(at_risk[next]))
-                o += (size_t) snprintf(at_risk[next] + o, sizeof(at_risk[next]) - o, "\n");
-        at_risk_length[next] = o < sizeof(at_risk[next]) ? o : sizeof(at_risk[next]) - 1;
-        at_risk_index = next;
-}
-
-static int catch_interrupts(void) {
-        struct sigaction sa = { .sa_handler = on_interrupt };
-
-        if (pipe2(cancel_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-                return -errno;
-        sigemptyset(&sa.sa_mask);
-        set_at_risk(NULL);
-        if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0)
-                return -errno;
-        return 0;
-}
-
 /* --- output -------------------------------------------------------------------- */
 
 static const char *usec_text(uint64_t usec, char buf[static 24]) {
@@ -553,6 +497,18 @@ static void collect(run *rn, const mh_controller *c, const planned *t, uint64_t 
         }
 }
 
+/* "interrupted (Ctrl-C)", or the signal that cut the run short. */
+static void say_why_cancelled(mh_test_outcome *o) {
+        int sig = signals_caught();
+        char *message;
+
+        if (sig == 0 || asprintf(&message, "interrupted (%s)",
+                                 sig == SIGINT ? "Ctrl-C" : signals_name(sig)) < 0)
+                return;
+        free(o->message);
+        o->message = message;
+}
+
 static void run_one(run *rn, const topology_plan *p, mh_controller *c, const planned *t) {
         char buf[24];
         mh_test_plan plan = {
@@ -562,7 +518,7 @@ static void run_one(run *rn, const topology_plan *p, mh_controller *c, const pla
                 .hosts = mh_controller_hosts(c),
                 .roles = mh_controller_roles(c),
                 .n_hosts = mh_controller_n_hosts(c),
-                .cancel_fd = cancel_pipe[0],
+                .cancel_fd = signals_cancel_fd(),
                 .on_command = on_command,
                 .on_note = on_note,
                 .userdata = rn,
@@ -586,6 +542,8 @@ static void run_one(run *rn, const topology_plan *p, mh_controller *c, const pla
                 o.status = MH_TEST_ERROR;
                 o.message = strdup(e.message);
         }
+        if (o.cancelled)
+                say_why_cancelled(&o);
         rn->tests_usec += mh_now_usec() - start;
 
         if (wants_artifacts(rn->args, o.status))
@@ -639,7 +597,7 @@ static void run_topology(run *rn, const topology_plan *p, const mh_controller_op
                 skip_all(rn, p, 0, MH_TEST_SKIPPED, why ?: p->unsatisfied);
                 return;
         }
-        if (interrupted) {
+        if (signals_caught()) {
                 skip_all(rn, p, 0, MH_TEST_SKIPPED, "not run: the run was interrupted");
                 return;
         }
@@ -652,7 +610,7 @@ static void run_topology(run *rn, const topology_plan *p, const mh_controller_op
         rn->tests_usec = 0;
         rn->logs = calloc(mh_controller_n_hosts(c) ?: 1, sizeof(*rn->logs));
         report_event(rn->report, "topology-start", "topology", name, NULL);
-        set_at_risk(c);
+        signals_set_at_risk(c);
 
         r = mh_controller_enter(c, &e);
         report_event(rn->report, "topology-setup", "topology", name, "status",
@@ -664,7 +622,7 @@ static void run_topology(run *rn, const topology_plan *p, const mh_controller_op
                 skip_all(rn, p, 0, MH_TEST_ERROR, e.message);
         } else if (rn->logs)
                 for (size_t j = 0; j < p->n_tests; j++) {
-                        if (interrupted) {
+                        if (signals_caught()) {
                                 skip_all(rn, p, j, MH_TEST_SKIPPED,
                                          "not run: the run was interrupted");
                                 break;
@@ -679,7 +637,7 @@ static void run_topology(run *rn, const topology_plan *p, const mh_controller_op
                                e.message);
         report_event(rn->report, "topology-end", "topology", name, "setup_usec",
                      usec_text(mh_controller_times(c)->setup_usec, buf), NULL);
-        set_at_risk(NULL);
+        signals_set_at_risk(NULL);
         print_times(rn, p, c);
         free(rn->logs);
         rn->logs = NULL;
@@ -728,8 +686,8 @@ static void observe_commands(run *rn, mh_command_fn fn) {
 }
 
 static int exit_status(const run *rn) {
-        if (interrupted)
-                return 130;
+        if (signals_caught())
+                return 128 + signals_caught();
         if (rn->lab_unusable)
                 return EXIT_LAB;
         if (rn->counts.by_status[MH_TEST_FAILED] || rn->counts.by_status[MH_TEST_ERROR])
@@ -795,9 +753,9 @@ static int run_plan(run *rn) {
                 return EXIT_USAGE;
         }
         observe_commands(rn, log_command_to_report);
-        if (catch_interrupts() < 0)
-                console_printf(stderr, "mhtest: warning: cannot catch Ctrl-C: %s\n",
-                               strerror(errno));
+        r = signals_catch();
+        if (r < 0)
+                console_printf(stderr, "mhtest: warning: cannot catch signals: %s\n", strerror(-r));
 
         console_printf(rn->console, "mhtest: seed %" PRIu64 "%s, %zu test%s\n", rn->seed,
                        rn->args->shuffle ? " (shuffled)" : "", rn->total,
@@ -810,10 +768,14 @@ static int run_plan(run *rn) {
                 if (rn->plans[i].n_tests > 0)
                         run_topology(rn, &rn->plans[i], &options);
 
-        report_event(rn->report, "run-end", "status", interrupted ? "interrupted" : "done", NULL);
+        if (signals_caught())
+                report_event(rn->report, "run-end", "status", "interrupted", "signal",
+                             signals_name(signals_caught()), NULL);
+        else
+                report_event(rn->report, "run-end", "status", "done", NULL);
         print_summary(rn, mh_now_usec() - start);
         observe_commands(rn, NULL);
-        if (report_close(rn->report, interrupted, &e) < 0) {
+        if (report_close(rn->report, signals_caught() != 0, &e) < 0) {
                 console_printf(stderr, "mhtest: %s\n", e.message);
                 r = EXIT_USAGE;
         } else

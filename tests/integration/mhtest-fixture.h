@@ -183,6 +183,8 @@ static inline pid_t mhtest_start(const fixture *f, const char *const *args) {
                 if (o < 0 || e < 0 || chdir(f->dir) < 0 || dup2(o, STDOUT_FILENO) < 0 ||
                     dup2(e, STDERR_FILENO) < 0)
                         _exit(127);
+                /* mhtest leaves a signal ignored as it finds it (a background job's SIGINT). */
+                signal(SIGINT, SIG_DFL);
                 execv(program, (char *const *) argv);
                 _exit(127);
         }

@@ -441,7 +441,7 @@ START_TEST(test_ctrl_c_restores_hosts) {
         ck_assert_msg(done, "mhtest still ran 10 s after Ctrl-C\n%s%s", r.out, r.err);
         ck_assert_exit(&r, 130);
         ck_assert_result(&r, "interrupted", "one-client", "ERROR", ": interrupted (Ctrl-C)");
-        ck_assert_ptr_nonnull(strstr(r.err, "mhtest: interrupted: finishing the current step"));
+        ck_assert_ptr_nonnull(strstr(r.err, "mhtest: SIGINT: finishing the current step"));
 
         log = read_all(json);
         ck_assert_test_end(log, "interrupted", "\"signal\": null,", "\"timed_out\": false,",
