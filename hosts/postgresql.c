@@ -68,12 +68,8 @@ typedef struct pg_host {
 /* What a backup keeps in memory: the parent type's data and the server's state. */
 typedef struct pg_backup {
         void *parent_data;  /* the systemd type's b->data */
-        mh_strv databases;     /* backed up */
-        mh_strv copies;        /* their template copies, same order */
-        mh_strv owners;        /* their owners, same order */
-        mh_strv sequences;     /* their sequences' state, same order */
-        mh_strv all_databases; /* every database at backup time */
-        mh_strv roles;         /* every role at backup time */
+        pg_state state;        /* what a later run can read back (postgresql-state.c) */
+        mh_strv sequences;     /* the sequences' state of state.databases, same order */
         char *lsn;          /* WAL insert position after the backup or last restore */
 } pg_backup;
 
@@ -574,12 +570,8 @@ static int copy_name(pg_host *p, const char *backup, const char *database, char 
 static pg_backup *pg_backup_free(pg_backup *d) {
         if (!d)
                 return NULL;
-        mh_strv_dispose(&d->databases);
-        mh_strv_dispose(&d->copies);
-        mh_strv_dispose(&d->owners);
+        mh_pg_state_dispose(&d->state);
         mh_strv_dispose(&d->sequences);
-        mh_strv_dispose(&d->all_databases);
-        mh_strv_dispose(&d->roles);
         free(d->lsn);
         free(d);
         return NULL;
@@ -606,10 +598,10 @@ static int record_state(pg_host *p, pg_backup *d, mh_error *e) {
         char *lsn = NULL;
         int r = 0;
 
-        for (size_t i = 0; r >= 0 && i < d->databases.n; i++) {
+        for (size_t i = 0; r >= 0 && i < d->state.databases.n; i++) {
                 char *s = NULL;
 
-                r = sequences_state(p, d->databases.items[i], &s, e);
+                r = sequences_state(p, d->state.databases.items[i], &s, e);
                 if (r >= 0)
                         r = mh_strv_consume(&sequences, s);
         }
@@ -626,15 +618,13 @@ static int record_state(pg_host *p, pg_backup *d, mh_error *e) {
         return 0;
 }
 
-static int write_state(pg_host *p, const mh_backup *b, const pg_backup *d, mh_error *e);
-
 static int take_backup(pg_host *p, mh_backup *b, pg_backup *d, mh_error *e) {
         const char *params[] = { p->dbname };
         int r;
 
         if (p->settings->databases.n > 0) {
                 for (size_t i = 0; i < p->settings->databases.n; i++) {
-                        r = mh_strv_consume(&d->databases, strdup(p->settings->databases.items[i]));
+                        r = mh_strv_consume(&d->state.databases, strdup(p->settings->databases.items[i]));
                         if (r < 0)
                                 return r;
                 }
@@ -643,23 +633,23 @@ static int take_backup(pg_host *p, mh_backup *b, pg_backup *d, mh_error *e) {
                                "SELECT datname FROM pg_database WHERE NOT datistemplate AND "
                                "datallowconn AND datname <> 'postgres' AND datname <> $1 AND "
                                "datname NOT LIKE '" COPY_PREFIX "%' ORDER BY datname",
-                               1, params, &d->databases, e);
+                               1, params, &d->state.databases, e);
                 if (r < 0)
                         return r;
         }
         r = query_strv(p, NULL, "SELECT datname FROM pg_database ORDER BY datname", 0, NULL,
-                       &d->all_databases, e);
+                       &d->state.all_databases, e);
         if (r >= 0)
                 r = query_strv(p, NULL, "SELECT rolname FROM pg_roles ORDER BY rolname", 0, NULL,
-                               &d->roles, e);
+                               &d->state.roles, e);
         if (r < 0)
                 return r;
 
-        for (size_t i = 0; i < d->databases.n; i++) {
-                const char *db = d->databases.items[i];
+        for (size_t i = 0; i < d->state.databases.n; i++) {
+                const char *db = d->state.databases.items[i];
                 char *owner = NULL, *copy = NULL;
 
-                if (!mh_strv_contains(&d->all_databases, db))
+                if (!mh_strv_contains(&d->state.all_databases, db))
                         return mh_error_set(e, -MH_ERR_CONFIG,
                                             "database '%s' of config 'databases' does not exist",
                                             db);
@@ -668,119 +658,35 @@ static int take_backup(pg_host *p, mh_backup *b, pg_backup *d, mh_error *e) {
                         "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1", 1,
                         &db, &owner, e);
                 if (r >= 0)
-                        r = mh_strv_consume(&d->owners, owner);
+                        r = mh_strv_consume(&d->state.owners, owner);
                 if (r >= 0)
                         r = copy_name(p, b->name, db, &copy);
                 if (r >= 0)
-                        r = mh_strv_consume(&d->copies, copy);
+                        r = mh_strv_consume(&d->state.copies, copy);
                 if (r < 0)
                         return r;
         }
 
         /* Written down before the copies exist, so that a later run can drop
          * them if this one dies half-way. */
-        r = write_state(p, b, d, e);
-        for (size_t i = 0; r >= 0 && i < d->databases.n; i++) {
+        r = mh_pg_state_write(host_of(p), b, &d->state, e);
+        for (size_t i = 0; r >= 0 && i < d->state.databases.n; i++) {
                 /* an earlier backup of that name may have left its copy behind */
-                r = drop_database(p, d->copies.items[i], e);
+                r = drop_database(p, d->state.copies.items[i], e);
                 if (r >= 0)
-                        r = copy_database(p, d->databases.items[i], d->copies.items[i], NULL, e);
+                        r = copy_database(p, d->state.databases.items[i], d->state.copies.items[i], NULL, e);
         }
         if (r < 0)
                 return r;
         return record_state(p, d, e);
 }
 
-/*
- * What load() needs, in b->dir/postgresql: records of NUL-ended fields
- * (names may hold any byte but NUL): "D" database copy owner, "A" name (a
- * database at backup time), "R" name (a role).
- */
-#define STATE_FILE "postgresql"
-#define STATE_MAX ((size_t) 16 << 20)
-
-static int write_state(pg_host *p, const mh_backup *b, const pg_backup *d, mh_error *e) {
-        _cleanup_free_ char *path = NULL;
-        mh_buf out = { .max = STATE_MAX };
-        int r = 0;
-
-        for (size_t i = 0; r >= 0 && i < d->databases.n; i++)
-                r = mh_buf_printf(&out, "D%c%s%c%s%c%s%c", 0, d->databases.items[i], 0,
-                                  d->copies.items[i], 0, d->owners.items[i], 0);
-        for (size_t i = 0; r >= 0 && i < d->all_databases.n; i++)
-                r = mh_buf_printf(&out, "A%c%s%c", 0, d->all_databases.items[i], 0);
-        for (size_t i = 0; r >= 0 && i < d->roles.n; i++)
-                r = mh_buf_printf(&out, "R%c%s%c", 0, d->roles.items[i], 0);
-        if (r < 0 || asprintf(&path, "%s/" STATE_FILE, b->dir) < 0) {
-                path = NULL;
-                mh_buf_dispose(&out);
-                return mh_error_set(e, r < 0 ? r : -ENOMEM, "the PostgreSQL state is too large");
-        }
-        r = mh_ssh_write_file(host_of(p)->ssh, path, strempty(out.data), out.size, 0600, e);
-        mh_buf_dispose(&out);
-        return r;
-}
-
-/* The next NUL-ended field of [*at, end) into *ret (borrowed), or -EBADMSG. */
-static int next_field(const char **at, const char *end, const char **ret) {
-        const char *nul = memchr(*at, '\0', (size_t) (end - *at));
-
-        if (!nul)
-                return -EBADMSG;
-        *ret = *at;
-        *at = nul + 1;
-        return 0;
-}
-
-static int read_state(pg_host *p, const mh_backup *b, pg_backup *d, mh_error *e) {
-        _cleanup_free_ char *path = NULL, *text = NULL;
-        const char *at, *end;
-        size_t size;
-        int r;
-
-        if (asprintf(&path, "%s/" STATE_FILE, b->dir) < 0) {
-                path = NULL;
-                return -ENOMEM;
-        }
-        r = mh_ssh_read_file(host_of(p)->ssh, path, STATE_MAX, &text, &size, e);
-        if (r < 0)
-                return r;
-        for (at = text, end = text + size; r >= 0 && at < end;) {
-                const char *kind, *a, *c, *o;
-
-                r = next_field(&at, end, &kind);
-                if (r >= 0)
-                        r = next_field(&at, end, &a);
-                if (r < 0)
-                        break;
-                if (streq(kind, "D")) {
-                        r = next_field(&at, end, &c);
-                        if (r >= 0)
-                                r = next_field(&at, end, &o);
-                        if (r >= 0)
-                                r = mh_strv_consume(&d->databases, strdup(a));
-                        if (r >= 0)
-                                r = mh_strv_consume(&d->copies, strdup(c));
-                        if (r >= 0)
-                                r = mh_strv_consume(&d->owners, strdup(o));
-                } else if (streq(kind, "A"))
-                        r = mh_strv_consume(&d->all_databases, strdup(a));
-                else if (streq(kind, "R"))
-                        r = mh_strv_consume(&d->roles, strdup(a));
-                else
-                        r = -EBADMSG;
-        }
-        if (r == -EBADMSG)
-                return mh_error_set(e, r, "%s: not a PostgreSQL state that mhc wrote", path);
-        return r < 0 ? mh_error_oom(e) : 0;
-}
-
 /* Drop the template copies of d (best effort when e is NULL). */
 static int drop_copies(pg_host *p, pg_backup *d, mh_error *e) {
         int r = 0;
 
-        for (size_t i = 0; i < d->copies.n; i++) {
-                int k = drop_database(p, d->copies.items[i], e);
+        for (size_t i = 0; i < d->state.copies.n; i++) {
+                int k = drop_database(p, d->state.copies.items[i], e);
 
                 if (k < 0 && r == 0)
                         r = k;
@@ -819,7 +725,7 @@ static int pg_backup_slot(mh_host *h, mh_backup *b, mh_error *e) {
         }
 
         mh_log(MH_LOG_DEBUG, hostname(h), "backup '%s': %zu database(s) copied in %.1f ms", b->name,
-               d->databases.n, (double) (mh_now_usec() - start) / 1000.0);
+               d->state.databases.n, (double) (mh_now_usec() - start) / 1000.0);
         b->data = TAKE_PTR(d);
         return 0;
 }
@@ -832,20 +738,20 @@ static int is_unchanged(pg_host *p, pg_backup *d, bool *ret, mh_error *e) {
         r = wal_position(p, &lsn, e);
         if (r < 0)
                 return r;
-        if (!d->lsn || d->sequences.n != d->databases.n || !streq(lsn, d->lsn)) {
+        if (!d->lsn || d->sequences.n != d->state.databases.n || !streq(lsn, d->lsn)) {
                 mh_log(MH_LOG_DEBUG, hostname(host_of(p)), "WAL moved from %s to %s", d->lsn, lsn);
                 *ret = false;
                 return 0;
         }
-        for (size_t i = 0; i < d->databases.n; i++) {
+        for (size_t i = 0; i < d->state.databases.n; i++) {
                 _cleanup_free_ char *s = NULL;
 
-                r = sequences_state(p, d->databases.items[i], &s, e);
+                r = sequences_state(p, d->state.databases.items[i], &s, e);
                 if (r < 0)
                         return r;
                 if (!streq(s, d->sequences.items[i])) {
                         mh_log(MH_LOG_DEBUG, hostname(host_of(p)),
-                               "a sequence of database '%s' moved", d->databases.items[i]);
+                               "a sequence of database '%s' moved", d->state.databases.items[i]);
                         *ret = false;
                         return 0;
                 }
@@ -899,12 +805,12 @@ static int recreate(pg_host *p, pg_backup *d, mh_error *e) {
         mh_strv now = {};
         int r = 0;
 
-        for (size_t i = 0; r >= 0 && i < d->databases.n; i++) {
-                const char *db = d->databases.items[i];
+        for (size_t i = 0; r >= 0 && i < d->state.databases.n; i++) {
+                const char *db = d->state.databases.items[i];
 
                 r = drop_database(p, db, e);
                 if (r >= 0)
-                        r = copy_database(p, d->copies.items[i], db, d->owners.items[i], e);
+                        r = copy_database(p, d->state.copies.items[i], db, d->state.owners.items[i], e);
         }
         if (r < 0)
                 return r;
@@ -915,7 +821,7 @@ static int recreate(pg_host *p, pg_backup *d, mh_error *e) {
                        "datname <> 'postgres' AND datname NOT LIKE '" COPY_PREFIX "%'",
                        0, NULL, &now, e);
         for (size_t i = 0; r >= 0 && i < now.n; i++)
-                if (!mh_strv_contains(&d->all_databases, now.items[i]) &&
+                if (!mh_strv_contains(&d->state.all_databases, now.items[i]) &&
                     !streq(now.items[i], p->dbname)) {
                         mh_log(MH_LOG_DEBUG, hostname(host_of(p)), "dropping new database '%s'",
                                now.items[i]);
@@ -929,7 +835,7 @@ static int recreate(pg_host *p, pg_backup *d, mh_error *e) {
         r = query_strv(p, NULL, "SELECT rolname FROM pg_roles WHERE rolname NOT LIKE 'pg\\_%'", 0,
                        NULL, &now, e);
         for (size_t i = 0; r >= 0 && i < now.n; i++)
-                if (!mh_strv_contains(&d->roles, now.items[i])) {
+                if (!mh_strv_contains(&d->state.roles, now.items[i])) {
                         mh_log(MH_LOG_DEBUG, hostname(host_of(p)), "dropping new role '%s'",
                                now.items[i]);
                         r = drop_role(p, now.items[i], e);
@@ -972,7 +878,7 @@ static int pg_restore(mh_host *h, mh_backup *b, const mh_restore_options *option
         if (r < 0)
                 return r;
         mh_log(MH_LOG_DEBUG, hostname(h), "restore '%s': %zu database(s) re-created (%.1f ms)",
-               b->name, d->databases.n, (double) (mh_now_usec() - start) / 1000.0);
+               b->name, d->state.databases.n, (double) (mh_now_usec() - start) / 1000.0);
         return 0;
 }
 
@@ -988,7 +894,7 @@ static int pg_load(mh_host *h, mh_backup *b, mh_error *e) {
         if (!d)
                 return mh_error_oom(e);
         /* What the state file lists is dropped even if the parent's part is damaged. */
-        r = read_state(p, b, d, e);
+        r = mh_pg_state_read(host_of(p), b, &d->state, e);
         if (r >= 0)
                 r = CALL_PARENT(load, h, b, d, e);
         b->data = TAKE_PTR(d);

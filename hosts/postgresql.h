@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 
 #include <mhc/error.h>
+#include <mhc/strv.h>
 #include <mhc/sys/host.h>
 
 /* Longest statement text quoted in an error message, in bytes. */
@@ -29,6 +30,21 @@ int mh_postgresql_exec(mh_host *h, const char *database, const char *sql, int n_
 /* Close the host's cached connection to database, if any: before it is
  * dropped or copied, or to test reconnecting. */
 void mh_postgresql_disconnect(mh_host *h, const char *database);
+
+/* What a backup records of the server, and writes down in its directory
+ * (postgresql-state.c) for a later run to read back. */
+typedef struct pg_state {
+        mh_strv databases;     /* backed up */
+        mh_strv copies;        /* their template copies, same order */
+        mh_strv owners;        /* their owners, same order */
+        mh_strv all_databases; /* every database at backup time */
+        mh_strv roles;         /* every role at backup time */
+} pg_state;
+
+void mh_pg_state_dispose(pg_state *s);
+/* Write s into b->dir, or read it back (appending to s's lists). */
+int mh_pg_state_write(mh_host *h, const mh_backup *b, const pg_state *s, mh_error *e);
+int mh_pg_state_read(mh_host *h, const mh_backup *b, pg_state *s, mh_error *e);
 
 /* Whether h is of type postgresql or one that extends it. */
 static inline bool mh_host_is_postgresql(const mh_host *h) {

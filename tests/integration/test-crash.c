@@ -174,6 +174,41 @@ START_TEST(test_kill_in_vanilla_restore) {
 }
 END_TEST
 
+/* The postgresql type's backups are read back: the database is put back, the copies dropped. */
+START_TEST(test_kill_postgresql) {
+        const char *names[] = { "db" };
+        const lab_conn conns[] = { {
+                .yaml = "        type: postgresql\n"
+                        "        services: [postgresql@15-main.service]\n"
+                        "        backup:\n          paths: [/etc/postgresql]\n"
+                        "        config:\n          user: mhc\n"
+                        "          password_file: " LAB_STATE "/pg-password\n",
+        } };
+        _cleanup_free_ char *crash = module("crash");
+        fixture f;
+        run r = {};
+
+        ck_assert_int_eq(on_host("db", "rm -f /run/mhc-crash-ready; runuser -u postgres -- psql -q "
+                                       "-d mhc -c 'DROP TABLE IF EXISTS crash_poison' && "
+                                       "runuser -u postgres -- dropdb --if-exists crash_new"),
+                         0);
+        fixture_init(&f, 1, names, conns);
+        kill_in(&f, "dirties_db", "db", "test -e /run/mhc-crash-ready");
+        ck_assert_int_eq(on_host("db", "runuser -u postgres -- psql -Atc \"SELECT 1 FROM pg_database "
+                                       "WHERE datname = 'crash_new'\" | grep -q 1"),
+                         0);
+
+        MHTEST(&f, &r, "--tests", crash, "-k", "clean_db");
+        ck_assert_exit(&r, 0);
+        ck_assert_result(&r, "clean_db", "crash-db", "PASSED", "");
+        ck_assert_msg(strstr(r.err, "mhtest: warning: db.lab.test: put back after run ") &&
+                              strstr(r.err, "last at: test dirties_db of topology crash-db"),
+                      "no warning for db:\n%s", r.err);
+        run_dispose(&r);
+        fixture_dispose(&f);
+}
+END_TEST
+
 /* A second run finds the hosts held, says by whom, and touches nothing. */
 START_TEST(test_two_runs_at_once) {
         _cleanup_free_ char *crash = module("crash"), *holder = NULL;
@@ -266,6 +301,7 @@ static Suite *crash_suite(void) {
         tcase_add_test(tc, test_kill_in_setup);
         tcase_add_test(tc, test_kill_in_restore);
         tcase_add_test(tc, test_kill_in_vanilla_restore);
+        tcase_add_test(tc, test_kill_postgresql);
         tcase_add_test(tc, test_two_runs_at_once);
         tcase_add_test(tc, test_no_recover_then_recover);
         tcase_add_test(tc, test_background_process_ends_with_its_test);

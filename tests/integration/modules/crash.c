@@ -59,3 +59,24 @@ MH_TEST(daemon_gone, .topology = "crash-clean", .timeout = 30) {
         MH_ASSERT_RUN_OK(t, mh_role(t, "server", 0), "test -s /run/mhc-crash-daemon");
         MH_ASSERT(t, mh_run(t, mh_role(t, "server", 0), "kill -0 $(cat /run/mhc-crash-daemon)") != 0);
 }
+
+/* The database server: a table in a backed-up database, a new database, then killed. */
+MH_TEST(dirties_db, .topology = "crash-db", .timeout = 60) {
+        mh_host *db = mh_role(t, "db", 0);
+
+        MH_ASSERT_RUN_OK(t, db, "runuser -u postgres -- psql -q -d mhc -c 'CREATE TABLE crash_poison (x int)'");
+        MH_ASSERT_RUN_OK(t, db, "runuser -u postgres -- createdb crash_new");
+        MH_ASSERT_RUN_OK(t, db, "touch /run/mhc-crash-ready");
+        sleep(50);
+}
+
+MH_TEST(clean_db, .topology = "crash-db", .timeout = 60) {
+        mh_host *db = mh_role(t, "db", 0);
+
+        MH_ASSERT_RUN_OK(t, db, "test \"$(runuser -u postgres -- psql -d mhc -Atc \"SELECT count(*) FROM "
+                                "pg_tables WHERE tablename = 'crash_poison'\")\" = 0");
+        /* neither the new database nor the dead run's template copies are left */
+        MH_ASSERT_RUN_OK(t, db, "test \"$(runuser -u postgres -- psql -Atc \"SELECT count(*) FROM "
+                                "pg_database WHERE datname = 'crash_new' OR datname LIKE "
+                                "'mhcbk\\_%%'\")\" = 0");
+}
