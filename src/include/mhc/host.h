@@ -42,8 +42,9 @@ typedef struct mh_restore_options {
 MH_EXPORT int mh_host_new(const mh_host_config *config, mh_host **ret, mh_error *error);
 
 /* Disconnect, end the run's lease and free (NULL is fine).  Backups left
- * on the host stay there until a later run finds them stale; without any,
- * the run's directory is removed.  Returns NULL. */
+ * on the host stay there: a later run finds them as a dead run's and
+ * recovers from them (mh_host_recover()); without any, the run's
+ * directory is removed.  Returns NULL. */
 MH_EXPORT mh_host *mh_host_free(mh_host *h);
 
 MH_EXPORT const char *mh_host_name(const mh_host *h);
