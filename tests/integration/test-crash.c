@@ -204,6 +204,11 @@ START_TEST(test_kill_postgresql) {
         ck_assert_msg(strstr(r.err, "mhtest: warning: db.lab.test: put back after run ") &&
                               strstr(r.err, "last at: test dirties_db of topology crash-db"),
                       "no warning for db:\n%s", r.err);
+        /* the dead run's template copies went with its backups, the last run's with it */
+        ck_assert_int_eq(on_host("db", "cd / && test \"$(runuser -u postgres -- psql -Atc \"SELECT "
+                                       "count(*) FROM pg_database WHERE datname LIKE "
+                                       "'mhcbk\\_%'\")\" = 0"),
+                         0);
         run_dispose(&r);
         fixture_dispose(&f);
 }

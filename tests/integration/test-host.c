@@ -810,6 +810,42 @@ START_TEST(test_host_lock) {
 }
 END_TEST
 
+/* A lease whose connection dropped is taken again before the next step. */
+START_TEST(test_lease_taken_again) {
+        static const char *const config[] = { "backup", "true", "restore", "true", NULL };
+        _cleanup_free_ char *held = NULL, *kill_lease = NULL;
+        mh_error e = MH_ERROR_INIT;
+        mh_config *c, *oc = NULL;
+        mh_ssh *o;
+        mh_host *h;
+        int r;
+
+        o = observer("client", &oc);
+        c = config_new(1, &(spec){ "client", "script", config });
+        h = host_new(c, 0);
+        host_connect(h);
+        ck_assert_int_ge(asprintf(&held, "flock -n %s/.lease true", h->run_dir), 0);
+        ck_assert_int_ne(run(o, held, NULL), 0);
+
+        /* What a dropped connection does on the host: the lease's shell ends. */
+        ck_assert_int_ge(asprintf(&kill_lease, "pkill -KILL -f '^sh -c .* [m]hc-lease %s ' && sleep 0.5",
+                                  h->run_dir),
+                         0);
+        ck_assert_int_eq(run(o, kill_lease, NULL), 0);
+        ck_assert_int_eq(run(o, held, NULL), 0);
+
+        r = mh_host_backup(h, "b1", &e);
+        ck_assert_msg(r == 0, "backup: %s", mh_error_message(&e, r));
+        ck_assert_int_ne(run(o, held, NULL), 0);
+        ck_assert_int_eq(mh_host_drop_backup(h, "b1", &e), 0);
+        mh_host_free(h);
+
+        mh_ssh_free(o);
+        mh_config_free(oc);
+        mh_config_free(c);
+}
+END_TEST
+
 /* Runs that died: the one with a whole vanilla backup is restored from,
  * the half-made one only dropped; both directories go. */
 START_TEST(test_dead_runs) {
@@ -993,6 +1029,7 @@ static Suite *host_suite(void) {
         tcase_add_test(tc, test_run_dir);
         tcase_add_test(tc, test_host_lock);
         tcase_add_test(tc, test_dead_runs);
+        tcase_add_test(tc, test_lease_taken_again);
         tcase_add_test(tc, test_many_hosts);
         tcase_add_test(tc, test_systemd_bus);
         suite_add_tcase(s, tc);
