@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 
 #include <libssh/callbacks.h>
@@ -47,6 +48,7 @@ typedef struct exec_state {
         int failed; /* first failure to store output, e.g. -EFBIG */
         bool failed_stderr;
         bool closed;          /* the host closed the channel */
+        bool cancelled;       /* the options' cancel_fd became readable */
         int exit_status;      /* -1 until the host sent one */
         char exit_signal[32]; /* "" until the host sent one */
 } exec_state;
@@ -80,6 +82,18 @@ static void on_exit_signal(ssh_session session, ssh_channel channel, const char 
         exec_state *st = userdata;
 
         snprintf(st->exit_signal, sizeof(st->exit_signal), "%s", sig ? sig : "?");
+}
+
+static int on_cancel(socket_t fd, int revents, void *userdata) {
+        ((exec_state *) userdata)->cancelled = true;
+        return 0;
+}
+
+/* Whether cancel_fd (> 0) is readable already. */
+static bool cancel_requested(int cancel_fd) {
+        struct pollfd p = { .fd = cancel_fd, .events = POLLIN };
+
+        return cancel_fd > 0 && poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
 }
 
 /* Signal number of an SSH signal name ("TERM"), or 0. */
@@ -184,13 +198,15 @@ static int remote_command(const char *command, const char *prelude, uint64_t tim
  * Feed stdin and collect stdout and stderr as they come: libssh hands both
  * streams to on_data() from one event loop, so neither can block the other,
  * and stdin goes out only as far as the host's window allows, so a command
- * that writes before it reads cannot deadlock us.  Returns 0 when the host
- * closed the channel, with *ret_gave_up when we stopped waiting for that.
+ * that writes before it reads cannot deadlock us.  The options' cancel_fd
+ * is in the same loop, so that it wakes it at once.  Returns 0 when the
+ * host closed the channel, with *ret_gave_up when we stopped waiting for that.
  */
 static int run_channel(mh_ssh *s, ssh_channel channel, const char *shown, const mh_exec_options *o,
                        uint64_t give_up, exec_state *st, bool *ret_gave_up, mh_error *e) {
         const uint8_t *input = o ? o->input : NULL;
         size_t left = o && o->input ? o->input_size : 0;
+        int cancel_fd = o && o->cancel_fd > 0 ? o->cancel_fd : -1;
         bool eof_sent = false, gave_up = false;
         ssh_event event;
         int r = 0;
@@ -202,6 +218,12 @@ static int run_channel(mh_ssh *s, ssh_channel channel, const char *shown, const 
                 ssh_event_free(event);
                 return mh_error_set(e, -ENOMEM, "cannot add the session to an event loop");
         }
+        if (cancel_fd > 0 && ssh_event_add_fd(event, cancel_fd, POLLIN, on_cancel, st) != SSH_OK) {
+                ssh_event_remove_session(event, s->session);
+                ssh_event_free(event);
+                return mh_error_set(e, -ENOMEM,
+                                    "cannot add the cancel descriptor to an event loop");
+        }
 
         for (;;) {
                 uint64_t now;
@@ -209,6 +231,11 @@ static int run_channel(mh_ssh *s, ssh_channel channel, const char *shown, const 
 
                 if (st->closed)
                         break;
+                if (st->cancelled) {
+                        /* The caller closes the channel; the command is not waited for. */
+                        r = mh_error_set(e, -ECANCELED, "cancelled: %s", shown);
+                        break;
+                }
                 if (!ssh_is_connected(s->session)) {
                         r = mh_error_set(e, -MH_ERR_SSH,
                                          "connection lost while the command ran: %s: %s",
@@ -278,6 +305,8 @@ static int run_channel(mh_ssh *s, ssh_channel channel, const char *shown, const 
                 }
         }
 
+        if (cancel_fd > 0)
+                ssh_event_remove_fd(event, cancel_fd);
         ssh_event_remove_session(event, s->session);
         ssh_event_free(event);
         *ret_gave_up = gave_up;
@@ -315,7 +344,11 @@ static int exec_impl(mh_ssh *s, const char *command, const mh_exec_options *o, m
         callbacks.userdata = &st;
         ssh_callbacks_init(&callbacks);
 
-        r = remote_command(command, o && o->prelude ? o->prelude : s->prelude, timeout_msec, &remote);
+        if (o && cancel_requested(o->cancel_fd)) {
+                r = mh_error_set(e, -ECANCELED, "cancelled: %s", shown);
+                goto finish;
+        }
+                r = remote_command(command, o && o->prelude ? o->prelude : s->prelude, timeout_msec, &remote);
         if (r < 0) {
                 r = mh_error_oom(e);
                 goto finish;

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 
 #include <systemd/sd-bus.h>
@@ -42,6 +43,7 @@ struct mh_systemd {
         sd_bus *bus;
         mh_tunnel *tunnel; /* the bridge's; the bus has a dup of its socket */
         bool subscribed; /* Subscribe called and the JobRemoved match added */
+        int cancel_fd;   /* > 0: readable ends the waits (mh_systemd_set_cancel_fd()) */
 
         /* the job being waited for; JobRemoved fills the rest */
         const char *job_path;
@@ -146,7 +148,34 @@ static int drain(mh_systemd *sd, mh_error *e) {
         return 0;
 }
 
-/* Process the bus until *done or deadline; -ETIMEDOUT without a message. */
+/*
+ * Sleep until the bus has something, deadline or, with a cancel_fd, until
+ * that is readable (-ECANCELED without a message).
+ */
+static int wait_bus(mh_systemd *sd, uint64_t deadline) {
+        struct pollfd p[2] = {
+                { .fd = sd_bus_get_fd(sd->bus) },
+                { .fd = sd->cancel_fd, .events = POLLIN },
+        };
+        uint64_t now = mh_now_usec(), until = deadline, bus_until;
+        int r;
+
+        if (sd->cancel_fd <= 0)
+                return sd_bus_wait(sd->bus, deadline - now);
+        r = sd_bus_get_events(sd->bus);
+        if (p[0].fd < 0 || r < 0)
+                return p[0].fd < 0 ? p[0].fd : r;
+        p[0].events = (short) r;
+        if (sd_bus_get_timeout(sd->bus, &bus_until) >= 0 && bus_until < until)
+                until = bus_until;
+        until = until > now ? (until - now + 999) / 1000 : 0;
+        r = poll(p, 2, until > 1000 ? 1000 : (int) until);
+        if (r < 0)
+                return -errno;
+        return p[1].revents & POLLIN ? -ECANCELED : 0;
+}
+
+/* Process the bus until *done or deadline; -ETIMEDOUT and -ECANCELED without a message. */
 static int run_until(mh_systemd *sd, const bool *done, uint64_t deadline, mh_error *e) {
         int r;
 
@@ -161,7 +190,9 @@ static int run_until(mh_systemd *sd, const bool *done, uint64_t deadline, mh_err
                 now = mh_now_usec();
                 if (now >= deadline)
                         return -ETIMEDOUT;
-                r = sd_bus_wait(sd->bus, deadline - now);
+                r = wait_bus(sd, deadline);
+                if (r == -ECANCELED)
+                        return r;
                 if (r < 0 && r != -EINTR)
                         return bus_fail(e, r, NULL, "cannot talk to systemd");
         }
@@ -564,6 +595,9 @@ static int run_job(mh_systemd *sd, job_kind kind, const char *unit, unsigned tim
                 return mh_error_set(e, r, "unit '%s' did not finish its %s job within %s", unit,
                                     jobs[kind].verb, seconds);
         }
+        if (r == -ECANCELED && !mh_error_is_set(e))
+                return mh_error_set(e, r, "cancelled: the %s job of unit '%s'", jobs[kind].verb,
+                                    unit);
         if (r < 0)
                 return r;
 
@@ -740,6 +774,11 @@ int mh_systemd_reload_unit(mh_systemd *sd, const char *unit, unsigned timeout_ms
         return job(sd, JOB_RELOAD, unit, timeout_msec, error);
 }
 
+void mh_systemd_set_cancel_fd(mh_systemd *sd, int fd) {
+        if (sd)
+                sd->cancel_fd = fd;
+}
+
 int mh_systemd_kill_unit(mh_systemd *sd, const char *unit, int signal, mh_error *error) {
         _cleanup_bus_error_ sd_bus_error be = SD_BUS_ERROR_NULL;
         mh_error e = MH_ERROR_INIT;
@@ -788,6 +827,17 @@ int mh_systemd_get_unit(mh_systemd *sd, const char *unit, mh_unit_state *ret, mh
         return 0;
 }
 
+/* Sleep usec; true when cancel_fd became readable meanwhile. */
+static bool sleep_or_cancel(mh_systemd *sd, uint64_t usec) {
+        struct pollfd p = { .fd = sd->cancel_fd, .events = POLLIN };
+
+        if (sd->cancel_fd <= 0) {
+                usleep((useconds_t) usec);
+                return false;
+        }
+        return poll(&p, 1, (int) ((usec + 999) / 1000)) > 0 && (p.revents & POLLIN);
+}
+
 static int wait_active_impl(mh_systemd *sd, const char *unit, unsigned timeout_msec,
                             mh_error *e) {
         uint64_t deadline = mh_now_usec() + (uint64_t) timeout_msec * 1000u;
@@ -819,7 +869,10 @@ static int wait_active_impl(mh_systemd *sd, const char *unit, unsigned timeout_m
                                             st.sub_state);
                 if (interval > deadline - now)
                         interval = deadline - now;
-                usleep((useconds_t) interval);
+                if (sleep_or_cancel(sd, interval))
+                        return mh_error_set(e, -ECANCELED,
+                                            "cancelled: waiting for unit '%s' to become active",
+                                            unit);
                 if (interval < WAIT_POLL_MAX_USEC)
                         interval *= 2;
         }

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <mhc/host.h>
@@ -18,19 +19,27 @@
 #include "util.h"
 
 /*
- * The runner's side of a test: fork the test's process, serve its
- * requests over the wire (test-wire.h) with the hosts' sessions until it
- * ends, runs out of time or is cancelled, reap it and judge its outcome.
+ * The runner's side of a test: fork the test's process in a process group
+ * of its own, serve its requests over the wire (test-wire.h) with the
+ * hosts' sessions until it ends, runs out of time or is cancelled, kill
+ * its group, reap it and judge its outcome.  Nothing the test does can
+ * keep the runner waiting past the test's deadline or past Ctrl-C: the
+ * wire is read and written without blocking, remote commands and systemd
+ * jobs are waited for with the cancel descriptor, and the process is
+ * waited for with a pidfd.
  */
 
 #define UNIT_TIMEOUT_MSEC 90000u
+#define EXIT_POLL_MSEC    20u /* how often the process is looked at without a pidfd */
 
 typedef struct runner {
         const mh_test_plan *plan;
         int fd;
+        pid_t pid;              /* the test's process, leader of its group */
+        int pidfd;              /* of pid, or -1 (kernel without pidfd_open) */
         uint64_t deadline;      /* monotonic, usec */
-        bool timed_out;
         bool ended;             /* MH_TEST_WIRE_END came */
+        mh_test_wire_inbox in;
         mh_test_outcome *outcome;
         mh_buf notes;
         mh_error *end_errors;   /* of end_processes(), one per host */
@@ -41,6 +50,18 @@ static unsigned remaining_msec(const runner *rn, unsigned cap) {
         uint64_t left = rn->deadline > now ? (rn->deadline - now + 999) / 1000 : 0;
 
         return (unsigned) (left < cap ? left : cap);
+}
+
+/* Whether Ctrl-C came (the plan's cancel_fd is readable). */
+static bool cancelled(const runner *rn) {
+        struct pollfd p = { .fd = rn->plan->cancel_fd, .events = POLLIN };
+
+        return p.fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
+/* Send a reply, never blocked by a test that does not read it. */
+static int reply(runner *rn, uint32_t type, const mh_buf *payload) {
+        return mh_test_wire_send_until(rn->fd, type, payload, rn->deadline, rn->plan->cancel_fd);
 }
 
 static mh_host *request_host(const runner *rn, mh_test_wire_reader *rd) {
@@ -67,7 +88,7 @@ static int reply_exec(runner *rn, int code, const mh_exec_result *res, const cha
         if (r >= 0)
                 r = mh_test_wire_put_str(&b, message);
         if (r >= 0)
-                r = mh_test_wire_send(rn->fd, MH_TEST_WIRE_EXEC_REPLY, &b);
+                r = reply(rn, MH_TEST_WIRE_EXEC_REPLY, &b);
         mh_buf_dispose(&b);
         return r;
 }
@@ -93,12 +114,15 @@ static int serve_exec(runner *rn, mh_test_wire_reader *rd) {
                 .input_size = has_input ? input_size : 0,
                 .timeout_msec = remaining_msec(rn, cap),
                 .max_output = MH_TEST_WIRE_OUTPUT_MAX,
+                .cancel_fd = rn->plan->cancel_fd,
         };
         if (o.timeout_msec == 0)
                 return -ETIME;
         r = mh_host_exec(h, command, &o, &res, &e);
         if (r == -ETIMEDOUT && remaining_msec(rn, 1) == 0)
                 return -ETIME;
+        if (r == -ECANCELED && cancelled(rn))
+                return -ECANCELED;
         if (rn->plan->on_command) {
                 mh_command_record record = {
                         .host = mh_host_name(h),
@@ -148,9 +172,17 @@ static int serve_unit(runner *rn, mh_test_wire_reader *rd) {
         if (timeout_msec == 0)
                 return -ETIME;
         sd = mh_host_systemd(h, &e);
-        r = sd ? unit_verb_run(sd, verb, unit, timeout_msec, &state, &e) : e.code;
+        if (sd) {
+                mh_systemd_set_cancel_fd(sd, rn->plan->cancel_fd);
+                r = unit_verb_run(sd, verb, unit, timeout_msec, &state, &e);
+                mh_systemd_set_cancel_fd(sd, -1);
+        } else
+                r = e.code;
         if (r == -ETIMEDOUT && remaining_msec(rn, 1) == 0)
                 return -ETIME;
+        /* A job that another replaced is -ECANCELED too: Ctrl-C is the pipe's. */
+        if (r == -ECANCELED && cancelled(rn))
+                return -ECANCELED;
         /* mh_host_systemd() names the host; the systemd layer does not. */
         if (r < 0 && sd)
                 mh_error_prefix(&e, "host '%s'", mh_host_name(h));
@@ -159,7 +191,7 @@ static int serve_unit(runner *rn, mh_test_wire_reader *rd) {
         if (r >= 0)
                 r = mh_test_wire_put_str(&b, e.code < 0 ? e.message : state.active_state);
         if (r >= 0)
-                r = mh_test_wire_send(rn->fd, MH_TEST_WIRE_UNIT_REPLY, &b);
+                r = reply(rn, MH_TEST_WIRE_UNIT_REPLY, &b);
         mh_buf_dispose(&b);
         return r;
 }
@@ -192,7 +224,7 @@ static int serve_end(runner *rn, mh_test_wire_reader *rd) {
         return 0;
 }
 
-/* Serve one request; -ETIME when the test's time ran out meanwhile. */
+/* Serve one request; -ETIME when the test's time ran out meanwhile, -ECANCELED on Ctrl-C. */
 static int serve(runner *rn, uint32_t type, const mh_buf *payload) {
         mh_test_wire_reader rd = { .p = payload->data, .left = payload->size };
 
@@ -210,57 +242,114 @@ static int serve(runner *rn, uint32_t type, const mh_buf *payload) {
 }
 
 typedef enum stop_reason {
-        STOP_EOF,
+        STOP_ENDED, /* the test's side is done: its end, end of file, or its process exited */
         STOP_TIMEOUT,
         STOP_CANCEL,
         STOP_BROKEN,
+        STOP_MORE, /* (serve_pending()) nothing more for now */
 } stop_reason;
 
-/* Serve the test until it ends its side, runs out of time or is cancelled. */
-static stop_reason serve_until_end(runner *rn) {
-        mh_buf payload = { .max = MH_TEST_WIRE_FRAME_MAX + 1 };
-        stop_reason why = STOP_BROKEN;
+static int pidfd_open_of(pid_t pid) {
+#ifdef SYS_pidfd_open
+        return (int) syscall(SYS_pidfd_open, pid, 0);
+#else
+        errno = ENOSYS;
+        return -1;
+#endif
+}
 
+/* Whether the test's process has exited (left unreaped, so that its group's id stays its). */
+static bool process_exited(const runner *rn) {
+        siginfo_t si = {};
+
+        if (waitid(P_PID, (id_t) rn->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
+                return errno != EINTR;
+        return si.si_pid != 0;
+}
+
+/* Serve the frames the wire holds now, whole or not. */
+static stop_reason serve_pending(runner *rn) {
         for (;;) {
-                struct pollfd p[2] = {
-                        { .fd = rn->fd, .events = POLLIN },
-                        { .fd = rn->plan->cancel_fd, .events = POLLIN },
-                };
-                unsigned wait = remaining_msec(rn, 1000);
                 uint32_t type;
                 int r;
 
-                if (wait == 0) {
-                        why = STOP_TIMEOUT;
-                        break;
-                }
-                r = poll(p, rn->plan->cancel_fd >= 0 ? 2 : 1, (int) wait);
-                if (r < 0 && errno != EINTR)
-                        break;
+                if (remaining_msec(rn, 1) == 0)
+                        return STOP_TIMEOUT;
+                if (cancelled(rn))
+                        return STOP_CANCEL;
+                r = mh_test_wire_recv_some(rn->fd, &rn->in, &type);
+                if (r == -EAGAIN)
+                        return STOP_MORE;
                 if (r <= 0)
-                        continue;
-                if (rn->plan->cancel_fd >= 0 && (p[1].revents & POLLIN)) {
-                        why = STOP_CANCEL;
-                        break;
-                }
-                r = mh_test_wire_recv(rn->fd, &type, &payload);
-                if (r <= 0) {
-                        why = r == 0 ? STOP_EOF : STOP_BROKEN;
-                        break;
-                }
-                r = serve(rn, type, &payload);
-                if (r == -ETIME) {
-                        why = STOP_TIMEOUT;
-                        break;
-                }
+                        return r == 0 ? STOP_ENDED : STOP_BROKEN;
+                r = serve(rn, type, &rn->in.payload);
+                if (r == -ETIME)
+                        return STOP_TIMEOUT;
+                if (r == -ECANCELED)
+                        return STOP_CANCEL;
                 /* A reply the test cannot take: it is gone, its end shows why. */
-                if (r < 0 && r != -EPIPE && r != -ECONNRESET) {
-                        why = STOP_BROKEN;
-                        break;
-                }
+                if (r < 0 && r != -EPIPE && r != -ECONNRESET)
+                        return STOP_BROKEN;
+                /* Its last word: a child that holds the wire open is not listened to. */
+                if (rn->ended)
+                        return STOP_ENDED;
         }
-        mh_buf_dispose(&payload);
-        return why;
+}
+
+/* Serve the test until it ends its side, runs out of time or is cancelled. */
+static stop_reason serve_until_end(runner *rn) {
+        for (;;) {
+                struct pollfd p[3] = {
+                        { .fd = rn->fd, .events = POLLIN },
+                        { .fd = rn->pidfd, .events = POLLIN },
+                        { .fd = rn->plan->cancel_fd, .events = POLLIN },
+                };
+                unsigned wait = remaining_msec(rn, rn->pidfd >= 0 ? 1000 : EXIT_POLL_MSEC);
+                stop_reason why;
+                bool exited;
+                int r;
+
+                if (wait == 0)
+                        return STOP_TIMEOUT;
+                /* poll() skips the descriptors that are -1. */
+                r = poll(p, ELEMENTSOF(p), (int) wait);
+                if (r < 0 && errno != EINTR)
+                        return STOP_BROKEN;
+                if (r < 0)
+                        continue;
+                if (p[2].revents & POLLIN)
+                        return STOP_CANCEL;
+                exited = rn->pidfd >= 0 ? p[1].revents != 0 : process_exited(rn);
+                if (p[0].revents || exited) {
+                        why = serve_pending(rn);
+                        if (why != STOP_MORE)
+                                return why;
+                }
+                /* Gone, with all it sent served; a child of its may hold the wire. */
+                if (exited)
+                        return STOP_ENDED;
+        }
+}
+
+/* After the test's side ended: wait for its process until the deadline or Ctrl-C. */
+static stop_reason wait_for_exit(runner *rn) {
+        for (;;) {
+                struct pollfd p[2] = {
+                        { .fd = rn->pidfd, .events = POLLIN },
+                        { .fd = rn->plan->cancel_fd, .events = POLLIN },
+                };
+                unsigned wait;
+
+                if (process_exited(rn))
+                        return STOP_ENDED;
+                wait = remaining_msec(rn, rn->pidfd >= 0 ? 1000 : EXIT_POLL_MSEC);
+                if (wait == 0)
+                        return STOP_TIMEOUT;
+                if (poll(p, ELEMENTSOF(p), (int) wait) < 0 && errno != EINTR)
+                        return STOP_BROKEN;
+                if (p[1].revents & POLLIN)
+                        return STOP_CANCEL;
+        }
 }
 
 static int set_outcome(mh_test_outcome *o, mh_test_status status, const char *fmt, ...)
@@ -336,7 +425,12 @@ static void end_processes(runner *rn) {
 int mh_test_execute(const mh_test_plan *plan, mh_test_outcome *ret, mh_error *error) {
         unsigned timeout_sec = plan->timeout_sec ?: plan->info->timeout ?: MH_TEST_DEFAULT_TIMEOUT;
         mh_test_outcome outcome = {};
-        runner rn = { .plan = plan, .outcome = &outcome, .notes = { .max = 1u << 20 } };
+        runner rn = {
+                .plan = plan,
+                .pidfd = -1,
+                .outcome = &outcome,
+                .notes = { .max = 1u << 20 },
+        };
         int sv[2], wait_status = 0, r;
         uint64_t start;
         stop_reason why;
@@ -356,7 +450,10 @@ int mh_test_execute(const mh_test_plan *plan, mh_test_outcome *ret, mh_error *er
                 close(sv[1]);
                 return mh_error_set(error, r, "cannot fork the test's process: %s", strerror(-r));
         }
+        /* Its own process group, set on both sides so that it is there
+         * before either goes on: the group is what is killed at the end. */
         if (pid == 0) {
+                (void) setpgid(0, 0);
                 /* Dies with the runner: it holds the runner's connections (the
                  * run's lease among them) open for as long as it lives. */
                 if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != runner_pid)
@@ -364,18 +461,28 @@ int mh_test_execute(const mh_test_plan *plan, mh_test_outcome *ret, mh_error *er
                 close(sv[0]);
                 mh_test_process_main(plan, sv[1]);
         }
+        (void) setpgid(pid, pid);
         close(sv[1]);
 
         rn.fd = sv[0];
+        rn.pid = pid;
+        rn.pidfd = pidfd_open_of(pid);
         rn.deadline = start + (uint64_t) timeout_sec * 1000000u;
         why = serve_until_end(&rn);
-        if (why != STOP_EOF)
-                kill(pid, SIGKILL);
+        if (why == STOP_ENDED)
+                why = wait_for_exit(&rn);
+        /* The whole group in every case, so that nothing the test started
+         * outlives it; the leader is not reaped yet, so the id is still its. */
+        if (kill(-pid, SIGKILL) < 0)
+                (void) kill(pid, SIGKILL);
         close(sv[0]);
+        if (rn.pidfd >= 0)
+                close(rn.pidfd);
         while (waitpid(pid, &wait_status, 0) < 0 && errno == EINTR)
                 ;
         outcome.duration_usec = mh_now_usec() - start;
         end_processes(&rn);
+        mh_test_wire_inbox_dispose(&rn.in);
 
         r = judge(&rn, why, wait_status, timeout_sec);
         if (r >= 0 && rn.notes.size > 0 && !(outcome.details = mh_buf_steal(&rn.notes, NULL)))

@@ -8,7 +8,8 @@
  * runner for each remote command and systemd call, since the hosts' SSH
  * sessions stay the runner's (their encryption state cannot be shared
  * between processes); the runner answers each request before reading the
- * next.  test.c is the test's end, test-runner.c the runner's.
+ * next.  test.c is the test's end, test-runner.c the runner's, which
+ * reads and writes without blocking so that no test can hang it.
  */
 
 #include <stdint.h>
@@ -66,6 +67,31 @@ int mh_test_wire_send(int fd, uint32_t type, const mh_buf *payload);
 /* Read one frame into payload (replacing what it held): 1, 0 at end of file, or a
  * negative code. */
 int mh_test_wire_recv(int fd, uint32_t *ret_type, mh_buf *payload);
+
+/*
+ * The runner's end, which a test must never block.  Send one frame,
+ * waiting for room at most until deadline (monotonic usec; -ETIME after
+ * it) and no longer once cancel_fd (-1: none) is readable (-ECANCELED).
+ */
+int mh_test_wire_send_until(int fd, uint32_t type, const mh_buf *payload, uint64_t deadline,
+                            int cancel_fd);
+
+/* A frame received in pieces, as they come. */
+typedef struct mh_test_wire_inbox {
+        char header[8];
+        size_t got_header;
+        bool complete;  /* payload holds a whole frame */
+        mh_buf payload; /* NUL-terminated once complete */
+} mh_test_wire_inbox;
+
+/*
+ * Read what fd holds into in, without blocking: 1 when a frame is whole
+ * (its type in *ret_type, its payload in in->payload until the next call),
+ * -EAGAIN when more must come first (poll fd, call again), 0 at end of
+ * file between frames, -EPIPE at end of file inside one, or a negative code.
+ */
+int mh_test_wire_recv_some(int fd, mh_test_wire_inbox *in, uint32_t *ret_type);
+void mh_test_wire_inbox_dispose(mh_test_wire_inbox *in);
 
 /*
  * The test's end, in the process forked for it (test.c): run the module's

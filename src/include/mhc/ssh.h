@@ -77,6 +77,11 @@ typedef struct mh_exec_options {
         size_t max_output;      /* per stream; 0: MH_EXEC_MAX_OUTPUT_DEFAULT */
         const char *prelude;    /* shell code run first by the same shell, not
                                  * shown in logs (NULL: none) */
+        /* > 0: when it becomes readable (or is already), stop waiting at once
+         * and fail with -ECANCELED ("cancelled: COMMAND"); the channel is
+         * closed, the remote command is not waited for.  0 (stdin) cannot be
+         * used: it is what a zeroed struct holds, and means none, as -1 does. */
+        int cancel_fd;
 } mh_exec_options;
 
 typedef struct mh_exec_result {
@@ -94,9 +99,9 @@ typedef struct mh_exec_result {
  * non-zero exit status is a result, not a failure: the return value is
  * negative only when the command could not run to its end (connection
  * lost, -ETIMEDOUT with the remote command ended, -EFBIG for output over
- * max_output).  A dropped connection is re-opened once if the command had
- * not been sent yet.  On success *ret is filled; release it with
- * mh_exec_result_dispose().  options may be NULL.
+ * max_output, -ECANCELED through cancel_fd).  A dropped connection is
+ * re-opened once if the command had not been sent yet.  On success *ret is
+ * filled; release it with mh_exec_result_dispose().  options may be NULL.
  */
 MH_EXPORT int mh_ssh_exec(mh_ssh *s, const char *command, const mh_exec_options *options,
                           mh_exec_result *ret, mh_error *error);

@@ -40,6 +40,14 @@ MH_EXPORT int mh_systemd_restart_unit(mh_systemd *sd, const char *unit, unsigned
 MH_EXPORT int mh_systemd_reload_unit(mh_systemd *sd, const char *unit, unsigned timeout_msec,
                                      mh_error *error);
 
+/*
+ * fd > 0: from now on, a wait for a job or for a unit to become active ends
+ * at once with -ECANCELED ("cancelled: ...") when fd becomes readable; the
+ * job goes on on the host.  0 or -1: none (the default).  The D-Bus calls
+ * themselves are not interrupted (each is bounded by conn.command_timeout).
+ */
+MH_EXPORT void mh_systemd_set_cancel_fd(mh_systemd *sd, int fd);
+
 /* Send signal to every process of unit (KillUnit, who=all). */
 MH_EXPORT int mh_systemd_kill_unit(mh_systemd *sd, const char *unit, int signal,
                                    mh_error *error);

@@ -51,13 +51,26 @@ MH_TEST(marker_is_gone, .topology = "one-client", .timeout = 20) {
 }
 
 /*
- * test-run interrupts mhtest while this waits.  It waits here, not in a
- * remote command: mhtest sees Ctrl-C only once a running command ends.
+ * test-run interrupts mhtest while this waits in a remote command, which
+ * Ctrl-C ends at once (the command is not waited for).
  */
 MH_TEST(interrupted, .topology = "one-client", .timeout = 30) {
         MH_ASSERT_RUN_OK(t, mh_role(t, "client", 0), "touch /root/mhc-ctrl-c");
+        mh_run(t, mh_role(t, "client", 0), "sleep 60");
         for (;;)
                 pause();
+}
+
+/* test-test-runner cancels these a second after they start (mh_test_execute()). */
+MH_TEST(cancelled_in_a_command, .topology = "one-client", .timeout = 30) {
+        mh_run(t, mh_role(t, "client", 0), "sleep 60");
+        mh_fail(t, "sleep 60 came back, not cancelled");
+}
+
+/* The unit, a oneshot service that sleeps for a minute, is test-test-runner's. */
+MH_TEST(cancelled_in_a_job, .topology = "one-client", .timeout = 30) {
+        MH_ASSERT_OK(t, mh_service_start(t, mh_role(t, "client", 0), "mhc-slow-start.service"));
+        mh_fail(t, "the start job came back, not cancelled");
 }
 
 MH_TEST(needs_two_dbs, .topology = "two-dbs", .timeout = 20) {
