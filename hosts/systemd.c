@@ -47,14 +47,37 @@ static void files_result_dispose(files_result *f) {
 
 /* What a backup remembers of each of the host's services. */
 typedef struct unit_record {
+        char unit[256];
         bool active;
         char invocation_id[33];
 } unit_record;
 
+/* What a backup holds, whatever the configuration says by the time it is
+ * restored (a later run may have another): its paths and its services. */
 typedef struct backup_data {
+        mh_strv paths; /* relative to /, as the file script got them */
         size_t n_units;
         unit_record units[];
 } backup_data;
+
+static backup_data *backup_data_new(size_t n_units) {
+        backup_data *d = calloc(1, sizeof(backup_data) + n_units * sizeof(unit_record));
+
+        if (d)
+                d->n_units = n_units;
+        return d;
+}
+
+static backup_data *backup_data_free(backup_data *d) {
+        if (d)
+                mh_strv_dispose(&d->paths);
+        free(d);
+        return NULL;
+}
+
+static void backup_data_freep(backup_data **d) {
+        backup_data_free(*d);
+}
 
 /* What a systemd host keeps besides its settings. */
 struct mh_systemd_host_state {
@@ -345,9 +368,8 @@ static int parse_files_output(const char *out, size_t size, files_result *ret, m
 /* Run the file script in mode on the host in one round trip, as
  * `sh DIR/files.sh MODE DIR / VERIFY CAP PATH...`; at backup it is sent
  * along on stdin and kept in the backup directory. */
-static int run_files(mh_host *h, const char *mode, const char *dir, bool verify, files_result *ret,
-                     mh_error *error) {
-        mh_systemd_host *sh = systemd_host(h);
+static int run_files(mh_host *h, const char *mode, const char *dir, const mh_strv *paths,
+                     bool verify, files_result *ret, mh_error *error) {
         _cleanup_free_ char *script_path = NULL, *args = NULL, *quoted_dir = NULL,
                             *quoted_script = NULL, *command = NULL;
         _cleanup_free_ const char **argv = NULL;
@@ -361,7 +383,7 @@ static int run_files(mh_host *h, const char *mode, const char *dir, bool verify,
                 return mh_error_oom(error);
         snprintf(cap, sizeof(cap), "%d", REPORT_CAP);
 
-        argv = calloc(sh->state->paths.n + 8, sizeof(char *));
+        argv = calloc(paths->n + 8, sizeof(char *));
         if (!argv)
                 return mh_error_oom(error);
         argv[0] = "sh";
@@ -371,8 +393,8 @@ static int run_files(mh_host *h, const char *mode, const char *dir, bool verify,
         argv[4] = "/";
         argv[5] = verify ? "1" : "0";
         argv[6] = cap;
-        for (size_t i = 0; i < sh->state->paths.n; i++)
-                argv[7 + i] = sh->state->paths.items[i];
+        for (size_t i = 0; i < paths->n; i++)
+                argv[7 + i] = paths->items[i];
         if (mh_shell_join(argv, &args) < 0)
                 return mh_error_oom(error);
 
@@ -468,20 +490,27 @@ static bool files_touch_units(const files_result *f) {
 /* --- backup and restore -------------------------------------------------- */
 
 /*
- * What b->data holds, in b->dir/units for load(): a line per service,
- * "UNIT ACTIVE INVOCATION" (1 or 0; the id or "-").  Unit names hold no
- * spaces.
+ * What b->data holds, in b->dir/systemd for load(): records of NUL-ended
+ * fields, "P" path (relative to /), "U" unit active(1 or 0) invocation
+ * (or "-").
  */
-static int write_units(mh_host *h, const mh_backup *b, const backup_data *data, mh_error *error) {
+#define STATE_FILE "systemd"
+#define STATE_MAX ((size_t) 4 << 20)
+
+static int write_state(mh_host *h, const mh_backup *b, const backup_data *data, mh_error *error) {
         _cleanup_free_ char *path = NULL;
-        mh_buf text = { .max = 1 << 20 };
+        mh_buf text = { .max = STATE_MAX };
         int r = 0;
 
-        for (size_t i = 0; r >= 0 && i < data->n_units; i++)
-                r = mh_buf_printf(&text, "%s %d %s\n", service(h, i), data->units[i].active,
-                                  data->units[i].invocation_id[0] ? data->units[i].invocation_id
-                                                                  : "-");
-        if (r < 0 || asprintf(&path, "%s/units", b->dir) < 0) {
+        for (size_t i = 0; r >= 0 && i < data->paths.n; i++)
+                r = mh_buf_printf(&text, "P%c%s%c", 0, data->paths.items[i], 0);
+        for (size_t i = 0; r >= 0 && i < data->n_units; i++) {
+                const unit_record *u = &data->units[i];
+
+                r = mh_buf_printf(&text, "U%c%s%c%d%c%s%c", 0, u->unit, 0, u->active, 0,
+                                  u->invocation_id[0] ? u->invocation_id : "-", 0);
+        }
+        if (r < 0 || asprintf(&path, "%s/" STATE_FILE, b->dir) < 0) {
                 path = NULL;
                 mh_buf_dispose(&text);
                 return mh_error_oom(error);
@@ -491,55 +520,75 @@ static int write_units(mh_host *h, const mh_backup *b, const backup_data *data, 
         return r;
 }
 
+/* The next NUL-ended field of [*at, end), or NULL. */
+static const char *next_field(const char **at, const char *end) {
+        const char *f = *at, *nul = memchr(f, '\0', (size_t) (end - f));
+
+        if (!nul)
+                return NULL;
+        *at = nul + 1;
+        return f;
+}
+
 static int systemd_load(mh_host *h, mh_backup *b, mh_error *error) {
         _cleanup_free_ char *path = NULL, *text = NULL;
-        _cleanup_free_ backup_data *data = NULL;
-        size_t n = n_services(h), size;
-        char *line, *save = NULL;
+        _cleanup_(backup_data_freep) backup_data *data = NULL;
+        const char *at, *end;
+        size_t size, n = 0;
         int r;
 
         if (!systemd_host(h))
                 return not_systemd(h, error);
-        if (asprintf(&path, "%s/units", b->dir) < 0) {
+        if (asprintf(&path, "%s/" STATE_FILE, b->dir) < 0) {
                 path = NULL;
                 return mh_error_oom(error);
         }
-        r = mh_ssh_read_file(h->ssh, path, 1 << 20, &text, &size, error);
+        r = mh_ssh_read_file(h->ssh, path, STATE_MAX, &text, &size, error);
         if (r < 0)
                 return r;
-        data = calloc(1, sizeof(backup_data) + n * sizeof(unit_record));
+        end = text + size;
+        for (at = text; at < end;)
+                if (*at++ == 'U')
+                        n++;
+        data = backup_data_new(n);
         if (!data)
                 return mh_error_oom(error);
-        data->n_units = n;
 
-        for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                char unit[256], invocation[64];
-                int active;
-                size_t i;
+        n = 0;
+        for (at = text; at < end;) {
+                const char *kind = next_field(&at, end), *a = kind ? next_field(&at, end) : NULL;
 
-                if (sscanf(line, "%255s %d %63s", unit, &active, invocation) != 3 ||
-                    strlen(invocation) > 32)
-                        return mh_error_set(error, -EBADMSG, "%s: cannot read line '%.80s'", path,
-                                            line);
-                for (i = 0; i < n && !streq(service(h, i), unit); i++)
-                        ;
-                if (i == n)
-                        return mh_error_set(error, -ESTALE,
-                                            "the backup has service '%s', which is no longer in "
-                                            "the host's services",
-                                            unit);
-                data->units[i].active = active != 0;
-                snprintf(data->units[i].invocation_id, sizeof(data->units[i].invocation_id), "%s",
-                         streq(invocation, "-") ? "" : invocation);
+                if (!a)
+                        goto bad;
+                if (streq(kind, "P")) {
+                        if (mh_strv_consume(&data->paths, strdup(a)) < 0)
+                                return mh_error_oom(error);
+                } else if (streq(kind, "U")) {
+                        const char *active = next_field(&at, end);
+                        const char *invocation = active ? next_field(&at, end) : NULL;
+                        unit_record *u = &data->units[n++];
+
+                        if (!invocation || strlen(a) >= sizeof(u->unit) ||
+                            strlen(invocation) >= sizeof(u->invocation_id))
+                                goto bad;
+                        snprintf(u->unit, sizeof(u->unit), "%s", a);
+                        u->active = streq(active, "1");
+                        snprintf(u->invocation_id, sizeof(u->invocation_id), "%s",
+                                 streq(invocation, "-") ? "" : invocation);
+                } else
+                        goto bad;
         }
-        free(b->data);
+        data->n_units = n; /* counted above from every 'U' byte: at least as many */
+        backup_data_free(b->data);
         b->data = TAKE_PTR(data);
         return 0;
+bad:
+        return mh_error_set(error, -EBADMSG, "%s: not a backup state that mhc wrote", path);
 }
 
 static int systemd_backup(mh_host *h, mh_backup *b, mh_error *error) {
         mh_systemd_host *sh = systemd_host(h);
-        _cleanup_free_ backup_data *data = NULL;
+        _cleanup_(backup_data_freep) backup_data *data = NULL;
         uint64_t t0 = mh_now_usec(), t1;
         size_t n = n_services(h);
         int r;
@@ -547,15 +596,17 @@ static int systemd_backup(mh_host *h, mh_backup *b, mh_error *error) {
         if (!sh)
                 return not_systemd(h, error);
 
-        data = calloc(1, sizeof(backup_data) + n * sizeof(unit_record));
+        data = backup_data_new(n);
         if (!data)
                 return mh_error_oom(error);
-        data->n_units = n;
+        for (size_t i = 0; i < sh->state->paths.n; i++)
+                if (mh_strv_consume(&data->paths, strdup(sh->state->paths.items[i])) < 0)
+                        return mh_error_oom(error);
 
-        if (sh->state->paths.n > 0) {
+        if (data->paths.n > 0) {
                 files_result f = {};
 
-                r = run_files(h, "backup", b->dir, false, &f, error);
+                r = run_files(h, "backup", b->dir, &data->paths, false, &f, error);
                 if (r < 0)
                         return r;
                 files_result_dispose(&f);
@@ -568,27 +619,29 @@ static int systemd_backup(mh_host *h, mh_backup *b, mh_error *error) {
                 if (!sd)
                         return error && error->code < 0 ? error->code : -EIO;
                 for (size_t i = 0; i < n; i++) {
+                        unit_record *u = &data->units[i];
                         mh_unit_state st;
 
                         r = mh_systemd_get_unit(sd, service(h, i), &st, error);
                         if (r < 0)
                                 return r;
-                        data->units[i].active = state_is_active(&st);
-                        memcpy(data->units[i].invocation_id, st.invocation_id,
-                               sizeof(data->units[i].invocation_id));
-                        data->units[i].invocation_id[32] = '\0';
+                        snprintf(u->unit, sizeof(u->unit), "%s", service(h, i));
+                        u->active = state_is_active(&st);
+                        memcpy(u->invocation_id, st.invocation_id, sizeof(u->invocation_id));
+                        u->invocation_id[32] = '\0';
                 }
         }
 
-        r = write_units(h, b, data, error);
+        r = write_state(h, b, data, error);
         if (r < 0)
                 return r;
 
-        free(b->data);
+        backup_data_free(b->data);
         b->data = TAKE_PTR(data);
         mh_log(MH_LOG_DEBUG, hostname(h),
-               "backup '%s': %zu paths in %.1f ms, %zu services in %.1f ms", b->name, sh->state->paths.n,
-               (double) (t1 - t0) / 1000.0, n, (double) (mh_now_usec() - t1) / 1000.0);
+               "backup '%s': %zu paths in %.1f ms, %zu services in %.1f ms", b->name,
+               sh->state->paths.n, (double) (t1 - t0) / 1000.0, n,
+               (double) (mh_now_usec() - t1) / 1000.0);
         return 0;
 }
 
@@ -604,7 +657,7 @@ typedef enum unit_action {
  * (in reverse order), then start or restart the others in order. */
 static int restore_services(mh_host *h, backup_data *data, const files_result *f, bool full,
                             mh_buf *summary, mh_error *error) {
-        size_t n = n_services(h);
+        size_t n = data->n_units;
         _cleanup_free_ unit_action *actions = NULL;
         mh_systemd *sd;
         int ret = 0, r;
@@ -621,9 +674,6 @@ static int restore_services(mh_host *h, backup_data *data, const files_result *f
         }
         if (n == 0)
                 return 0;
-        if (data->n_units != n)
-                return mh_error_set(error, -EINVAL, "the backup has %zu services, the host %zu",
-                                    data->n_units, n);
         sd = bus(h, error);
         if (!sd)
                 return error && error->code < 0 ? error->code : -EIO;
@@ -633,7 +683,7 @@ static int restore_services(mh_host *h, backup_data *data, const files_result *f
 
         for (size_t i = 0; i < n; i++) {
                 const unit_record *u = &data->units[i];
-                const char *unit = service(h, i);
+                const char *unit = data->units[i].unit;
                 mh_unit_state st;
 
                 r = mh_systemd_get_unit(sd, unit, &st, error);
@@ -652,14 +702,14 @@ static int restore_services(mh_host *h, backup_data *data, const files_result *f
         for (size_t i = n; i > 0; i--) {
                 if (actions[i - 1] != ACTION_STOP)
                         continue;
-                r = mh_systemd_stop_unit(sd, service(h, i - 1), 0, error);
+                r = mh_systemd_stop_unit(sd, data->units[i - 1].unit, 0, error);
                 if (r < 0 && ret == 0)
                         ret = r;
-                (void) mh_buf_printf(summary, ", stopped %s", service(h, i - 1));
+                (void) mh_buf_printf(summary, ", stopped %s", data->units[i - 1].unit);
         }
         for (size_t i = 0; i < n; i++) {
                 unit_record *u = &data->units[i];
-                const char *unit = service(h, i);
+                const char *unit = data->units[i].unit;
                 mh_unit_state st;
 
                 if (actions[i] != ACTION_START && actions[i] != ACTION_RESTART)
@@ -712,8 +762,10 @@ static int systemd_restore(mh_host *h, mh_backup *b, const mh_restore_options *o
                 return mh_error_set(error, -ENOENT, "backup '%s' has no record of the services",
                                     b->name);
 
-        if (sh->state->paths.n > 0) {
-                r = run_files(h, full ? "full" : "restore", b->dir, verify, &f, error);
+        /* The backup's own paths: a later run's configuration may name others. */
+        if (((backup_data *) b->data)->paths.n > 0) {
+                r = run_files(h, full ? "full" : "restore", b->dir, &((backup_data *) b->data)->paths,
+                              verify, &f, error);
                 if (r < 0)
                         return r;
         }
@@ -755,7 +807,7 @@ static int systemd_restore(mh_host *h, mh_backup *b, const mh_restore_options *o
 }
 
 static int systemd_drop(_unused_ mh_host *h, mh_backup *b, _unused_ mh_error *error) {
-        free(b->data);
+        backup_data_free(b->data);
         b->data = NULL;
         return 0;
 }

@@ -11,6 +11,9 @@
 
 #include "util.h"
 
+/* Where hosts keep the runs' backups (host-run.c), for messages. */
+#define MHC_STATE_DIR_TEXT "/var/lib/mhc"
+
 /*
  * The lab of a run and the topology controllers (see <mhc/controller.h>):
  * what each host has been through in the run (connected, vanilla backup
@@ -84,9 +87,11 @@ mh_lab *mh_lab_free(mh_lab *l) {
                         mh_error e = MH_ERROR_INIT;
 
                         (void) mh_host_drop_backup(lh->host, MH_BACKUP_VANILLA, &e);
-                } else if (lh->dirty)
+                } else if (lh->dirty) {
                         /* its backups stay: the next run recovers from them */
+                        mh_host_keep_backups(lh->host, true);
                         mh_host_set_step(lh->host, "quarantined: the host could not be put back");
+                }
                 mh_host_free(lh->host);
                 free(lh->unusable);
                 free(lh->dirty);
@@ -311,7 +316,9 @@ static int look_at_dead_runs(mh_lab *l, lab_host *lh) {
         }
         r = mh_host_recover(lh->host, &e);
         if (r < 0) {
-                r = set_reason(&lh->unusable, "cannot be recovered from a run that died: %s",
+                r = set_reason(&lh->unusable,
+                               "cannot be recovered from a run that died: %s; remove "
+                               MHC_STATE_DIR_TEXT "/run-ID by hand to go on without it",
                                e.message);
                 goto finish;
         }

@@ -89,7 +89,7 @@ static const char lease_script[] =
         "  head -n 1 \"$d/doing\" 2>/dev/null | sed 's/^/doing /'\n"
         "  for b in \"$d\"/*/; do\n"
         "    [ -d \"$b\" ] || continue; b=${b%/}\n"
-        "    if [ -e \"$b/.complete\" ]; then echo \"complete ${b##*/}\"; else echo \"backup ${b##*/}\"; fi\n"
+        "    if [ -e \"$b/.complete\" ]; then echo \"complete ${b##*/} $(head -c 64 \"$b/.complete\")\"; else echo \"backup ${b##*/}\"; fi\n"
         "  done\n"
         "done\n"
         "base=/sys/fs/cgroup; [ -e $base/cgroup.controllers ] || base=/sys/fs/cgroup/unified\n"
@@ -113,6 +113,7 @@ static void dead_run_dispose(dead_run *d) {
         free(d->text);
         mh_strv_dispose(&d->backups);
         mh_strv_dispose(&d->complete);
+        mh_strv_dispose(&d->complete_types);
 }
 
 void mh_host_forget_dead_runs(mh_host *h) {
@@ -170,9 +171,18 @@ static int parse_dead_line(internal *in, char *line) {
         if (startswith(line, "backup "))
                 return mh_strv_consume(&d->backups, strdup(line + 7));
         if (startswith(line, "complete ")) {
-                int r = mh_strv_consume(&d->backups, strdup(line + 9));
+                const char *name = line + 9, *type = strchr(name, ' ');
+                _cleanup_free_ char *n = strndup(name, type ? (size_t) (type - name) : strlen(name));
+                int r;
 
-                return r < 0 ? r : mh_strv_consume(&d->complete, strdup(line + 9));
+                if (!n)
+                        return -ENOMEM;
+                r = mh_strv_consume(&d->backups, strdup(n));
+                if (r >= 0)
+                        r = mh_strv_consume(&d->complete, strdup(n));
+                if (r >= 0)
+                        r = mh_strv_consume(&d->complete_types, strdup(type ? type + 1 : ""));
+                return r;
         }
         return -EBADMSG;
 }
@@ -478,7 +488,7 @@ int mh_host_keep_lease(mh_host *h, mh_error *e) {
         if (r >= 0)
                 r = contain_run(h, e);
         if (r < 0)
-                mh_error_prefix(e, "the run's lease was lost and cannot be taken again: ");
+                mh_error_prefix(e, "the run's lease was lost and cannot be taken again");
         return r;
 }
 
@@ -545,23 +555,38 @@ static int load(mh_host *h, const dead_run *d, entry *b, mh_error *e) {
                                     h->type->name);
         r = SLOT(h, load)(h, &b->backup, e);
         if (r < 0)
-                mh_error_prefix(e, "cannot read backup '%s' of run %s: ", b->name, d->id);
+                mh_error_prefix(e, "cannot read backup '%s' of run %s", b->name, d->id);
         return r;
+}
+
+/* The host type that took d's whole backup name ("" if it did not say). */
+static const char *backup_type(const dead_run *d, const char *name) {
+        for (size_t i = 0; i < d->complete.n; i++)
+                if (streq(d->complete.items[i], name))
+                        return d->complete_types.items[i];
+        return "";
 }
 
 /* Put the host back from d's vanilla backup, whatever changed. */
 static int restore_dead(mh_host *h, const dead_run *d, mh_error *e) {
         mh_restore_options full = { .full = 1 };
-        entry *b = dead_entry(d, MH_BACKUP_VANILLA);
+        const char *type = backup_type(d, MH_BACKUP_VANILLA);
+        entry *b;
         int r;
 
+        if (!streq(type, h->type->name))
+                return mh_error_set(e, -ESTALE,
+                                    "the vanilla backup of run %s was taken by a host of type "
+                                    "'%s', not '%s' as mhc.yaml says now",
+                                    d->id, type, h->type->name);
+        b = dead_entry(d, MH_BACKUP_VANILLA);
         if (!b)
                 return mh_error_oom(e);
         r = load(h, d, b, e);
         if (r >= 0) {
                 r = SLOT(h, restore)(h, &b->backup, &full, e);
                 if (r < 0)
-                        mh_error_prefix(e, "cannot restore the vanilla backup of run %s: ", d->id);
+                        mh_error_prefix(e, "cannot restore the vanilla backup of run %s", d->id);
         }
         if (b->backup.data && SLOT(h, drop))
                 (void) SLOT(h, drop)(h, &b->backup, NULL);
@@ -589,7 +614,7 @@ static int drop_dead(mh_host *h, const dead_run *d, mh_error *e) {
                         int k = SLOT(h, drop)(h, &b->backup, r < 0 ? NULL : e);
 
                         if (k < 0 && r == 0) {
-                                mh_error_prefix(e, "cannot drop backup '%s' of run %s: ", b->name,
+                                mh_error_prefix(e, "cannot drop backup '%s' of run %s", b->name,
                                                 d->id);
                                 r = k;
                         }

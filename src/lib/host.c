@@ -209,13 +209,25 @@ mh_host *mh_host_free(mh_host *h) {
         connected = h->ssh != NULL;
 
         if (in) {
-                /* Backups stay on the host; only what the type keeps in memory goes. */
+                /* A run that ends drops its backups, the type's copies outside
+                 * their directories too; kept (or left by a lost connection),
+                 * they are a later run's to recover from. */
+                bool drop = h->ssh && in->lease && !in->keep_backups;
+
                 for (size_t i = 0; i < in->n_backups; i++) {
-                        if (SLOT(h, drop))
-                                (void) SLOT(h, drop)(h, &in->backups[i]->backup, NULL);
-                        mh_host_entry_free(in->backups[i]);
+                        entry *b = in->backups[i];
+                        mh_error e = MH_ERROR_INIT;
+
+                        if (SLOT(h, drop) && SLOT(h, drop)(h, &b->backup, drop ? &e : NULL) < 0 &&
+                            drop) {
+                                mh_log(MH_LOG_WARNING, mh_host_name(h),
+                                       "cannot drop backup '%s' (the next run will): %s", b->name,
+                                       mh_error_message(&e, -EIO));
+                                drop = false;
+                        }
+                        mh_host_entry_free(b);
                 }
-                if (in->n_backups == 0 && h->ssh && in->lease)
+                if (drop)
                         remove_run_dir(h);
                 free(in->backups);
         }
@@ -235,6 +247,11 @@ mh_host *mh_host_free(mh_host *h) {
         free(h->run_dir);
         free(h);
         return NULL;
+}
+
+void mh_host_keep_backups(mh_host *h, bool keep) {
+        if (h)
+                internal_of(h)->keep_backups = keep;
 }
 
 const char *mh_host_name(const mh_host *h) {
@@ -463,7 +480,8 @@ static int mark_complete(mh_host *h, const entry *b, mh_error *e) {
                 marker = NULL;
                 return mh_error_oom(e);
         }
-        return mh_ssh_write_file(h->ssh, marker, "", 0, 0600, e);
+        /* The type that can read it back. */
+        return mh_ssh_write_file(h->ssh, marker, h->type->name, strlen(h->type->name), 0600, e);
 }
 
 /* Let the type forget backup i, remove its directory and forget it here too. */

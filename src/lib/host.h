@@ -42,6 +42,7 @@ typedef struct dead_run {
         char *doing;            /* the last step it announced, or NULL */
         mh_strv backups;        /* the backups it left */
         mh_strv complete;       /* those marked whole */
+        mh_strv complete_types; /* the host type that took each, same order */
         char *text;             /* the line that describes it, made on demand */
 } dead_run;
 
@@ -51,6 +52,7 @@ typedef struct internal {
         size_t n_backups;
         mh_tunnel *lease;       /* the tunnel holding the run's lease, or NULL */
         unsigned lock_wait_sec; /* how long to wait for another run to end */
+        bool keep_backups;      /* mh_host_free() leaves them for a later run */
         mh_command_fn observer; /* handed to each session the host makes */
         void *observer_userdata;
         char *cgroup;           /* the run's cgroup on the host, NULL: none */

@@ -255,9 +255,16 @@ static inline char *result_message(const run *r, const char *test) {
         } while (0)
 
 /* Fail unless mhtest exited with status, showing what it said. */
+/* The last 1500 bytes of s: Check refuses longer messages. */
+static inline const char *tail_of(const char *s) {
+        size_t n = strlen(s);
+
+        return n > 1500 ? s + n - 1500 : s;
+}
+
 #define ck_assert_exit(r, wanted)                                                              \
         ck_assert_msg((r)->status == (wanted), "exit %d, not %d\n%s%s", (r)->status, (wanted), \
-                      (r)->out, (r)->err)
+                      tail_of((r)->out), tail_of((r)->err))
 
 static inline size_t count(const char *s, const char *needle) {
         size_t n = 0;

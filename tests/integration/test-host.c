@@ -664,12 +664,21 @@ START_TEST(test_run_dir) {
         mh_host_free(h);
         ck_assert(!remote_exists(o, run_dir));
 
-        /* Freed with a backup left: the run dir stays, and its lease is free. */
+        /* Freed with a backup left: dropped with the run dir. */
         h = host_new(c, 0);
         ck_assert_str_eq(h->run_dir, run_dir);
         host_connect(h);
+        r = mh_host_backup(h, "dropped", &e);
+        ck_assert_msg(r == 0, "backup: %s", mh_error_message(&e, r));
+        mh_host_free(h);
+        ck_assert(!remote_exists(o, run_dir));
+
+        /* Kept: the run dir stays for a later run, and its lease is free. */
+        h = host_new(c, 0);
+        host_connect(h);
         r = mh_host_backup(h, "kept", &e);
         ck_assert_msg(r == 0, "backup: %s", mh_error_message(&e, r));
+        mh_host_keep_backups(h, true);
         mh_host_free(h);
         free(cmd);
         ck_assert_int_ge(asprintf(&cmd, "test -d %1$s/kept && flock -w 5 %1$s/.lease true", run_dir),
@@ -863,7 +872,7 @@ START_TEST(test_dead_runs) {
         o = observer("client", &oc);
         ck_assert_int_eq(run(o,
                              "rm -f " RECOVERED " && mkdir -p -m 0700 " DEAD_RUN "/vanilla " DEAD_RUN
-                             "/topology " HALF_RUN "/vanilla && : >" DEAD_RUN "/vanilla/.complete && "
+                             "/topology " HALF_RUN "/vanilla && echo script >" DEAD_RUN "/vanilla/.complete && "
                              "echo 'deadbeef00000000 1700000000 77 ci-7' >" DEAD_RUN "/owner && "
                              "echo 'test files.write_file' >" DEAD_RUN "/doing && : >" DEAD_RUN
                              "/.lease",

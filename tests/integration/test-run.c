@@ -375,6 +375,16 @@ START_TEST(test_restore_failure_quarantines) {
         ck_assert_result(&r, "after_broken_restore_again", "scripted", "ERROR",
                          ": host scripted.lab.test is dirty: ");
         run_dispose(&r);
+
+        /* The quarantined host kept its backups: the next run puts it back. */
+        MHTEST(&f, &r, "--recover");
+        ck_assert_exit(&r, 0);
+        ck_assert_msg(strstr(r.err, "mhtest: warning: scripted.lab.test: put back after run ") &&
+                              strstr(r.err, "last at: quarantined: the host could not be put back; "
+                                            "its vanilla backup is whole"),
+                      "%s", r.err);
+        ck_assert_ptr_nonnull(strstr(r.out, "scripted.lab.test: clean\n"));
+        run_dispose(&r);
         fixture_dispose(&f);
 }
 END_TEST
@@ -454,6 +464,8 @@ START_TEST(test_ctrl_c_restores_hosts) {
                 strstr(xml, "<error message=\"interrupted (Ctrl-C)\" type=\"cancelled\""));
         ck_assert_uint_eq(count(xml, "<testcase "), 1);
         ck_assert_int_eq(on_host("client", "test -e /root/mhc-ctrl-c"), 1);
+        /* the remote command Ctrl-C came in was ended on the host, not left to run */
+        ck_assert_int_eq(on_host("client", "pgrep -x -f 'sleep 61'"), 1);
         run_dispose(&r);
         fixture_dispose(&f);
 }
@@ -646,6 +658,13 @@ START_TEST(test_secrets_are_redacted_everywhere) {
         ck_assert_int_eq(nftw(artifacts, check_file, 16, FTW_PHYS), 0);
         ck_assert_uint_ge(walk_files, 3);
         ck_assert_msg(!walk_leak[0], "the artifact %s holds the secret", walk_leak);
+        run_dispose(&r);
+
+        /* The host it quarantined is put back (the marker is gone): the next tests find it clean. */
+        MHTEST(&f, &r, "--recover");
+        ck_assert_exit(&r, 0);
+        assert_no_secret("--recover's output", r.out, password);
+        assert_no_secret("--recover's messages", r.err, password);
         run_dispose(&r);
         fixture_dispose(&f);
 }

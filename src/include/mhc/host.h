@@ -2,6 +2,7 @@
 #ifndef MHC_HOST_H
 #define MHC_HOST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <mhc/common.h>
@@ -41,11 +42,16 @@ typedef struct mh_restore_options {
  */
 MH_EXPORT int mh_host_new(const mh_host_config *config, mh_host **ret, mh_error *error);
 
-/* Disconnect, end the run's lease and free (NULL is fine).  Backups left
- * on the host stay there: a later run finds them as a dead run's and
- * recovers from them (mh_host_recover()); without any, the run's
- * directory is removed.  Returns NULL. */
+/* Drop the backups still taken (unless mh_host_keep_backups()), remove
+ * the run's directory, disconnect, end the run's lease and free (NULL is
+ * fine).  Backups that stay on the host (kept, or not dropped because the
+ * connection is gone) are a dead run's to a later run, which recovers from
+ * them (mh_host_recover()).  Returns NULL. */
 MH_EXPORT mh_host *mh_host_free(mh_host *h);
+
+/* Have mh_host_free() leave the host's backups on it, for a later run to
+ * put it back from: a host that could not be put back (quarantined). */
+MH_EXPORT void mh_host_keep_backups(mh_host *h, bool keep);
 
 MH_EXPORT const char *mh_host_name(const mh_host *h);
 MH_EXPORT const mh_host_config *mh_host_get_config(const mh_host *h);

@@ -56,7 +56,7 @@ MH_TEST(marker_is_gone, .topology = "one-client", .timeout = 20) {
  */
 MH_TEST(interrupted, .topology = "one-client", .timeout = 30) {
         MH_ASSERT_RUN_OK(t, mh_role(t, "client", 0), "touch /root/mhc-ctrl-c");
-        mh_run(t, mh_role(t, "client", 0), "sleep 60");
+        mh_run(t, mh_role(t, "client", 0), "exec sleep 61");
         for (;;)
                 pause();
 }
