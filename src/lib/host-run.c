@@ -408,28 +408,72 @@ static bool holder_gone(const mh_host *h) {
                kill((pid_t) in->holder_pid, 0) < 0 && errno == ESRCH;
 }
 
-/* The run's own commands (restores, backups) go to the cgroup too, in
- * cgroup/run: should the runner die, they end with the lease instead of
- * going on beside the next run's recovery. */
-static int contain_run(mh_host *h, mh_error *e) {
-        _cleanup_free_ char *path = NULL, *quoted = NULL, *prelude = NULL;
-        const char *cgroup = internal_of(h)->cgroup;
+/*
+ * Shell code that ends the processes of the last test that ended, if any:
+ * kill its cgroup and wait until it is empty (builtins only; systemd
+ * removes the empty cgroups with the run's unit).  Idempotent, so every
+ * command may run it until the next test ends; the first one after a test
+ * (the restore's) does the work.
+ */
+static int kill_ended_test(const mh_host *h, mh_buf *out) {
+        const internal *in = internal_of(h);
+        _cleanup_free_ char *path = NULL, *quoted = NULL;
 
-        if (!cgroup)
-                return mh_ssh_set_prelude(h->ssh, NULL);
-        if (asprintf(&path, "%s/run", cgroup) < 0) {
+        if (!in->test_ended)
+                return 0;
+        if (asprintf(&path, "%s/test-%u", in->cgroup, in->ended_serial) < 0) {
                 path = NULL;
-                return mh_error_oom(e);
+                return -ENOMEM;
         }
-        if (mh_shell_quote(path, &quoted) < 0 ||
-            asprintf(&prelude,
-                     "{ echo $$ >%1$s/cgroup.procs || { mkdir -p %1$s && echo $$ "
-                     ">%1$s/cgroup.procs; }; } 2>/dev/null || :",
-                     quoted) < 0) {
-                prelude = NULL;
-                return mh_error_oom(e);
+        if (mh_shell_quote(path, &quoted) < 0)
+                return -ENOMEM;
+        return mh_buf_printf(
+                out,
+                "if [ -e %1$s/cgroup.kill ]; then echo 1 >%1$s/cgroup.kill; i=0; "
+                "while read -r l <%1$s/cgroup.events && [ \"$l\" != 'populated 0' ]; do "
+                "i=$((i + 1)); [ $i -le %2$d ] || { echo 'mhc: the processes of the last test do "
+                "not end' >&2; exit 125; }; sleep 0.01; done; fi\n",
+                quoted, END_PROCESSES_TRIES);
+}
+
+/* Put the shell in cgroup/NAME, making it when missing. */
+static int join_cgroup(const mh_host *h, const char *name, bool required, mh_buf *out) {
+        _cleanup_free_ char *path = NULL, *quoted = NULL;
+
+        if (asprintf(&path, "%s/%s", internal_of(h)->cgroup, name) < 0) {
+                path = NULL;
+                return -ENOMEM;
         }
-        return mh_ssh_set_prelude(h->ssh, prelude) < 0 ? mh_error_oom(e) : 0;
+        if (mh_shell_quote(path, &quoted) < 0)
+                return -ENOMEM;
+        return mh_buf_printf(out,
+                             "{ echo $$ >%1$s/cgroup.procs || { mkdir -p %1$s && echo $$ "
+                             ">%1$s/cgroup.procs; }; } 2>/dev/null || %2$s",
+                             quoted,
+                             required ? "{ echo 'mhc: cannot put the command in the cgroup of "
+                                        "the test' >&2; exit 125; }"
+                                      : ":");
+}
+
+/*
+ * The run's own commands (restores, backups) go to the cgroup too, in
+ * cgroup/run: should the runner die, they end with the lease instead of
+ * going on beside the next run's recovery.  They end the last test's
+ * processes first.
+ */
+static int contain_run(mh_host *h, mh_error *e) {
+        mh_buf prelude = MH_BUF_INIT(8192);
+        int r;
+
+        if (!internal_of(h)->cgroup)
+                return mh_ssh_set_prelude(h->ssh, NULL);
+        r = kill_ended_test(h, &prelude);
+        if (r >= 0)
+                r = join_cgroup(h, "run", false, &prelude);
+        if (r >= 0)
+                r = mh_ssh_set_prelude(h->ssh, prelude.data);
+        mh_buf_dispose(&prelude);
+        return r < 0 ? mh_error_oom(e) : 0;
 }
 
 int mh_host_take_lease(mh_host *h, mh_error *e) {
@@ -686,21 +730,10 @@ int mh_host_recover(mh_host *h, mh_error *error) {
 
 /* --- the processes of a test ---------------------------------------------- */
 
-/* The cgroup of the current test, quoted for the shell, into *ret. */
-static int test_cgroup(const mh_host *h, char **ret) {
-        _cleanup_free_ char *path = NULL;
-        const internal *in = internal_of(h);
-
-        if (asprintf(&path, "%s/test-%u", in->cgroup, in->test_serial) < 0) {
-                path = NULL;
-                return -ENOMEM;
-        }
-        return mh_shell_quote(path, ret);
-}
-
 int mh_host_exec(mh_host *h, const char *command, const mh_exec_options *options,
                  mh_exec_result *ret, mh_error *error) {
-        _cleanup_free_ char *cgroup = NULL, *prelude = NULL;
+        _cleanup_free_ char *name = NULL;
+        mh_buf prelude = MH_BUF_INIT(8192);
         mh_exec_options o = {};
         internal *in;
         int r;
@@ -716,49 +749,45 @@ int mh_host_exec(mh_host *h, const char *command, const mh_exec_options *options
 
         if (options)
                 o = *options;
-        if (test_cgroup(h, &cgroup) < 0 ||
-            asprintf(&prelude,
-                     "{ echo $$ >%1$s/cgroup.procs || { mkdir -p %1$s && echo $$ "
-                     ">%1$s/cgroup.procs; }; } 2>/dev/null || { echo 'mhc: cannot put the "
-                     "command in the cgroup of the test' >&2; exit 125; }",
-                     cgroup) < 0) {
-                prelude = NULL;
+        r = asprintf(&name, "test-%u", in->test_serial) < 0 ? -ENOMEM : 0;
+        if (r >= 0)
+                r = kill_ended_test(h, &prelude);
+        if (r >= 0)
+                r = join_cgroup(h, name, true, &prelude);
+        if (r < 0) {
+                mh_buf_dispose(&prelude);
                 return mh_error_oom(error);
         }
-        o.prelude = prelude;
+        o.prelude = prelude.data;
         in->test_used = true;
         r = mh_ssh_exec(h->ssh, command, &o, ret, error);
+        mh_buf_dispose(&prelude);
         return r;
 }
 
-int mh_host_end_processes(mh_host *h, mh_error *error) {
-        _cleanup_free_ char *cgroup = NULL, *command = NULL;
-        mh_error e = MH_ERROR_INIT;
+int mh_host_end_test(mh_host *h, mh_error *error) {
         internal *in;
-        int r;
 
         if (!h)
-                return mh_error_set(error, -EINVAL, "mh_host_end_processes: invalid argument");
+                return mh_error_set(error, -EINVAL, "mh_host_end_test: invalid argument");
         in = internal_of(h);
         if (!in->test_used)
                 return 0;
-        if (!h->ssh)
-                return mh_error_set(error, -ENOTCONN, "host '%s' is not connected",
-                                    mh_host_name(h));
-        if (test_cgroup(h, &cgroup) < 0 ||
-            asprintf(&command,
-                     "d=%s; [ -d \"$d\" ] || exit 0; echo 1 >\"$d/cgroup.kill\" || exit 1; i=0; "
-                     "until rmdir \"$d\" 2>/dev/null; do i=$((i + 1)); "
-                     "[ $i -le %d ] || { echo \"processes in $d do not end\" >&2; exit 1; }; "
-                     "sleep 0.01; done",
-                     cgroup, END_PROCESSES_TRIES) < 0) {
-                command = NULL;
-                return mh_error_oom(error);
-        }
-        r = mh_host_run_command(h, command, "end the processes of the test", NULL, &e);
-        /* The next test gets a cgroup of its own, whatever happened to this one. */
-        in->test_serial++;
+        /* The next command on the host ends them: the restore's, usually. */
+        in->test_ended = true;
+        in->ended_serial = in->test_serial++;
         in->test_used = false;
+        return h->ssh ? contain_run(h, error) : 0;
+}
+
+int mh_host_end_processes(mh_host *h, mh_error *error) {
+        mh_error e = MH_ERROR_INIT;
+        int r;
+
+        r = mh_host_end_test(h, error);
+        if (r < 0 || !internal_of(h)->test_ended || !h->ssh)
+                return r;
+        r = mh_host_run_command(h, "true", "end the processes of the test", NULL, &e);
         if (r < 0)
                 return mh_host_fail(h, r, &e, error);
         return 0;

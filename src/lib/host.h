@@ -58,6 +58,8 @@ typedef struct internal {
         char *cgroup;           /* the run's cgroup on the host, NULL: none */
         unsigned test_serial;   /* the test cgroup in use: cgroup/test-N */
         bool test_used;         /* a command ran in it */
+        bool test_ended;        /* cgroup/test-ended_serial is ended by every command's prelude */
+        unsigned ended_serial;
         dead_run *dead;
         size_t n_dead;
         char holder_runner[128]; /* of the run found holding the host, "" if none */

@@ -10,7 +10,6 @@
 #include <sys/wait.h>
 
 #include <mhc/host.h>
-#include <mhc/parallel.h>
 #include <mhc/ssh.h>
 #include <mhc/systemd.h>
 #include <mhc/test.h>
@@ -42,7 +41,6 @@ typedef struct runner {
         mh_test_wire_inbox in;
         mh_test_outcome *outcome;
         mh_buf notes;
-        mh_error *end_errors;   /* of end_processes(), one per host */
 } runner;
 
 static unsigned remaining_msec(const runner *rn, unsigned cap) {
@@ -398,28 +396,16 @@ static int judge(runner *rn, stop_reason why, int wait_status, unsigned timeout_
         return 0;
 }
 
-static int end_one(size_t i, void *userdata) {
-        runner *rn = userdata;
-
-        return mh_host_end_processes(rn->plan->hosts[i], &rn->end_errors[i]);
-}
-
-/* What the test left running on its hosts ends with it; a host where it
- * does not is noted in the test's details. */
+/* What the test left running on its hosts ends with it, before their next
+ * command (mh_host_end_test()); a host where that cannot be arranged is
+ * noted in the test's details. */
 static void end_processes(runner *rn) {
-        size_t n = rn->plan->n_hosts;
+        for (size_t i = 0; i < rn->plan->n_hosts; i++) {
+                mh_error e = MH_ERROR_INIT;
 
-        rn->end_errors = calloc(n ?: 1, sizeof(mh_error));
-        if (!rn->end_errors) {
-                (void) mh_buf_printf(&rn->notes, "cannot end the test's processes: out of memory\n");
-                return;
+                if (mh_host_end_test(rn->plan->hosts[i], &e) < 0)
+                        (void) mh_buf_printf(&rn->notes, "%s\n", e.message);
         }
-        (void) mh_parallel_for(n, end_one, rn);
-        for (size_t i = 0; i < n; i++)
-                if (rn->end_errors[i].code < 0)
-                        (void) mh_buf_printf(&rn->notes, "%s\n", rn->end_errors[i].message);
-        free(rn->end_errors);
-        rn->end_errors = NULL;
 }
 
 int mh_test_execute(const mh_test_plan *plan, mh_test_outcome *ret, mh_error *error) {

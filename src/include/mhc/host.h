@@ -119,9 +119,15 @@ MH_EXPORT void mh_host_set_step(mh_host *h, const char *fmt, ...) MH_PRINTF(2, 3
 MH_EXPORT int mh_host_exec(mh_host *h, const char *command, const mh_exec_options *options,
                            mh_exec_result *ret, mh_error *error);
 
-/* End every process that the commands of mh_host_exec() left in the
- * test's cgroup and give the next test a new one; nothing to do (0) when
- * no command ran since the last call. */
+/*
+ * The current test is over: what the commands of mh_host_exec() left
+ * running in its cgroup is ended by the host's next command (the restore's,
+ * or the next test's first), which first kills that cgroup and waits until
+ * it is empty; the next test gets a new cgroup.  Costs no round trip.
+ * mh_host_end_processes() does the same and runs that command at once.
+ * Nothing to do (0) when no command ran since the last call.
+ */
+MH_EXPORT int mh_host_end_test(mh_host *h, mh_error *error);
 MH_EXPORT int mh_host_end_processes(mh_host *h, mh_error *error);
 
 /*
