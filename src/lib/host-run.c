@@ -409,11 +409,12 @@ static bool holder_gone(const mh_host *h) {
 }
 
 /*
- * Shell code that ends the processes of the last test that ended, if any:
- * kill its cgroup and wait until it is empty (builtins only; systemd
- * removes the empty cgroups with the run's unit).  Idempotent, so every
- * command may run it until the next test ends; the first one after a test
- * (the restore's) does the work.
+ * Shell code that ends the processes of the test that ended, if any: kill
+ * cgroup/test and wait until it is empty (builtins only).  Idempotent, so
+ * every command may run it until the next test's first command has; the
+ * first one after a test (the restore's) does the work.  The next test
+ * uses the same cgroup, made once per run (systemd removes it with the
+ * run's unit): making one costs the host a few milliseconds.
  */
 static int kill_ended_test(const mh_host *h, mh_buf *out) {
         const internal *in = internal_of(h);
@@ -421,7 +422,7 @@ static int kill_ended_test(const mh_host *h, mh_buf *out) {
 
         if (!in->test_ended)
                 return 0;
-        if (asprintf(&path, "%s/test-%u", in->cgroup, in->ended_serial) < 0) {
+        if (asprintf(&path, "%s/test", in->cgroup) < 0) {
                 path = NULL;
                 return -ENOMEM;
         }
@@ -732,7 +733,6 @@ int mh_host_recover(mh_host *h, mh_error *error) {
 
 int mh_host_exec(mh_host *h, const char *command, const mh_exec_options *options,
                  mh_exec_result *ret, mh_error *error) {
-        _cleanup_free_ char *name = NULL;
         mh_buf prelude = MH_BUF_INIT(8192);
         mh_exec_options o = {};
         internal *in;
@@ -749,11 +749,9 @@ int mh_host_exec(mh_host *h, const char *command, const mh_exec_options *options
 
         if (options)
                 o = *options;
-        r = asprintf(&name, "test-%u", in->test_serial) < 0 ? -ENOMEM : 0;
+        r = kill_ended_test(h, &prelude);
         if (r >= 0)
-                r = kill_ended_test(h, &prelude);
-        if (r >= 0)
-                r = join_cgroup(h, name, true, &prelude);
+                r = join_cgroup(h, "test", true, &prelude);
         if (r < 0) {
                 mh_buf_dispose(&prelude);
                 return mh_error_oom(error);
@@ -762,6 +760,12 @@ int mh_host_exec(mh_host *h, const char *command, const mh_exec_options *options
         in->test_used = true;
         r = mh_ssh_exec(h->ssh, command, &o, ret, error);
         mh_buf_dispose(&prelude);
+        /* It ran its prelude: what the last test left is gone, and the
+         * commands from now on must not end this test's processes. */
+        if (r >= 0 && in->test_ended) {
+                in->test_ended = false;
+                (void) contain_run(h, NULL);
+        }
         return r;
 }
 
@@ -775,7 +779,6 @@ int mh_host_end_test(mh_host *h, mh_error *error) {
                 return 0;
         /* The next command on the host ends them: the restore's, usually. */
         in->test_ended = true;
-        in->ended_serial = in->test_serial++;
         in->test_used = false;
         return h->ssh ? contain_run(h, error) : 0;
 }

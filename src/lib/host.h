@@ -56,10 +56,8 @@ typedef struct internal {
         mh_command_fn observer; /* handed to each session the host makes */
         void *observer_userdata;
         char *cgroup;           /* the run's cgroup on the host, NULL: none */
-        unsigned test_serial;   /* the test cgroup in use: cgroup/test-N */
-        bool test_used;         /* a command ran in it */
-        bool test_ended;        /* cgroup/test-ended_serial is ended by every command's prelude */
-        unsigned ended_serial;
+        bool test_used;         /* a command of the test ran in cgroup/test */
+        bool test_ended;        /* every command's prelude ends what is in cgroup/test */
         dead_run *dead;
         size_t n_dead;
         char holder_runner[128]; /* of the run found holding the host, "" if none */

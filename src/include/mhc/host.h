@@ -123,7 +123,7 @@ MH_EXPORT int mh_host_exec(mh_host *h, const char *command, const mh_exec_option
  * The current test is over: what the commands of mh_host_exec() left
  * running in its cgroup is ended by the host's next command (the restore's,
  * or the next test's first), which first kills that cgroup and waits until
- * it is empty; the next test gets a new cgroup.  Costs no round trip.
+ * it is empty.  Costs no round trip.
  * mh_host_end_processes() does the same and runs that command at once.
  * Nothing to do (0) when no command ran since the last call.
  */
