@@ -496,7 +496,7 @@ static int drop_database(pg_host *p, const char *database, mh_error *e) {
         if (r >= 0)
                 r = exec_on_name(p, "DROP DATABASE IF EXISTS ", database, " WITH (FORCE)", e);
         if (r < 0)
-                mh_error_prefix(e, "cannot drop database '%s': ", database);
+                mh_error_prefix(e, "cannot drop database '%s'", database);
         return r;
 }
 
@@ -522,7 +522,7 @@ static int copy_database(pg_host *p, const char *source, const char *target, con
         }
         r = admin_one(p, sql, NULL, e);
         if (r < 0)
-                mh_error_prefix(e, "cannot copy database '%s' to '%s': ", source, target);
+                mh_error_prefix(e, "cannot copy database '%s' to '%s'", source, target);
         return r;
 }
 
@@ -934,7 +934,7 @@ static int recreate(pg_host *p, pg_backup *d, mh_error *e) {
                                now.items[i]);
                         r = drop_role(p, now.items[i], e);
                         if (r < 0)
-                                mh_error_prefix(e, "cannot drop role '%s': ", now.items[i]);
+                                mh_error_prefix(e, "cannot drop role '%s'", now.items[i]);
                 }
         mh_strv_dispose(&now);
         return r;

@@ -478,7 +478,7 @@ int mh_host_keep_lease(mh_host *h, mh_error *e) {
         if (r >= 0)
                 r = contain_run(h, e);
         if (r < 0)
-                mh_error_prefix(e, "the run's lease was lost and cannot be taken again: ");
+                mh_error_prefix(e, "the run's lease was lost and cannot be taken again");
         return r;
 }
 
@@ -545,7 +545,7 @@ static int load(mh_host *h, const dead_run *d, entry *b, mh_error *e) {
                                     h->type->name);
         r = SLOT(h, load)(h, &b->backup, e);
         if (r < 0)
-                mh_error_prefix(e, "cannot read backup '%s' of run %s: ", b->name, d->id);
+                mh_error_prefix(e, "cannot read backup '%s' of run %s", b->name, d->id);
         return r;
 }
 
@@ -561,7 +561,7 @@ static int restore_dead(mh_host *h, const dead_run *d, mh_error *e) {
         if (r >= 0) {
                 r = SLOT(h, restore)(h, &b->backup, &full, e);
                 if (r < 0)
-                        mh_error_prefix(e, "cannot restore the vanilla backup of run %s: ", d->id);
+                        mh_error_prefix(e, "cannot restore the vanilla backup of run %s", d->id);
         }
         if (b->backup.data && SLOT(h, drop))
                 (void) SLOT(h, drop)(h, &b->backup, NULL);
@@ -589,7 +589,7 @@ static int drop_dead(mh_host *h, const dead_run *d, mh_error *e) {
                         int k = SLOT(h, drop)(h, &b->backup, r < 0 ? NULL : e);
 
                         if (k < 0 && r == 0) {
-                                mh_error_prefix(e, "cannot drop backup '%s' of run %s: ", b->name,
+                                mh_error_prefix(e, "cannot drop backup '%s' of run %s", b->name,
                                                 d->id);
                                 r = k;
                         }
