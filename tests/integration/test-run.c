@@ -375,6 +375,16 @@ START_TEST(test_restore_failure_quarantines) {
         ck_assert_result(&r, "after_broken_restore_again", "scripted", "ERROR",
                          ": host scripted.lab.test is dirty: ");
         run_dispose(&r);
+
+        /* The quarantined run's backups stay for the next run: recover now, or
+         * the client is left holding them for every later run (of another
+         * configuration, whose host type cannot read them). */
+        MHTEST(&f, &r, "--recover");
+        ck_assert_exit(&r, 0);
+        ck_assert_ptr_nonnull(strstr(r.out, "scripted.lab.test: clean\n"));
+        ck_assert_msg(strstr(r.err, "last at: quarantined: the host could not be put back"), "%s",
+                      r.err);
+        run_dispose(&r);
         fixture_dispose(&f);
 }
 END_TEST
@@ -646,6 +656,14 @@ START_TEST(test_secrets_are_redacted_everywhere) {
         ck_assert_int_eq(nftw(artifacts, check_file, 16, FTW_PHYS), 0);
         ck_assert_uint_ge(walk_files, 3);
         ck_assert_msg(!walk_leak[0], "the artifact %s holds the secret", walk_leak);
+        run_dispose(&r);
+
+        /* The quarantined host's backups: recovered now, not left to later runs. */
+        MHTEST(&f, &r, "--recover");
+        ck_assert_exit(&r, 0);
+        ck_assert_ptr_nonnull(strstr(r.out, "scripted.lab.test: clean\n"));
+        ck_assert_msg(!strstr(r.out, password) && !strstr(r.err, password),
+                      "--recover shows the secret");
         run_dispose(&r);
         fixture_dispose(&f);
 }
