@@ -5,7 +5,8 @@
 # Runs on the host, kept in the backup directory DIR from the backup on.
 # PATHs are relative to ROOT ("/" on hosts; a scratch tree in the tests).
 # backup saves them in DIR (files.tar, manifest); restore puts back what
-# changed since the backup or the last restore; full puts back everything.
+# changed since the backup or the last restore; full puts back everything
+# (it removes only what the backup has not and extracts all over the rest).
 # It prints NUL-terminated records: "unchanged" or "changed", "R path"
 # (restored) and "D path" (removed) up to CAP of each and "NR n"/"ND n"
 # (their counts), "V path" for each of the first paths that differ from the
@@ -154,13 +155,19 @@ restore)
         ;;
 full)
         manifest "$t/now" "$@" || die "cannot list the backup paths"
-        paths "$t/now" >"$t/now.paths"
         paths "$dir/manifest" >"$t/extract"
-        comm -z -23 "$t/now.paths" "$t/extract" >"$t/remove"
-        for p; do
-                rm -rf -- "$p" || die "cannot remove $p"
-        done
+        # Only what the backup has not (by type and name) goes; the rest stays
+        # until tar writes over it, so that a full restore cut short (a killed
+        # run's recovery) leaves no backed-up file missing: without
+        # /etc/passwd, sshd lets nobody in, not even the next recovery.
+        sed -z 's/^\([^ ]*\) \([^ ]* \)\{8\}/\1 /' "$dir/manifest" | sort -z >"$t/tp.base"
+        sed -z 's/^\([^ ]*\) \([^ ]* \)\{8\}/\1 /' "$t/now" | sort -z >"$t/tp.now"
+        comm -z -13 "$t/tp.base" "$t/tp.now" | sed -z 's/^[^ ]* //' | sort -zu >"$t/remove"
+        if [ -s "$t/remove" ]; then
+                sort -zr "$t/remove" | xargs -0r rm -rf -- || die "cannot remove new paths"
+        fi
         if [ -s "$t/extract" ]; then
+                clear_dir_xattrs "$t/extract"
                 untar
         fi
         printf 'changed\0'

@@ -18,4 +18,4 @@ fi
 cd "$srcdir" || exit 99
 "$shellcheck" --version | sed -n 's/^version: /test-shellcheck: shellcheck /p'
 exec "$shellcheck" hosts/systemd-files.sh tests/unit/test-layers.sh tests/unit/test-shellcheck.sh \
-        tests/unit/test-systemd-files.sh
+        tests/unit/test-systemd-files.sh tests/soak/test-soak.sh

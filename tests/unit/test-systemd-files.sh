@@ -250,6 +250,23 @@ files restore 0 1000
 check '[ "$status" = 0 ] && records_are unchanged ok' \
         "restore after full: status $status, records: $(cat "$out")"
 
+# full cut short (here: before tar, as when the run doing it is killed)
+# has removed only what the backup has not: every backed-up file is still
+# there (a host without /etc/passwd lets nobody in over SSH to finish it).
+mess_up
+mv "$bk/files.tar" "$scratch/files.tar"
+files full 0 1000
+check '[ "$status" = 1 ] && grep -q "^mhc: tar failed: " "$out.err"' \
+        "full without files.tar: status $status, stderr: $(cat "$out.err")"
+check '[ -f "$root/etc/app/conf" ] && [ -f "$root/etc/app/mode" ] && [ -f "$root/srv/my data/db" ] &&
+        [ -L "$root/etc/app/link" ] && [ -f "$root/etc/app/hard2" ]' \
+        "full cut short removed backed-up files: $(cd "$root" && find . | sort | tr '\n' ' ')"
+check '[ ! -e "$root/etc/app/new" ] && [ ! -e "$root/var/absent" ]' \
+        "full cut short left new paths: $(cd "$root" && find . | sort | tr '\n' ' ')"
+mv "$scratch/files.tar" "$bk/files.tar"
+files full 0 1000
+check '[ "$status" = 0 ] && same_as_before' "full after a cut-short one: $(cat "$out.err")"
+
 # verify names the paths that differ from the backup (here: a manifest
 # that says conf had another mode).
 cp "$bk/manifest" "$scratch/manifest"
