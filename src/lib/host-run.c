@@ -612,6 +612,33 @@ static const char *backup_type(const dead_run *d, const char *name) {
         return "";
 }
 
+/*
+ * The host is put back: no dead run's backup is whole any more, before any
+ * of them is dropped, so that a recovery cut short from here on (the
+ * template copies of a postgresql backup dropped, the directories not yet
+ * gone) leaves backups that the next run only drops, never restores from.
+ */
+static int unmark_dead(mh_host *h, const internal *in, mh_error *e) {
+        _cleanup_free_ char *command = NULL;
+        mh_buf b = MH_BUF_INIT(LEASE_OUTPUT_MAX);
+        int r = mh_buf_printf(&b, "rm -f --");
+
+        for (size_t i = 0; r >= 0 && i < in->n_dead; i++) {
+                _cleanup_free_ char *quoted = NULL;
+
+                r = mh_shell_quote(in->dead[i].dir, &quoted);
+                if (r >= 0)
+                        r = mh_buf_printf(&b, " %s/*/.complete", quoted);
+        }
+        if (r < 0) {
+                mh_buf_dispose(&b);
+                return r == -ENOMEM ? mh_error_oom(e) : mh_error_set(e, r, "too many dead runs");
+        }
+        command = mh_buf_steal(&b, NULL);
+        return mh_host_run_command(h, command, "mark the dead runs' backups as being dropped", NULL,
+                                   e);
+}
+
 /* Put the host back from d's vanilla backup, whatever changed. */
 static int restore_dead(mh_host *h, const dead_run *d, mh_error *e) {
         mh_restore_options full = { .full = 1 };
@@ -633,6 +660,8 @@ static int restore_dead(mh_host *h, const dead_run *d, mh_error *e) {
                 if (r < 0)
                         mh_error_prefix(e, "cannot restore the vanilla backup of run %s", d->id);
         }
+        if (r >= 0)
+                r = unmark_dead(h, internal_of(h), e);
         if (b->backup.data && SLOT(h, drop))
                 (void) SLOT(h, drop)(h, &b->backup, NULL);
         mh_host_entry_free(b);

@@ -484,14 +484,31 @@ static int mark_complete(mh_host *h, const entry *b, mh_error *e) {
         return mh_ssh_write_file(h->ssh, marker, h->type->name, strlen(h->type->name), 0600, e);
 }
 
+/* No longer whole, before any of it goes: a run that dies while dropping it
+ * leaves a backup that later runs only drop, never restore from (the
+ * template copies of a postgresql backup may be gone already). */
+static int unmark_complete(mh_host *h, const entry *b, mh_error *e) {
+        _cleanup_free_ char *quoted = NULL, *command = NULL;
+
+        if (mh_shell_quote(b->dir, &quoted) < 0 ||
+            asprintf(&command, "rm -f %s/.complete", quoted) < 0) {
+                command = NULL;
+                return mh_error_oom(e);
+        }
+        return mh_host_run_command(h, command, "mark the backup as being dropped", NULL, e);
+}
+
 /* Let the type forget backup i, remove its directory and forget it here too. */
 static int drop_backup(mh_host *h, size_t i, mh_error *e) {
         entry *b = internal_of(h)->backups[i];
-        int r = 0, k;
+        int r, k = 0;
 
+        r = unmark_complete(h, b, e);
         if (SLOT(h, drop))
-                r = SLOT(h, drop)(h, &b->backup, e);
-        k = reset_dir(h, b->dir, false, e);
+                k = SLOT(h, drop)(h, &b->backup, r < 0 ? NULL : e);
+        if (r >= 0)
+                r = k;
+        k = reset_dir(h, b->dir, false, r < 0 ? NULL : e);
         forget_backup(h, i);
         return r < 0 ? r : k;
 }

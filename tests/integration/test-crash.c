@@ -23,15 +23,21 @@
 
 /* server backs up /srv/mhc-crash; scripted (the client machine) backs up
  * /root/mhc-crash with its own scripts, whose restore sleeps while
- * /run/mhc-slow-NAME exists and leaves /run/mhc-restoring-NAME meanwhile. */
+ * /run/mhc-slow-NAME exists and leaves /run/mhc-restoring-NAME meanwhile;
+ * its drop removes the backup's tar first, then sleeps while
+ * /run/mhc-slow-drop-NAME exists, leaving /run/mhc-dropping-NAME. */
 #define SERVER_YAML "        backup:\n          paths: [/srv/mhc-crash]\n"
-#define SCRIPTED_YAML                                                                            \
-        "        type: script\n        config:\n"                                                \
-        "          backup: 'tar -C /root -cf \"$MHC_BACKUP_DIR/b.tar\" mhc-crash'\n"              \
-        "          restore: 'touch /run/mhc-restoring-$MHC_BACKUP_NAME; "                        \
-        "while [ -e /run/mhc-slow-$MHC_BACKUP_NAME ]; do sleep 0.1; done; "                      \
-        "rm -rf /root/mhc-crash && tar -C /root -xf \"$MHC_BACKUP_DIR/b.tar\" && "               \
-        "rm -f /run/mhc-restoring-$MHC_BACKUP_NAME'\n"
+#define SCRIPTED_YAML                                                                \
+        "        type: script\n        config:\n"                                    \
+        "          backup: 'tar -C /root -cf \"$MHC_BACKUP_DIR/b.tar\" mhc-crash'\n" \
+        "          restore: 'touch /run/mhc-restoring-$MHC_BACKUP_NAME; "            \
+        "while [ -e /run/mhc-slow-$MHC_BACKUP_NAME ]; do sleep 0.1; done; "          \
+        "rm -rf /root/mhc-crash && tar -C /root -xf \"$MHC_BACKUP_DIR/b.tar\" && "   \
+        "rm -f /run/mhc-restoring-$MHC_BACKUP_NAME'\n"                               \
+        "          drop: 'rm -f \"$MHC_BACKUP_DIR/b.tar\"; touch "                   \
+        "/run/mhc-dropping-$MHC_BACKUP_NAME; "                                       \
+        "while [ -e /run/mhc-slow-drop-$MHC_BACKUP_NAME ]; do sleep 0.1; done; "     \
+        "rm -f /run/mhc-dropping-$MHC_BACKUP_NAME'\n"
 
 static void fixture_crash(fixture *f) {
         const char *names[] = { "server", "scripted" };
@@ -48,8 +54,8 @@ static void prepare_hosts(void) {
                                            "/srv/mhc-crash && echo before >/srv/mhc-crash/keep"),
                          0);
         ck_assert_int_eq(on_host("client", "rm -rf /root/mhc-crash /run/mhc-slow-* "
-                                           "/run/mhc-restoring-* && mkdir -p /root/mhc-crash && "
-                                           "echo before >/root/mhc-crash/keep"),
+                                           "/run/mhc-restoring-* /run/mhc-dropping-* && mkdir -p "
+                                           "/root/mhc-crash && echo before >/root/mhc-crash/keep"),
                          0);
 }
 
@@ -214,6 +220,47 @@ START_TEST(test_kill_postgresql) {
 }
 END_TEST
 
+/*
+ * The run that recovers from a dead one is killed while it drops the dead
+ * run's vanilla backup (its tar already gone, as a postgresql backup's
+ * template copies go): that backup is no longer whole, so the next run
+ * only drops it, and passes.
+ */
+START_TEST(test_kill_while_dropping_a_dead_run) {
+        _cleanup_free_ char *crash = module("crash");
+        fixture f;
+        run r = {};
+        pid_t pid;
+
+        prepare_hosts();
+        fixture_crash(&f);
+        kill_in(&f, "dirties", "server", "test -e /run/mhc-crash-ready");
+        ck_assert_int_eq(on_host("client", "echo poison >/root/mhc-crash/dirty && "
+                                           "touch /run/mhc-slow-drop-vanilla"),
+                         0);
+        pid = mhtest_start(&f, (const char *const[]){ "--tests", crash, "-k", "clean", NULL });
+        if (!wait_on("client", "test -e /run/mhc-dropping-vanilla", pid)) {
+                kill_run(pid);
+                ck_abort_msg("the recovery never dropped the dead run's vanilla backup");
+        }
+        kill_run(pid);
+        ck_assert_int_eq(on_host("client", "rm -f /run/mhc-slow-drop-vanilla /run/mhc-dropping-*"),
+                         0);
+        /* put back before the kill */
+        ck_assert_int_eq(on_host("client", "test -e /root/mhc-crash/dirty"), 1);
+
+        MHTEST(&f, &r, "--tests", crash, "-k", "clean");
+        ck_assert_exit(&r, 0);
+        ck_assert_result(&r, "clean", "crash-clean", "PASSED", "");
+        ck_assert_msg(strstr(r.err, "mhtest: warning: scripted.lab.test: found run ") &&
+                              strstr(r.err, "last at: test dirties of topology crash; it left no "
+                                            "whole vanilla backup"),
+                      "no warning for the dead run:\n%s", r.err);
+        run_dispose(&r);
+        fixture_dispose(&f);
+}
+END_TEST
+
 /* A second run finds the hosts held, says by whom, and touches nothing. */
 START_TEST(test_two_runs_at_once) {
         _cleanup_free_ char *crash = module("crash"), *holder = NULL;
@@ -307,6 +354,7 @@ static Suite *crash_suite(void) {
         tcase_add_test(tc, test_kill_in_restore);
         tcase_add_test(tc, test_kill_in_vanilla_restore);
         tcase_add_test(tc, test_kill_postgresql);
+        tcase_add_test(tc, test_kill_while_dropping_a_dead_run);
         tcase_add_test(tc, test_two_runs_at_once);
         tcase_add_test(tc, test_no_recover_then_recover);
         tcase_add_test(tc, test_background_process_ends_with_its_test);

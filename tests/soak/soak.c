@@ -98,6 +98,7 @@ typedef struct soak {
         double window; /* s; 0: calibrate */
         double early;  /* s */
         bool keep;
+        const char *check; /* --check: only compare the lab with this soak's fingerprints */
         char dir[PATH_MAX];
         bool made_dir;
         mh_config *config;
@@ -515,6 +516,7 @@ static void usage(FILE *f) {
                 "usage: soak [--config FILE] [--runs N] [--time SEC] [--seed S] [--mhtest PATH]\n"
                 "            [-k GLOB]... [--tests PATH]... [--within SEC] [--early SEC]\n"
                 "            [--dir DIR] [--keep]\n"
+                "       soak [--config FILE] --check DIR\n"
                 "\n"
                 "Runs the suite N times against the lab and SIGKILLs mhtest at a random moment\n"
                 "of each run, then checks that every host is as it was before. Run it inside\n"
@@ -531,7 +533,9 @@ static void usage(FILE *f) {
                 "  --early SEC    after a kill, one run in %d is killed within SEC (default: "
                 "%.1f)\n"
                 "  --dir DIR      where the runs' output goes (default: a new /tmp/mhc-soak-*)\n"
-                "  --keep         keep that directory even when all is well\n",
+                "  --keep         keep that directory even when all is well\n"
+                "  --check DIR    run nothing: compare the lab now with DIR/fingerprint-before\n"
+                "                 (a soak's directory kept) and exit 0 if no host differs\n",
                 WINDOW_FACTOR, EARLY_ONE_IN, EARLY_DEFAULT_SEC);
 }
 
@@ -558,7 +562,8 @@ static int parse_options(soak *s, int argc, char **argv) {
                 OPT_WITHIN,
                 OPT_EARLY,
                 OPT_DIR,
-                OPT_KEEP
+                OPT_KEEP,
+                OPT_CHECK,
         };
         static const struct option options[] = {
                 { "config", required_argument, NULL, OPT_CONFIG },
@@ -572,6 +577,7 @@ static int parse_options(soak *s, int argc, char **argv) {
                 { "early", required_argument, NULL, OPT_EARLY },
                 { "dir", required_argument, NULL, OPT_DIR },
                 { "keep", no_argument, NULL, OPT_KEEP },
+                { "check", required_argument, NULL, OPT_CHECK },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -635,6 +641,9 @@ static int parse_options(soak *s, int argc, char **argv) {
                         break;
                 case OPT_KEEP:
                         s->keep = true;
+                        break;
+                case OPT_CHECK:
+                        s->check = optarg;
                         break;
                 case 'h':
                         usage(stdout);
@@ -748,6 +757,31 @@ static void soak_dispose(soak *s) {
         mh_config_free(s->config);
 }
 
+/* --check DIR: the fingerprints now (in DIR/fingerprint-now) against DIR's before. */
+static int check_only(soak *s) {
+        _cleanup_free_ char *before = NULL, *now = NULL;
+        mh_error e = MH_ERROR_INIT;
+        int dirty;
+
+        if (mh_config_load(s->config_path, &s->config, &e) < 0) {
+                fprintf(stderr, "soak: %s\n", e.message);
+                return EXIT_SETUP;
+        }
+        if (asprintf(&before, "%s/fingerprint-before", s->check) < 0 ||
+            asprintf(&now, "%s/fingerprint-now", s->check) < 0)
+                return EXIT_SETUP;
+        if (mkdir(now, 0755) < 0 && errno != EEXIST) {
+                fprintf(stderr, "soak: cannot make %s: %m\n", now);
+                return EXIT_SETUP;
+        }
+        (void) fingerprint_take(s->config, now);
+        dirty = fingerprint_compare(s->config, before, now);
+        if (dirty < 0)
+                return EXIT_SETUP;
+        printf("soak: hosts found dirty: %d of %zu\n", dirty, mh_config_n_hosts(s->config));
+        return dirty ? EXIT_DIRTY : EXIT_SUCCESS;
+}
+
 int main(int argc, char **argv) {
         soak s = {
                 .config_path = "mhc.yaml",
@@ -764,6 +798,11 @@ int main(int argc, char **argv) {
         if (parse_options(&s, argc, argv) < 0) {
                 soak_dispose(&s);
                 return EXIT_SETUP;
+        }
+        if (s.check) {
+                r = check_only(&s);
+                soak_dispose(&s);
+                return r;
         }
         s.runs = calloc(s.n_runs, sizeof(*s.runs));
         if (!s.runs || prepare(&s) < 0) {
