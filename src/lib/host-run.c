@@ -671,7 +671,7 @@ static int restore_dead(mh_host *h, const dead_run *d, mh_error *e) {
 /* Drop what d left: each backup through the type (a database copy lives
  * outside its directory), the unit of its cgroup, its directory. */
 static int drop_dead(mh_host *h, const dead_run *d, mh_error *e) {
-        _cleanup_free_ char *dir = NULL, *unit = NULL, *command = NULL;
+        _cleanup_free_ char *dir = NULL, *unit = NULL, *quoted_unit = NULL, *command = NULL;
         int r = 0;
 
         for (size_t i = 0; i < d->backups.n; i++) {
@@ -699,9 +699,9 @@ static int drop_dead(mh_host *h, const dead_run *d, mh_error *e) {
                 unit = NULL;
                 return mh_error_oom(e);
         }
-        if (mh_shell_quote(d->dir, &dir) < 0 || mh_shell_quote(unit, &unit) < 0 ||
-            asprintf(&command,
-                     "{ systemctl stop %s || :; } >/dev/null 2>&1; rm -rf -- %s", unit, dir) < 0) {
+        if (mh_shell_quote(d->dir, &dir) < 0 || mh_shell_quote(unit, &quoted_unit) < 0 ||
+            asprintf(&command, "{ systemctl stop %s || :; } >/dev/null 2>&1; rm -rf -- %s",
+                     quoted_unit, dir) < 0) {
                 command = NULL;
                 return mh_error_oom(e);
         }
