@@ -573,24 +573,6 @@ void mh_host_set_step(mh_host *h, const char *fmt, ...) {
 
 /* --- recovery ------------------------------------------------------------- */
 
-/* A dead run's backup name as an entry of h (not in h's list). */
-static entry *dead_entry(const dead_run *d, const char *name) {
-        entry *b = calloc(1, sizeof(*b));
-
-        if (!b)
-                return NULL;
-        b->name = strdup(name);
-        if (b->name && asprintf(&b->dir, "%s/%s", d->dir, name) < 0)
-                b->dir = NULL;
-        if (!b->name || !b->dir) {
-                mh_host_entry_free(b);
-                return NULL;
-        }
-        b->backup.name = b->name;
-        b->backup.dir = b->dir;
-        return b;
-}
-
 static int load(mh_host *h, const dead_run *d, entry *b, mh_error *e) {
         int r;
 
@@ -651,7 +633,7 @@ static int restore_dead(mh_host *h, const dead_run *d, mh_error *e) {
                                     "the vanilla backup of run %s was taken by a host of type "
                                     "'%s', not '%s' as mhc.yaml says now",
                                     d->id, type, h->type->name);
-        b = dead_entry(d, MH_BACKUP_VANILLA);
+        b = mh_host_entry_new(d->dir, MH_BACKUP_VANILLA);
         if (!b)
                 return mh_error_oom(e);
         r = load(h, d, b, e);
@@ -675,7 +657,7 @@ static int drop_dead(mh_host *h, const dead_run *d, mh_error *e) {
         int r = 0;
 
         for (size_t i = 0; i < d->backups.n; i++) {
-                entry *b = dead_entry(d, d->backups.items[i]);
+                entry *b = mh_host_entry_new(d->dir, d->backups.items[i]);
                 mh_error le = MH_ERROR_INIT;
 
                 if (!b)

@@ -125,6 +125,23 @@ int mh_host_run_command(mh_host *h, const char *command, const char *what, mh_ex
 
 /* --- new and free -------------------------------------------------------- */
 
+entry *mh_host_entry_new(const char *run_dir, const char *name) {
+        entry *b = calloc(1, sizeof(*b));
+
+        if (!b)
+                return NULL;
+        b->name = strdup(name);
+        if (b->name && asprintf(&b->dir, "%s/%s", run_dir, name) < 0)
+                b->dir = NULL;
+        if (!b->name || !b->dir) {
+                mh_host_entry_free(b);
+                return NULL;
+        }
+        b->backup.name = b->name;
+        b->backup.dir = b->dir;
+        return b;
+}
+
 void mh_host_entry_free(entry *b) {
         if (!b)
                 return;
@@ -543,18 +560,9 @@ int mh_host_backup(mh_host *h, const char *name, mh_error *error) {
         if (!backups)
                 return mh_error_oom(error);
         in->backups = backups;
-        b = calloc(1, sizeof(entry));
+        b = mh_host_entry_new(h->run_dir, name);
         if (!b)
                 return mh_error_oom(error);
-        b->name = strdup(name);
-        if (b->name && asprintf(&b->dir, "%s/%s", h->run_dir, name) < 0)
-                b->dir = NULL;
-        if (!b->name || !b->dir) {
-                mh_host_entry_free(b);
-                return mh_error_oom(error);
-        }
-        b->backup.name = b->name;
-        b->backup.dir = b->dir;
 
         r = reset_dir(h, b->dir, true, &e);
         if (r >= 0)

@@ -76,6 +76,8 @@ void mh_host_after_fork(mh_host *h);
 int mh_host_fail(const mh_host *h, int r, const mh_error *e, mh_error *error);
 int mh_host_run_command(mh_host *h, const char *command, const char *what, mh_exec_result *ret,
                         mh_error *e);
+/* Backup name in run_dir/name, not in any host's list yet; NULL without memory. */
+entry *mh_host_entry_new(const char *run_dir, const char *name);
 void mh_host_entry_free(entry *b);
 
 /* host-run.c: take the run's lease on a connected host (the host-wide
