@@ -56,17 +56,6 @@ int mh_pg_state_write(mh_host *h, const mh_backup *b, const pg_state *d, mh_erro
         return r;
 }
 
-/* The next NUL-ended field of [*at, end) into *ret (borrowed), or -EBADMSG. */
-static int next_field(const char **at, const char *end, const char **ret) {
-        const char *nul = memchr(*at, '\0', (size_t) (end - *at));
-
-        if (!nul)
-                return -EBADMSG;
-        *ret = *at;
-        *at = nul + 1;
-        return 0;
-}
-
 int mh_pg_state_read(mh_host *h, const mh_backup *b, pg_state *d, mh_error *e) {
         _cleanup_free_ char *path = NULL, *text = NULL;
         const char *at, *end;
@@ -81,19 +70,14 @@ int mh_pg_state_read(mh_host *h, const mh_backup *b, pg_state *d, mh_error *e) {
         if (r < 0)
                 return r;
         for (at = text, end = text + size; r >= 0 && at < end;) {
-                const char *kind, *a, *c, *o;
+                const char *kind = next_field(&at, end), *a = kind ? next_field(&at, end) : NULL;
 
-                r = next_field(&at, end, &kind);
-                if (r >= 0)
-                        r = next_field(&at, end, &a);
-                if (r < 0)
-                        break;
-                if (streq(kind, "D")) {
-                        r = next_field(&at, end, &c);
-                        if (r >= 0)
-                                r = next_field(&at, end, &o);
-                        if (r >= 0)
-                                r = mh_strv_consume(&d->databases, strdup(a));
+                if (!a)
+                        r = -EBADMSG;
+                else if (streq(kind, "D")) {
+                        const char *c = next_field(&at, end), *o = c ? next_field(&at, end) : NULL;
+
+                        r = o ? mh_strv_consume(&d->databases, strdup(a)) : -EBADMSG;
                         if (r >= 0)
                                 r = mh_strv_consume(&d->copies, strdup(c));
                         if (r >= 0)

@@ -520,16 +520,6 @@ static int write_state(mh_host *h, const mh_backup *b, const backup_data *data, 
         return r;
 }
 
-/* The next NUL-ended field of [*at, end), or NULL. */
-static const char *next_field(const char **at, const char *end) {
-        const char *f = *at, *nul = memchr(f, '\0', (size_t) (end - f));
-
-        if (!nul)
-                return NULL;
-        *at = nul + 1;
-        return f;
-}
-
 static int systemd_load(mh_host *h, mh_backup *b, mh_error *error) {
         _cleanup_free_ char *path = NULL, *text = NULL;
         _cleanup_(backup_data_freep) backup_data *data = NULL;

@@ -58,6 +58,17 @@ static inline const char *strempty(const char *s) {
         return s ?: "";
 }
 
+/* The NUL-ended field at *at, which ends before end, moving *at past it;
+ * NULL when no NUL comes before end. */
+static inline const char *next_field(const char **at, const char *end) {
+        const char *f = *at, *nul = memchr(f, '\0', (size_t) (end - f));
+
+        if (!nul)
+                return NULL;
+        *at = nul + 1;
+        return f;
+}
+
 /* s without prefix, or NULL when s does not start with it. */
 static inline const char *startswith(const char *s, const char *prefix) {
         size_t n = strlen(prefix);
