@@ -22,6 +22,8 @@
 
 #include <mhc/ssh.h>
 
+#include "lab-run.h"
+
 /* The topologies the modules name, written into every fixture's topo/. */
 static const struct {
         const char *name, *yaml;
@@ -272,25 +274,6 @@ static inline size_t count(const char *s, const char *needle) {
         for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle))
                 n++;
         return n;
-}
-
-/* Run a shell command on the lab host name over a session of our own; its exit status. */
-static inline int on_host(const char *name, const char *command) {
-        mh_config *config = NULL;
-        mh_error e = MH_ERROR_INIT;
-        const mh_host_config *host = lab_config_one(name, NULL, &config, &e);
-        mh_exec_result res = {};
-        mh_ssh *s = NULL;
-        int status;
-
-        ck_assert_msg(host, "%s", e.message);
-        ck_assert_msg(mh_ssh_connect(host, &s, &e) >= 0, "%s", e.message);
-        ck_assert_msg(mh_ssh_exec(s, command, NULL, &res, &e) >= 0, "%s", e.message);
-        status = res.exit_status;
-        mh_exec_result_dispose(&res);
-        mh_ssh_free(s);
-        mh_config_free(config);
-        return status;
 }
 
 /* The test-end line of test in the JSON event log text; "" if none. */

@@ -14,6 +14,7 @@
 #include <mhc/ssh.h>
 
 #include "lab.h"
+#include "lab-run.h"
 #include "util.h"
 #include "check-run.h"
 
@@ -243,25 +244,6 @@ END_TEST
 #define CHANGED "/srv/mhc-signals"
 /* The note it prints (with -v) once the file is changed. */
 #define CHANGED_NOTE "note: changed " CHANGED "\n"
-
-/* Run a shell command on the lab host name over a session of our own; its exit status. */
-static int on_host(const char *name, const char *command) {
-        mh_config *config = NULL;
-        mh_error e = MH_ERROR_INIT;
-        const mh_host_config *host = lab_config_one(name, NULL, &config, &e);
-        mh_exec_result res = {};
-        mh_ssh *s = NULL;
-        int status;
-
-        ck_assert_msg(host, "%s", e.message);
-        ck_assert_msg(mh_ssh_connect(host, &s, &e) >= 0, "%s", e.message);
-        ck_assert_msg(mh_ssh_exec(s, command, NULL, &res, &e) >= 0, "%s", e.message);
-        status = res.exit_status;
-        mh_exec_result_dispose(&res);
-        mh_ssh_free(s);
-        mh_config_free(config);
-        return status;
-}
 
 /* mhtest running modules/signals.c against mhc.yaml, its standard output a pipe to us. */
 typedef struct cut_run {
