@@ -11,9 +11,6 @@
 
 #include "util.h"
 
-/* Where hosts keep the runs' backups (host-run.c), for messages. */
-#define MHC_STATE_DIR_TEXT "/var/lib/mhc"
-
 /*
  * The lab of a run and the topology controllers (see <mhc/controller.h>):
  * what each host has been through in the run (connected, vanilla backup
@@ -316,9 +313,7 @@ static int look_at_dead_runs(mh_lab *l, lab_host *lh) {
         }
         r = mh_host_recover(lh->host, &e);
         if (r < 0) {
-                r = set_reason(&lh->unusable,
-                               "cannot be recovered from a run that died: %s; remove "
-                               MHC_STATE_DIR_TEXT "/run-ID by hand to go on without it",
+                r = set_reason(&lh->unusable, "cannot be recovered from a run that died: %s",
                                e.message);
                 goto finish;
         }

@@ -727,7 +727,9 @@ int mh_host_recover(mh_host *h, mh_error *error) {
                 mh_host_set_step(h, "recovery from run %s", from->id);
                 r = restore_dead(h, from, &e);
                 if (r < 0)
-                        return mh_host_fail(h, r, &e, error);
+                        return mh_error_set(error, r,
+                                            "host '%s': %s; remove %s by hand to go on without it",
+                                            mh_host_name(h), mh_error_message(&e, r), from->dir);
                 mh_log(MH_LOG_DEBUG, mh_host_name(h), "restored from the vanilla backup of run %s",
                        from->id);
         }

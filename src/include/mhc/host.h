@@ -97,8 +97,10 @@ MH_EXPORT const char *mh_host_dead_run(const mh_host *h, size_t i);
  * too), stop their units and remove their directories.  Returns 1 when
  * the host was restored, 0 when there was nothing to restore (incomplete
  * backups are only dropped: the run had not changed the host yet).  On
- * failure the host is dirty and the dead runs stay for another try.  Needs
- * the host type's load() slot.
+ * failure the host is dirty and the dead runs stay for another try; a
+ * failed restore's message ends with "; remove /var/lib/mhc/run-ID by hand
+ * to go on without it", naming that run's directory.  Needs the host
+ * type's load() slot.
  */
 MH_EXPORT int mh_host_recover(mh_host *h, mh_error *error);
 
