@@ -795,16 +795,3 @@ int mh_host_end_test(mh_host *h, mh_error *error) {
         in->test_used = false;
         return h->ssh ? contain_run(h, error) : 0;
 }
-
-int mh_host_end_processes(mh_host *h, mh_error *error) {
-        mh_error e = MH_ERROR_INIT;
-        int r;
-
-        r = mh_host_end_test(h, error);
-        if (r < 0 || !internal_of(h)->test_ended || !h->ssh)
-                return r;
-        r = mh_host_run_command(h, "true", "end the processes of the test", NULL, &e);
-        if (r < 0)
-                return mh_host_fail(h, r, &e, error);
-        return 0;
-}

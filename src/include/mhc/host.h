@@ -115,8 +115,8 @@ MH_EXPORT void mh_host_set_step(mh_host *h, const char *fmt, ...) MH_PRINTF(2, 3
 /*
  * Run command as part of the current test, like mh_ssh_exec() on the
  * host's session, but in the test's cgroup on the host (when the lease
- * made one: see mh_host_connect()), so that mh_host_end_processes() can
- * end whatever it leaves running.
+ * made one: see mh_host_connect()), so that what it leaves running ends
+ * with the test (mh_host_end_test()).
  */
 MH_EXPORT int mh_host_exec(mh_host *h, const char *command, const mh_exec_options *options,
                            mh_exec_result *ret, mh_error *error);
@@ -125,12 +125,10 @@ MH_EXPORT int mh_host_exec(mh_host *h, const char *command, const mh_exec_option
  * The current test is over: what the commands of mh_host_exec() left
  * running in its cgroup is ended by the host's next command (the restore's,
  * or the next test's first), which first kills that cgroup and waits until
- * it is empty.  Costs no round trip.
- * mh_host_end_processes() does the same and runs that command at once.
- * Nothing to do (0) when no command ran since the last call.
+ * it is empty.  Costs no round trip.  Nothing to do (0) when no command
+ * ran since the last call.
  */
 MH_EXPORT int mh_host_end_test(mh_host *h, mh_error *error);
-MH_EXPORT int mh_host_end_processes(mh_host *h, mh_error *error);
 
 /*
  * The secrets the host knows (its conn.password, its type's passwords),
