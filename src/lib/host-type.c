@@ -61,6 +61,7 @@ static size_t member_size(mh_setting_kind kind) {
         case MH_SETTING_STRING:
         case MH_SETTING_SECRET:
         case MH_SETTING_SECRET_FILE:
+        case MH_SETTING_FILE:
                 return sizeof(char *);
         case MH_SETTING_INTEGER:
         case MH_SETTING_CHOICE:
@@ -247,6 +248,27 @@ static int read_secret_file(const mh_schema_ctx *c, const mh_node *n, const read
         return *ret ? 0 : -ENOMEM;
 }
 
+/* The absolute path of a local file the value names (relative to mhc.yaml), readable now. */
+static int read_local_file(const mh_schema_ctx *c, const mh_node *n, const reader *rd,
+                           const mh_setting *s, char **ret) {
+        _cleanup_free_ char *relative = NULL, *path = NULL;
+        _cleanup_close_ int fd = -1;
+        char lb[128];
+        int r;
+
+        r = mh_schema_read_string(c, n, label(rd, s, lb), false, &relative);
+        if (r < 0)
+                return r;
+        if (join_path(rd->base_dir, relative, &path) < 0)
+                return -ENOMEM;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return mh_schema_fail(c, n, "cannot read %s '%s': %s", s->name, path,
+                                      strerror(errno));
+        *ret = TAKE_PTR(path);
+        return 0;
+}
+
 static int read_boolean(const mh_schema_ctx *c, const mh_node *n, const char *what, bool *ret) {
         if (n->kind == MH_NODE_SCALAR && n->plain && streq(n->value, "true"))
                 *ret = true;
@@ -267,14 +289,17 @@ static int read_choice(const mh_schema_ctx *c, const mh_node *n, const char *wha
         r = mh_schema_read_string(c, n, what, false, &s);
         if (r < 0)
                 return r;
+        /* an empty first choice stands for "not given": never matched nor listed */
         for (unsigned i = 0; choices[i]; i++) {
+                if (!choices[i][0])
+                        continue;
                 if (streq(s, choices[i])) {
                         *ret = i;
                         return 0;
                 }
                 if (used < sizeof(list))
                         used += (size_t) snprintf(list + used, sizeof(list) - used, "%s%s",
-                                                  i ? ", " : "", choices[i]);
+                                                  used ? ", " : "", choices[i]);
         }
         return mh_schema_fail(c, n, "%s must be one of %s, not '%s'", what, list, s);
 }
@@ -392,6 +417,8 @@ static int read_setting(const mh_schema_ctx *c, const mh_node *n, const mh_field
         }
         case MH_SETTING_SECRET_FILE:
                 return read_secret_file(c, n, rd, s, member);
+        case MH_SETTING_FILE:
+                return read_local_file(c, n, rd, s, member);
         case MH_SETTING_INTEGER:
                 return mh_schema_read_integer(c, n, what, s->max ?: 65535, member);
         case MH_SETTING_BOOLEAN:
@@ -446,6 +473,7 @@ static void free_object(const mh_host_type *level, void *object) {
                                 explicit_bzero(*(char **) member, strlen(*(char **) member));
                         /* fall through */
                 case MH_SETTING_STRING:
+                case MH_SETTING_FILE:
                         free(*(char **) member);
                         *(char **) member = NULL;
                         break;

@@ -66,11 +66,15 @@ typedef enum mh_setting_kind {
                                  * (relative to mhc.yaml); a secret like MH_SETTING_SECRET */
         MH_SETTING_INTEGER,     /* unsigned: a decimal from 1 to max (default 65535) */
         MH_SETTING_BOOLEAN,     /* bool: true or false */
-        MH_SETTING_CHOICE,      /* unsigned: the index of the value in choices */
+        MH_SETTING_CHOICE,      /* unsigned: the index of the value in choices; an empty
+                                 * first choice stands for "not given" (0) and is never
+                                 * accepted */
         MH_SETTING_STRINGS,     /* mh_strv: a sequence of distinct non-empty strings */
         MH_SETTING_PATHS,       /* mh_strv: distinct absolute paths on the host, without a
                                  * trailing slash */
         MH_SETTING_PATH_MAP,    /* mh_setting_map: a mapping of names to MH_SETTING_PATHS */
+        MH_SETTING_FILE,        /* char *: the absolute path of the local file the value
+                                 * names (relative to mhc.yaml), readable when it is loaded */
 } mh_setting_kind;
 
 /* A setting must be given. */
