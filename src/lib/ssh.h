@@ -4,7 +4,8 @@
 
 /*
  * The SSH layer's own header: what its files (ssh.c sessions, ssh-exec.c
- * commands, ssh-sftp.c file transfers, tunnel.c tunnels) share, and what
+ * commands, ssh-sftp.c file transfers, tunnel.c tunnels, ssh-forward.c
+ * forwards of a local socket) share, and what
  * the library's other modules need of it beyond <mhc/ssh.h>.
  *
  * No message of this layer names the host: the host layer does that, and

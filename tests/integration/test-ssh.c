@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1032,6 +1035,86 @@ START_TEST(test_lost_while_running) {
 }
 END_TEST
 
+/* --- forwards ------------------------------------------------------------------------ */
+
+/* Connect to a forward's socket, send PostgreSQL's SSLRequest, return the one-byte answer
+ * ('S' or 'N'), or -1 when the connection ended without one. */
+static int ssl_request(const char *path) {
+        static const unsigned char request[8] = { 0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f };
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        unsigned char answer;
+        int fd, n;
+
+        ck_assert_uint_lt(strlen(path), sizeof(sa.sun_path));
+        strcpy(sa.sun_path, path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_msg(connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0, "connect %s: %s",
+                      path, strerror(errno));
+        ck_assert_int_eq(write(fd, request, sizeof(request)), (int) sizeof(request));
+        n = (int) read(fd, &answer, 1);
+        close(fd);
+        return n == 1 ? answer : -1;
+}
+
+START_TEST(test_forward) {
+        mh_config *config = NULL;
+        mh_error e = MH_ERROR_INIT;
+        const mh_host_config *host;
+        mh_ssh_forward *tcp = NULL, *unix_socket = NULL, *refused = NULL;
+        char why[512], dir[256];
+        struct stat st;
+        pid_t pid;
+        int r, status;
+
+        host = lab_config_one("db", NULL, &config, &e);
+        ck_assert_msg(host, "config: %s", e.message);
+        r = mh_ssh_forward_open(host, ".s.PGSQL.5432", "127.0.0.1", 5432, &tcp, &e);
+        ck_assert_msg(r == 0, "%s", mh_error_message(&e, r));
+        r = mh_ssh_forward_open(host, "pg", "/var/run/postgresql/.s.PGSQL.5432", 0, &unix_socket,
+                                &e);
+        ck_assert_msg(r == 0, "%s", mh_error_message(&e, r));
+
+        /* a private directory, the socket named as asked */
+        ck_assert_int_eq(stat(mh_ssh_forward_dir(tcp), &st), 0);
+        ck_assert_int_eq(st.st_mode & 0777, 0700);
+        snprintf(dir, sizeof(dir), "%s/.s.PGSQL.5432", mh_ssh_forward_dir(tcp));
+        ck_assert_str_eq(mh_ssh_forward_path(tcp), dir);
+
+        /* the lab's PostgreSQL speaks SSL over TCP ('S'), not over its Unix socket ('N') */
+        for (int i = 0; i < 20; i++) {
+                ck_assert_int_eq(ssl_request(mh_ssh_forward_path(tcp)), 'S');
+                ck_assert_int_eq(ssl_request(mh_ssh_forward_path(unix_socket)), 'N');
+        }
+        ck_assert(!mh_ssh_forward_error(tcp, why, sizeof(why)));
+
+        /* a forked child connects through its parent's thread */
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0)
+                _exit(ssl_request(mh_ssh_forward_path(tcp)) == 'S' ? 0 : 1);
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+        /* nothing listens there: the connection ends at once and the forward says why */
+        r = mh_ssh_forward_open(host, "x", "127.0.0.1", 1, &refused, &e);
+        ck_assert_msg(r == 0, "%s", mh_error_message(&e, r));
+        ck_assert_int_eq(ssl_request(mh_ssh_forward_path(refused)), -1);
+        ck_assert(mh_ssh_forward_error(refused, why, sizeof(why)));
+        ck_assert_msg(strstr(why, "the host refused to open a channel to 127.0.0.1:1: "), "%s",
+                      why);
+        ck_assert(!mh_ssh_forward_error(refused, why, sizeof(why)));
+
+        /* freeing removes the socket and its directory */
+        snprintf(dir, sizeof(dir), "%s", mh_ssh_forward_dir(tcp));
+        mh_ssh_forward_free(tcp);
+        ck_assert_int_eq(access(dir, F_OK), -1);
+        mh_ssh_forward_free(unix_socket);
+        mh_ssh_forward_free(refused);
+        mh_config_free(config);
+}
+END_TEST
+
 static Suite *ssh_suite(void) {
         Suite *s = suite_create("ssh");
         TCase *tc;
@@ -1080,6 +1163,11 @@ static Suite *ssh_suite(void) {
         tcase_add_checked_fixture(tc, server_setup, server_teardown);
         tcase_add_test(tc, test_reconnect);
         tcase_add_test(tc, test_lost_while_running);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("forward");
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, test_forward);
         suite_add_tcase(s, tc);
 
         return s;

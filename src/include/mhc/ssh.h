@@ -2,6 +2,7 @@
 #ifndef MHC_SSH_H
 #define MHC_SSH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -141,6 +142,42 @@ MH_EXPORT int mh_ssh_write_file(mh_ssh *s, const char *remote_path, const void *
  * NUL-terminated and the caller's to free(). */
 MH_EXPORT int mh_ssh_read_file(mh_ssh *s, const char *remote_path, size_t max_size,
                                char **ret, size_t *ret_size, mh_error *error);
+
+/*
+ * A forward: a local Unix socket, DIR/name in a new directory of mode 0700
+ * under $TMPDIR (or /tmp), so that only this user can connect to it; each
+ * connection made to it is carried to target on the host over an SSH
+ * connection of the forward's own (same authentication and host-key checks
+ * as mh_ssh_connect(), opened again when lost): target is a TCP address
+ * with port, as the host resolves it ("127.0.0.1"), or the absolute path of
+ * a Unix socket there (port unused).  A thread accepts the connections and
+ * moves the bytes; processes forked after the call may connect to it while
+ * the thread runs in their parent.
+ */
+typedef struct mh_ssh_forward mh_ssh_forward;
+
+MH_EXPORT int mh_ssh_forward_open(const mh_host_config *host, const char *name,
+                                  const char *target, unsigned port, mh_ssh_forward **ret,
+                                  mh_error *error);
+
+/* The socket's directory and the socket itself (borrowed). */
+MH_EXPORT const char *mh_ssh_forward_dir(const mh_ssh_forward *f);
+MH_EXPORT const char *mh_ssh_forward_path(const mh_ssh_forward *f);
+
+/*
+ * Why the thread last failed to carry a connection (the host refused the
+ * channel, the connection was lost), into buf, and forget it: a client that
+ * saw its connection closed at once can say why.  false when nothing failed
+ * since the last call.
+ */
+MH_EXPORT bool mh_ssh_forward_error(mh_ssh_forward *f, char *buf, size_t size);
+
+/*
+ * End the thread, close the connections and remove the socket and its
+ * directory; NULL is fine; returns NULL.  In a forked child it only frees
+ * the memory: the parent's thread and socket are left alone.
+ */
+MH_EXPORT mh_ssh_forward *mh_ssh_forward_free(mh_ssh_forward *f);
 
 MH_END_DECLS
 
