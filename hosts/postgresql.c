@@ -16,28 +16,13 @@
 #include "macro.h"
 #include "postgresql.h"
 
-#define NAME_MAX_BYTES    63 /* NAMEDATALEN - 1 */
-#define COPY_PREFIX       "mhcbk_"
-#define TERMINATE_WAIT_MS "5000"
+#define NAME_MAX_BYTES    PG_NAME_MAX
+#define COPY_PREFIX       PG_COPY_PREFIX
 
-typedef struct pg_conn {
-        char *database;
-        PGconn *conn;
-} pg_conn;
+const char *const pg_sslmodes[] = { "",        "disable",   "allow",       "prefer",
+                                    "require", "verify-ca", "verify-full", NULL };
 
-/* The settings of config: of a postgresql host (the systemd type's come too). */
-typedef struct pg_settings {
-        unsigned port;
-        char *user;
-        char *password; /* secret, from password: or password_file: */
-        mh_strv databases; /* empty: discover at backup */
-        char *dbname;
-        unsigned sslmode;
-} pg_settings;
-
-/* The first is the default. */
-static const char *const sslmodes[] = { "prefer",  "disable",   "allow",
-                                        "require", "verify-ca", "verify-full", NULL };
+static const char *const connects[] = { "ssh", "tcp", NULL };
 
 /* clang-format off */
 static const mh_setting pg_settings_table[] = {
@@ -48,22 +33,15 @@ static const mh_setting pg_settings_table[] = {
         { "databases",     MH_SETTING_STRINGS,     offsetof(pg_settings, databases),
           .max = NAME_MAX_BYTES, .item = "database" },
         { "dbname",        MH_SETTING_STRING,      offsetof(pg_settings, dbname) },
+        { "connect",       MH_SETTING_CHOICE,      offsetof(pg_settings, connect),
+          .choices = connects },
         { "sslmode",       MH_SETTING_CHOICE,      offsetof(pg_settings, sslmode),
-          .choices = sslmodes },
+          .choices = pg_sslmodes },
+        { "sslrootcert",   MH_SETTING_FILE,        offsetof(pg_settings, sslrootcert) },
+        { "socket_dir",    MH_SETTING_STRING,      offsetof(pg_settings, socket_dir) },
         {}
 };
 /* clang-format on */
-
-typedef struct pg_host {
-        mh_systemd_host base; /* the systemd type's object, mh_host first */
-        const pg_settings *settings;
-        /* the settings with their defaults */
-        unsigned port;
-        const char *dbname;
-        const char *sslmode;
-        pg_conn *conns;
-        size_t n_conns;
-} pg_host;
 
 /* What a backup keeps in memory: the parent type's data and the server's state. */
 typedef struct pg_backup {
@@ -72,12 +50,6 @@ typedef struct pg_backup {
         mh_strv sequences;     /* the sequences' state of state.databases, same order */
         char *lsn;          /* WAL insert position after the backup or last restore */
 } pg_backup;
-
-static mh_host *host_of(pg_host *p) {
-        return &p->base.base;
-}
-
-MH_DEFINE_HOST_CAST(pg, pg_host, mh_host_type_postgresql);
 
 static const char *hostname(const mh_host *h) {
         return mh_host_config_hostname(h->config);
@@ -95,6 +67,26 @@ static int pg_check(const mh_host_config *h, const void *settings, mh_error *e) 
                         "database '%s' is the 'dbname' used for administration and cannot "
                         "be backed up; set 'dbname' to another database",
                         dbname);
+        if (s->connect == PG_CONNECT_SSH && s->sslmode)
+                return mh_host_config_fail_setting(
+                        h, "sslmode", SIZE_MAX, e,
+                        "'sslmode' applies to 'connect: tcp' only: with 'connect: ssh' (the "
+                        "default) the host's SSH connection encrypts the traffic");
+        if (s->connect == PG_CONNECT_SSH && s->sslrootcert)
+                return mh_host_config_fail_setting(
+                        h, "sslrootcert", SIZE_MAX, e,
+                        "'sslrootcert' applies to 'connect: tcp' only: with 'connect: ssh' (the "
+                        "default) the host's SSH connection encrypts the traffic");
+        if (s->connect == PG_CONNECT_TCP && s->socket_dir)
+                return mh_host_config_fail_setting(
+                        h, "socket_dir", SIZE_MAX, e,
+                        "'socket_dir' applies to 'connect: ssh' only (the server's Unix socket "
+                        "is reached through SSH)");
+        if (s->socket_dir && s->socket_dir[0] != '/')
+                return mh_host_config_fail_setting(
+                        h, "socket_dir", SIZE_MAX, e,
+                        "'socket_dir' must be an absolute path on the host, not '%s'",
+                        s->socket_dir);
         return 0;
 }
 
@@ -112,7 +104,10 @@ static int pg_init(mh_host *h, mh_error *e) {
         s = p->settings = mh_host_settings(h, &mh_host_type_postgresql);
         p->port = s->port ?: 5432;
         p->dbname = s->dbname ?: "postgres";
-        p->sslmode = sslmodes[s->sslmode];
+        /* through SSH, libpq speaks to a local Unix socket: never TLS there */
+        p->sslmode = s->sslmode ? pg_sslmodes[s->sslmode]
+                     : s->connect == PG_CONNECT_TCP ? "verify-full"
+                                                     : "disable";
         return 0;
 }
 
@@ -122,375 +117,15 @@ static void pg_done(mh_host *h) {
         mh_host_type_systemd.done(h);
         if (!p)
                 return;
-        for (size_t i = 0; i < p->n_conns; i++) {
-                if (p->conns[i].conn)
-                        PQfinish(p->conns[i].conn);
-                free(p->conns[i].database);
-        }
-        free(p->conns);
-        p->conns = NULL;
-        p->n_conns = 0;
-}
-
-/* --- connections ------------------------------------------------------------ */
-
-/* libpq's message on one line, each line of it once (libpq repeats the
- * message of each attempt), without the password should it ever hold it. */
-static void clean_message(const pg_host *p, const char *in, char *out, size_t size) {
-        const char *password = p->settings->password;
-        size_t n = 0;
-        char *hit;
-
-        out[0] = '\0';
-        while (*in && n + 1 < size) {
-                size_t length = strcspn(in, "\n"), start = n;
-                bool space = false;
-
-                if (n > 0 && n + 2 < size)
-                        out[n++] = ' ';
-                for (size_t i = 0; i < length && n + 1 < size; i++) {
-                        if (in[i] == '\r' || in[i] == '\t' || in[i] == ' ') {
-                                space = n > start;
-                                continue;
-                        }
-                        if (space && n + 2 < size)
-                                out[n++] = ' ';
-                        space = false;
-                        out[n++] = in[i];
-                }
-                out[n] = '\0';
-                /* an empty or repeated line goes */
-                if (n == start || (start > 0 && strstr(out, out + start + 1) < out + start))
-                        n = start;
-                out[n] = '\0';
-                in += length;
-                if (*in == '\n')
-                        in++;
-        }
-
-        while (password && password[0] && (hit = strstr(out, password)))
-                memset(hit, '*', strlen(password));
-}
-
-/* Notices (NOTICE, WARNING) go to the debug log, never to stderr. */
-static void notice_receiver(void *userdata, const PGresult *res) {
-        const pg_host *p = userdata;
-        char message[512];
-
-        clean_message(p, PQresultErrorMessage(res), message, sizeof(message));
-        mh_log(MH_LOG_DEBUG, mh_host_config_hostname(p->base.base.config), "PostgreSQL: %s",
-               message);
-}
-
-static int pg_open(pg_host *p, const char *database, PGconn **ret, mh_error *e) {
-        char port[16], timeout[16], message[MH_ERROR_MESSAGE_MAX];
-        const char *address = mh_host_config_address(host_of(p)->config);
-        const char *keys[] = { "host",
-                               "port",
-                               "user",
-                               "dbname",
-                               "sslmode",
-                               "connect_timeout",
-                               "application_name",
-                               "password",
-                               NULL };
-        const char *values[ELEMENTSOF(keys)];
-        PGconn *conn;
-        int code;
-
-        snprintf(port, sizeof(port), "%u", p->port);
-        snprintf(timeout, sizeof(timeout), "%u",
-                 mh_host_config_connect_timeout(host_of(p)->config));
-        values[0] = address;
-        values[1] = port;
-        values[2] = p->settings->user;
-        values[3] = database;
-        values[4] = p->sslmode;
-        values[5] = timeout;
-        values[6] = "mhc";
-        values[7] = p->settings->password; /* NULL: ignored (then ~/.pgpass) */
-        values[8] = NULL;
-
-        conn = PQconnectdbParams(keys, values, 0);
-        if (!conn)
-                return -ENOMEM;
-        if (PQstatus(conn) == CONNECTION_OK) {
-                PQsetNoticeReceiver(conn, notice_receiver, p);
-                *ret = conn;
-                return 0;
-        }
-
-        clean_message(p, PQerrorMessage(conn), message, sizeof(message));
-        PQfinish(conn);
-        if (strstr(message, "authentication failed") || strstr(message, "no password supplied"))
-                code = -MH_ERR_AUTH;
-        else if (strstr(message, "timeout expired"))
-                code = -ETIMEDOUT;
-        else
-                code = -MH_ERR_COMMAND;
-        return mh_error_set(e, code, "cannot connect to PostgreSQL database '%s' as '%s': %s",
-                            database, p->settings->user, message);
-}
-
-static pg_conn *find_conn(pg_host *p, const char *database) {
-        for (size_t i = 0; i < p->n_conns; i++)
-                if (streq(p->conns[i].database, database))
-                        return &p->conns[i];
-        return NULL;
-}
-
-void mh_postgresql_disconnect(mh_host *h, const char *database) {
-        pg_host *p = pg(h);
-        pg_conn *c;
-
-        if (!p)
-                return;
-        c = find_conn(p, database ?: p->dbname);
-        if (c && c->conn) {
-                PQfinish(c->conn);
-                c->conn = NULL;
-        }
-}
-
-/* In a forked test process, so that SQL opens connections of its own. */
-static void pg_after_fork(mh_host *h) {
-        pg_host *p = pg(h);
-
-        /* Not closed: PQfinish() would end the parent's sessions on the server. */
-        for (size_t i = 0; p && i < p->n_conns; i++)
-                p->conns[i].conn = NULL;
-}
-
-/* The cached connection to database, opened when missing or broken; borrowed. */
-static int get_conn(pg_host *p, const char *database, PGconn **ret, mh_error *e) {
-        pg_conn *c = find_conn(p, database), *conns;
-        int r;
-
-        if (!c) {
-                conns = reallocarray(p->conns, p->n_conns + 1, sizeof(*conns));
-                if (!conns)
-                        return -ENOMEM;
-                p->conns = conns;
-                c = &p->conns[p->n_conns];
-                *c = (pg_conn){ .database = strdup(database) };
-                if (!c->database)
-                        return -ENOMEM;
-                p->n_conns++;
-        }
-        if (c->conn && PQstatus(c->conn) != CONNECTION_OK) {
-                PQfinish(c->conn);
-                c->conn = NULL;
-        }
-        if (!c->conn) {
-                r = pg_open(p, database, &c->conn, e);
-                if (r < 0)
-                        return r;
-                mh_log(MH_LOG_DEBUG, hostname(host_of(p)), "connected to PostgreSQL database '%s'",
-                       database);
-        }
-        *ret = c->conn;
-        return 0;
-}
-
-/* sql quoted for a message: one line, cut after MH_SQL_QUOTE_MAX bytes. */
-static void quote_statement(const char *sql, char *out, size_t size) {
-        size_t n = 0, i = 0;
-
-        for (; sql[i] && i < MH_SQL_QUOTE_MAX && n + 3 < size; i++) {
-                if (sql[i] == '\n') {
-                        out[n++] = '\\';
-                        out[n++] = 'n';
-                } else
-                        out[n++] = sql[i] == '\r' || sql[i] == '\t' ? ' ' : sql[i];
-        }
-        /* do not end in the middle of a UTF-8 character */
-        if (sql[i]) {
-                while (n > 0 && ((unsigned char) out[n - 1] & 0xC0) == 0x80)
-                        n--;
-                if (n > 0 && ((unsigned char) out[n - 1] & 0xC0) == 0xC0)
-                        n--;
-                out[n] = '\0';
-                snprintf(out + n, size - n, "...");
-                return;
-        }
-        out[n] = '\0';
-}
-
-/* Fail with the server's message about a failed statement. */
-static int sql_error(pg_host *p, const PGresult *res, PGconn *conn, const char *sql, mh_error *e) {
-        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-        const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-        char message[512], statement[MH_SQL_QUOTE_MAX * 2 + 8];
-
-        clean_message(p, primary ?: PQerrorMessage(conn), message, sizeof(message));
-        quote_statement(sql, statement, sizeof(statement));
-        if (p->settings->password && p->settings->password[0] &&
-            strstr(statement, p->settings->password))
-                snprintf(statement, sizeof(statement),
-                         "(statement not shown: it holds the "
-                         "password)");
-        if (state)
-                return mh_error_set(e, -MH_ERR_COMMAND, "SQL error %s: %s (in '%s')", state,
-                                    message, statement);
-        return mh_error_set(e, -MH_ERR_COMMAND, "SQL failed: %s (in '%s')", message, statement);
-}
-
-int mh_postgresql_exec(mh_host *h, const char *database, const char *sql, int n_params,
-                       const char *const *params, PGresult **ret, mh_error *e) {
-        pg_host *p = pg(h);
-        int r;
-
-        if (!p || !sql || !ret)
-                return -EINVAL;
-        database = database ?: p->dbname;
-
-        for (unsigned attempt = 0;; attempt++) {
-                _cleanup_(PQclearp) PGresult *res = NULL;
-                ExecStatusType status;
-                PGconn *conn;
-
-                r = get_conn(p, database, &conn, e);
-                if (r < 0)
-                        return r;
-                if (n_params < 0)
-                        res = PQexec(conn, sql);
-                else
-                        res = PQexecParams(conn, sql, n_params, NULL, params, NULL, NULL, 0);
-                status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-                if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
-                        *ret = TAKE_PTR(res);
-                        return 0;
-                }
-                if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT ||
-                    status == PGRES_COPY_BOTH) {
-                        mh_postgresql_disconnect(h, database);
-                        return mh_error_set(e, -EOPNOTSUPP,
-                                            "COPY from or to the client is not "
-                                            "supported; use INSERT or a server-side COPY");
-                }
-                /* a connection ended by a restore or a server restart: open it again once */
-                if (PQstatus(conn) == CONNECTION_BAD && attempt == 0) {
-                        mh_log(MH_LOG_DEBUG, hostname(h),
-                               "connection to PostgreSQL database '%s' lost, reconnecting",
-                               database);
-                        mh_postgresql_disconnect(h, database);
-                        continue;
-                }
-                return sql_error(p, res, conn, sql, e);
-        }
-}
-
-/* --- administration ------------------------------------------------------ */
-
-static int admin(pg_host *p, const char *sql, int n_params, const char *const *params,
-                 PGresult **ret, mh_error *e) {
-        _cleanup_(PQclearp) PGresult *res = NULL;
-        int r;
-
-        r = mh_postgresql_exec(host_of(p), NULL, sql, n_params, params, &res, e);
-        if (r < 0)
-                return r;
-        if (ret)
-                *ret = TAKE_PTR(res);
-        return 0;
-}
-
-static int admin_one(pg_host *p, const char *sql, const char *param, mh_error *e) {
-        return admin(p, sql, param ? 1 : 0, param ? &param : NULL, NULL, e);
-}
-
-/* The first column of every row of a query in database, as strings. */
-static int query_strv(pg_host *p, const char *database, const char *sql, int n_params,
-                      const char *const *params, mh_strv *ret, mh_error *e) {
-        _cleanup_(PQclearp) PGresult *res = NULL;
-        mh_strv v = {};
-        int r;
-
-        r = mh_postgresql_exec(host_of(p), database, sql, n_params, params, &res, e);
-        if (r < 0)
-                return r;
-        for (int i = 0; i < PQntuples(res); i++) {
-                r = mh_strv_consume(&v, strdup(PQgetisnull(res, i, 0) ? "" : PQgetvalue(res, i, 0)));
-                if (r < 0) {
-                        mh_strv_dispose(&v);
-                        return r;
-                }
-        }
-        *ret = v;
-        return 0;
-}
-
-/* The single value of a query in database. */
-static int query_value(pg_host *p, const char *database, const char *sql, int n_params,
-                       const char *const *params, char **ret, mh_error *e) {
-        mh_strv v = {};
-        int r;
-
-        r = query_strv(p, database, sql, n_params, params, &v, e);
-        if (r < 0)
-                return r;
-        if (v.n != 1) {
-                mh_strv_dispose(&v);
-                return mh_error_set(e, -MH_ERR_REMOTE, "expected one row from '%s', got %zu", sql,
-                                    v.n);
-        }
-        *ret = v.items[0];
-        free(v.items);
-        return 0;
-}
-
-/* name as a quoted SQL identifier, malloc'd. */
-static int quote_ident(pg_host *p, const char *name, char **ret, mh_error *e) {
-        PGconn *conn;
-        char *q, *copy;
-        int r;
-
-        r = get_conn(p, p->dbname, &conn, e);
-        if (r < 0)
-                return r;
-        q = PQescapeIdentifier(conn, name, strlen(name));
-        if (!q)
-                return mh_error_set(e, -EINVAL, "cannot quote name '%s': %s", name,
-                                    PQerrorMessage(conn));
-        copy = strdup(q);
-        PQfreemem(q);
-        if (!copy)
-                return -ENOMEM;
-        *ret = copy;
-        return 0;
-}
-
-/* Run the statement "before NAME after" with name quoted as an identifier. */
-static int exec_on_name(pg_host *p, const char *before, const char *name, const char *after,
-                        mh_error *e) {
-        _cleanup_free_ char *q = NULL, *sql = NULL;
-        int r;
-
-        r = quote_ident(p, name, &q, e);
-        if (r < 0)
-                return r;
-        if (asprintf(&sql, "%s%s%s", before, q, after) < 0) {
-                sql = NULL;
-                return -ENOMEM;
-        }
-        return admin_one(p, sql, NULL, e);
-}
-
-/* End every other session on database: CREATE/DROP DATABASE need it alone. */
-static int terminate(pg_host *p, const char *database, mh_error *e) {
-        mh_postgresql_disconnect(host_of(p), database);
-        return admin_one(p,
-                         "SELECT count(pg_terminate_backend(pid, " TERMINATE_WAIT_MS ")) "
-                         "FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-                         database, e);
+        pg_close_all(p);
 }
 
 static int drop_database(pg_host *p, const char *database, mh_error *e) {
         int r;
 
-        r = terminate(p, database, e);
+        r = pg_terminate(p, database, e);
         if (r >= 0)
-                r = exec_on_name(p, "DROP DATABASE IF EXISTS ", database, " WITH (FORCE)", e);
+                r = pg_exec_on_name(p, "DROP DATABASE IF EXISTS ", database, " WITH (FORCE)", e);
         if (r < 0)
                 mh_error_prefix(e, "cannot drop database '%s'", database);
         return r;
@@ -502,13 +137,13 @@ static int copy_database(pg_host *p, const char *source, const char *target, con
         _cleanup_free_ char *qs = NULL, *qt = NULL, *qo = NULL, *sql = NULL;
         int r;
 
-        r = terminate(p, source, e);
+        r = pg_terminate(p, source, e);
         if (r >= 0)
-                r = quote_ident(p, source, &qs, e);
+                r = pg_quote_ident(p, source, &qs, e);
         if (r >= 0)
-                r = quote_ident(p, target, &qt, e);
+                r = pg_quote_ident(p, target, &qt, e);
         if (r >= 0 && owner)
-                r = quote_ident(p, owner, &qo, e);
+                r = pg_quote_ident(p, owner, &qo, e);
         if (r < 0)
                 return r;
         if (asprintf(&sql, "CREATE DATABASE %s TEMPLATE %s%s%s", qt, qs, qo ? " OWNER " : "",
@@ -516,7 +151,7 @@ static int copy_database(pg_host *p, const char *source, const char *target, con
                 sql = NULL;
                 return -ENOMEM;
         }
-        r = admin_one(p, sql, NULL, e);
+        r = pg_admin_one(p, sql, NULL, e);
         if (r < 0)
                 mh_error_prefix(e, "cannot copy database '%s' to '%s'", source, target);
         return r;
@@ -524,7 +159,7 @@ static int copy_database(pg_host *p, const char *source, const char *target, con
 
 /* The state of every sequence of database, which nextval() changes without writing WAL. */
 static int sequences_state(pg_host *p, const char *database, char **ret, mh_error *e) {
-        return query_value(p, database,
+        return pg_query_value(p, database,
                            "SELECT coalesce(string_agg(c.oid::text || '=' || "
                            "coalesce(pg_sequence_last_value(c.oid)::text, '-'), ',' "
                            "ORDER BY c.oid), '') FROM pg_class c "
@@ -534,13 +169,13 @@ static int sequences_state(pg_host *p, const char *database, char **ret, mh_erro
 
 /* The WAL insert position: it moves with every logged change, even one not yet written. */
 static int wal_position(pg_host *p, char **ret, mh_error *e) {
-        return query_value(p, NULL, "SELECT pg_current_wal_insert_lsn()::text", 0, NULL, ret, e);
+        return pg_query_value(p, NULL, "SELECT pg_current_wal_insert_lsn()::text", 0, NULL, ret, e);
 }
 
 /* A name for the template copy of database in backup: unique to the run,
  * the backup and the database, at most 63 bytes, readable where it fits. */
 static int copy_name(pg_host *p, const char *backup, const char *database, char **ret) {
-        const char *parts[] = { strempty(host_of(p)->run_dir), backup, database };
+        const char *parts[] = { strempty(pg_host_of(p)->run_dir), backup, database };
         uint64_t hash = 0xcbf29ce484222325ULL;
         char name[NAME_MAX_BYTES + 1];
         size_t n;
@@ -629,7 +264,7 @@ static int take_backup(pg_host *p, mh_backup *b, pg_backup *d, mh_error *e) {
                                 return r;
                 }
         } else {
-                r = query_strv(p, NULL,
+                r = pg_query_strv(p, NULL,
                                "SELECT datname FROM pg_database WHERE NOT datistemplate AND "
                                "datallowconn AND datname <> 'postgres' AND datname <> $1 AND "
                                "datname NOT LIKE '" COPY_PREFIX "%' ORDER BY datname",
@@ -637,10 +272,10 @@ static int take_backup(pg_host *p, mh_backup *b, pg_backup *d, mh_error *e) {
                 if (r < 0)
                         return r;
         }
-        r = query_strv(p, NULL, "SELECT datname FROM pg_database ORDER BY datname", 0, NULL,
+        r = pg_query_strv(p, NULL, "SELECT datname FROM pg_database ORDER BY datname", 0, NULL,
                        &d->state.all_databases, e);
         if (r >= 0)
-                r = query_strv(p, NULL, "SELECT rolname FROM pg_roles ORDER BY rolname", 0, NULL,
+                r = pg_query_strv(p, NULL, "SELECT rolname FROM pg_roles ORDER BY rolname", 0, NULL,
                                &d->state.roles, e);
         if (r < 0)
                 return r;
@@ -653,7 +288,7 @@ static int take_backup(pg_host *p, mh_backup *b, pg_backup *d, mh_error *e) {
                         return mh_error_set(e, -MH_ERR_CONFIG,
                                             "database '%s' of config 'databases' does not exist",
                                             db);
-                r = query_value(
+                r = pg_query_value(
                         p, NULL,
                         "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1", 1,
                         &db, &owner, e);
@@ -669,7 +304,7 @@ static int take_backup(pg_host *p, mh_backup *b, pg_backup *d, mh_error *e) {
 
         /* Written down before the copies exist, so that a later run can drop
          * them if this one dies half-way. */
-        r = mh_pg_state_write(host_of(p), b, &d->state, e);
+        r = mh_pg_state_write(pg_host_of(p), b, &d->state, e);
         for (size_t i = 0; r >= 0 && i < d->state.databases.n; i++) {
                 /* an earlier backup of that name may have left its copy behind */
                 r = drop_database(p, d->state.copies.items[i], e);
@@ -739,7 +374,7 @@ static int is_unchanged(pg_host *p, pg_backup *d, bool *ret, mh_error *e) {
         if (r < 0)
                 return r;
         if (!d->lsn || d->sequences.n != d->state.databases.n || !streq(lsn, d->lsn)) {
-                mh_log(MH_LOG_DEBUG, hostname(host_of(p)), "WAL moved from %s to %s", d->lsn, lsn);
+                mh_log(MH_LOG_DEBUG, pg_hostname(p), "WAL moved from %s to %s", d->lsn, lsn);
                 *ret = false;
                 return 0;
         }
@@ -750,7 +385,7 @@ static int is_unchanged(pg_host *p, pg_backup *d, bool *ret, mh_error *e) {
                 if (r < 0)
                         return r;
                 if (!streq(s, d->sequences.items[i])) {
-                        mh_log(MH_LOG_DEBUG, hostname(host_of(p)),
+                        mh_log(MH_LOG_DEBUG, pg_hostname(p),
                                "a sequence of database '%s' moved", d->state.databases.items[i]);
                         *ret = false;
                         return 0;
@@ -767,14 +402,14 @@ static int drop_role(pg_host *p, const char *role, mh_error *e) {
         mh_strv dbs = {};
         int r;
 
-        r = quote_ident(p, role, &q, e);
+        r = pg_quote_ident(p, role, &q, e);
         if (r < 0)
                 return r;
         if (asprintf(&sql, "DROP ROLE IF EXISTS %s", q) < 0) {
                 sql = NULL;
                 return -ENOMEM;
         }
-        r = admin_one(p, sql, NULL, &first);
+        r = pg_admin_one(p, sql, NULL, &first);
         if (r >= 0)
                 return 0;
         if (!strstr(first.message, "SQL error 2BP01"))
@@ -786,18 +421,18 @@ static int drop_role(pg_host *p, const char *role, mh_error *e) {
                 sql = NULL;
                 return -ENOMEM;
         }
-        r = query_strv(p, NULL,
+        r = pg_query_strv(p, NULL,
                        "SELECT datname FROM pg_database WHERE datallowconn "
                        "ORDER BY datname",
                        0, NULL, &dbs, e);
         for (size_t i = 0; r >= 0 && i < dbs.n; i++) {
                 _cleanup_(PQclearp) PGresult *res = NULL;
 
-                r = mh_postgresql_exec(host_of(p), dbs.items[i], sql, 0, NULL, &res, e);
+                r = mh_postgresql_exec(pg_host_of(p), dbs.items[i], sql, 0, NULL, &res, e);
         }
         mh_strv_dispose(&dbs);
         if (r >= 0)
-                r = exec_on_name(p, "DROP ROLE IF EXISTS ", role, "", e);
+                r = pg_exec_on_name(p, "DROP ROLE IF EXISTS ", role, "", e);
         return r;
 }
 
@@ -816,14 +451,14 @@ static int recreate(pg_host *p, pg_backup *d, mh_error *e) {
                 return r;
 
         /* databases made since the backup */
-        r = query_strv(p, NULL,
+        r = pg_query_strv(p, NULL,
                        "SELECT datname FROM pg_database WHERE NOT datistemplate AND "
                        "datname <> 'postgres' AND datname NOT LIKE '" COPY_PREFIX "%'",
                        0, NULL, &now, e);
         for (size_t i = 0; r >= 0 && i < now.n; i++)
                 if (!mh_strv_contains(&d->state.all_databases, now.items[i]) &&
                     !streq(now.items[i], p->dbname)) {
-                        mh_log(MH_LOG_DEBUG, hostname(host_of(p)), "dropping new database '%s'",
+                        mh_log(MH_LOG_DEBUG, pg_hostname(p), "dropping new database '%s'",
                                now.items[i]);
                         r = drop_database(p, now.items[i], e);
                 }
@@ -832,11 +467,11 @@ static int recreate(pg_host *p, pg_backup *d, mh_error *e) {
                 return r;
 
         /* roles made since the backup */
-        r = query_strv(p, NULL, "SELECT rolname FROM pg_roles WHERE rolname NOT LIKE 'pg\\_%'", 0,
+        r = pg_query_strv(p, NULL, "SELECT rolname FROM pg_roles WHERE rolname NOT LIKE 'pg\\_%'", 0,
                        NULL, &now, e);
         for (size_t i = 0; r >= 0 && i < now.n; i++)
                 if (!mh_strv_contains(&d->state.roles, now.items[i])) {
-                        mh_log(MH_LOG_DEBUG, hostname(host_of(p)), "dropping new role '%s'",
+                        mh_log(MH_LOG_DEBUG, pg_hostname(p), "dropping new role '%s'",
                                now.items[i]);
                         r = drop_role(p, now.items[i], e);
                         if (r < 0)
@@ -894,7 +529,7 @@ static int pg_load(mh_host *h, mh_backup *b, mh_error *e) {
         if (!d)
                 return mh_error_oom(e);
         /* What the state file lists is dropped even if the parent's part is damaged. */
-        r = mh_pg_state_read(host_of(p), b, &d->state, e);
+        r = mh_pg_state_read(pg_host_of(p), b, &d->state, e);
         if (r >= 0)
                 r = CALL_PARENT(load, h, b, d, e);
         b->data = TAKE_PTR(d);
@@ -903,7 +538,6 @@ static int pg_load(mh_host *h, mh_backup *b, mh_error *e) {
 
 static int pg_drop(mh_host *h, mh_backup *b, mh_error *e) {
         pg_backup *d = b->data;
-        pg_conn *admin_conn;
         pg_host *p = pg(h);
         int r = 0, k;
 
@@ -911,8 +545,7 @@ static int pg_drop(mh_host *h, mh_backup *b, mh_error *e) {
                 return mh_host_type_systemd.drop(h, b, e);
 
         /* without an error object (the host is being freed) only use a live connection */
-        admin_conn = find_conn(p, p->dbname);
-        if (e || (admin_conn && admin_conn->conn && PQstatus(admin_conn->conn) == CONNECTION_OK))
+        if (e || pg_has_live_conn(p, p->dbname))
                 r = drop_copies(p, d, e);
 
         k = CALL_PARENT(drop, h, b, d, e);

@@ -2,18 +2,77 @@
 #pragma once
 
 /*
- * What the SQL API (hosts/postgresql-sql.c) needs of the postgresql host
- * type (hosts/postgresql.c): its cached connections.  Never installed.
+ * What the files of the postgresql host type share: the type's object and
+ * settings (postgresql.c), its connections (postgresql-conn.c), the state a
+ * backup writes down (postgresql-state.c), the cluster's shared state
+ * (postgresql-cluster.c) and which databases the WAL says changed
+ * (postgresql-wal.c).  Never installed.
  */
 
 #include <libpq-fe.h>
 
 #include <mhc/error.h>
+#include <mhc/ssh.h>
 #include <mhc/strv.h>
 #include <mhc/sys/host.h>
 
 /* Longest statement text quoted in an error message, in bytes. */
 #define MH_SQL_QUOTE_MAX 200
+
+#define PG_NAME_MAX       63 /* NAMEDATALEN - 1 */
+#define PG_COPY_PREFIX    "mhcbk_"
+#define PG_TERMINATE_WAIT "5000" /* ms pg_terminate_backend() waits for a session's end */
+
+/* How the host's PostgreSQL is reached: the first is the default. */
+typedef enum pg_connect {
+        PG_CONNECT_SSH, /* through a forward over the host's verified SSH */
+        PG_CONNECT_TCP, /* straight to the host's address */
+} pg_connect;
+
+/* The settings of config: of a postgresql host (the systemd type's come too). */
+typedef struct pg_settings {
+        unsigned port;
+        char *user;
+        char *password;    /* secret, from password: or password_file: */
+        mh_strv databases; /* empty: discover at backup */
+        char *dbname;
+        unsigned connect;  /* pg_connect */
+        unsigned sslmode;  /* index in pg_sslmodes; 0: not given */
+        char *sslrootcert; /* local file */
+        char *socket_dir;  /* on the host, for connect: ssh */
+} pg_settings;
+
+/* "" (not given) first, then libpq's sslmodes. */
+extern const char *const pg_sslmodes[];
+
+typedef struct pg_conn {
+        char *database;
+        PGconn *conn;
+} pg_conn;
+
+typedef struct pg_host {
+        mh_systemd_host base; /* the systemd type's object, mh_host first */
+        const pg_settings *settings;
+        /* the settings with their defaults */
+        unsigned port;
+        const char *dbname;
+        const char *sslmode;
+        pg_conn *conns;
+        size_t n_conns;
+        mh_ssh_forward *forward; /* connect: ssh, opened on first use */
+} pg_host;
+
+static inline mh_host *pg_host_of(pg_host *p) {
+        return &p->base.base;
+}
+
+MH_DEFINE_HOST_CAST(pg, pg_host, mh_host_type_postgresql);
+
+static inline const char *pg_hostname(pg_host *p) {
+        return mh_host_config_hostname(pg_host_of(p)->config);
+}
+
+/* --- connections (postgresql-conn.c) ------------------------------------------ */
 
 /*
  * Run sql in database (NULL: the host's dbname) on the host's cached
@@ -31,14 +90,51 @@ int mh_postgresql_exec(mh_host *h, const char *database, const char *sql, int n_
  * dropped or copied, or to test reconnecting. */
 void mh_postgresql_disconnect(mh_host *h, const char *database);
 
+/* In a forked test process: forget without closing the runner's connections, so
+ * that SQL opens connections of its own (through the runner's forward). */
+void pg_after_fork(mh_host *h);
+
+/* Close every cached connection and the forward (the host is being freed). */
+void pg_close_all(pg_host *p);
+
+/* Whether the cached connection to database is open and fine. */
+bool pg_has_live_conn(pg_host *p, const char *database);
+
+/* The cached connection to database, opened when missing or broken; borrowed. */
+int pg_get_conn(pg_host *p, const char *database, PGconn **ret, mh_error *e);
+
+/* A statement in the admin database (dbname); *ret may be NULL. */
+int pg_admin(pg_host *p, const char *sql, int n_params, const char *const *params, PGresult **ret,
+             mh_error *e);
+/* A statement in the admin database with at most one parameter. */
+int pg_admin_one(pg_host *p, const char *sql, const char *param, mh_error *e);
+/* The first column of every row of a query in database (NULL: dbname), as strings. */
+int pg_query_strv(pg_host *p, const char *database, const char *sql, int n_params,
+                  const char *const *params, mh_strv *ret, mh_error *e);
+/* The single value of a query in database. */
+int pg_query_value(pg_host *p, const char *database, const char *sql, int n_params,
+                   const char *const *params, char **ret, mh_error *e);
+/* name as a quoted SQL identifier, malloc'd. */
+int pg_quote_ident(pg_host *p, const char *name, char **ret, mh_error *e);
+/* Run the statement "before NAME after" in dbname with name quoted as an identifier. */
+int pg_exec_on_name(pg_host *p, const char *before, const char *name, const char *after,
+                    mh_error *e);
+/* End every other session on database (and ours): CREATE/DROP DATABASE need it alone. */
+int pg_terminate(pg_host *p, const char *database, mh_error *e);
+
+/* --- the state a backup writes down (postgresql-state.c) ------------------------ */
+
 /* What a backup records of the server, and writes down in its directory
- * (postgresql-state.c) for a later run to read back. */
+ * for a later run to read back. */
 typedef struct pg_state {
         mh_strv databases;     /* backed up */
         mh_strv copies;        /* their template copies, same order */
         mh_strv owners;        /* their owners, same order */
         mh_strv all_databases; /* every database at backup time */
         mh_strv roles;         /* every role at backup time */
+        mh_strv oids;          /* the databases' oids at backup time, same order as databases */
+        char *cluster;         /* the shared state (postgresql-cluster.c), JSON; NULL: none
+                                * (a backup of an older mhc) */
 } pg_state;
 
 void mh_pg_state_dispose(pg_state *s);

@@ -657,6 +657,196 @@ START_TEST(test_config_errors) {
                      "database 'a' is listed twice");
         config_fails("          user: mhc\n          databases: a\n",
                      "'databases' in config of postgresql host must be a sequence");
+        config_fails("          user: mhc\n          connect: udp\n",
+                     "mhc.yaml:19:20: 'connect' in config of postgresql host must be one of "
+                     "ssh, tcp, not 'udp'");
+        config_fails("          user: mhc\n          sslmode: require\n",
+                     "'sslmode' applies to 'connect: tcp' only: with 'connect: ssh' (the "
+                     "default) the host's SSH connection encrypts the traffic");
+        config_fails("          user: mhc\n          connect: tcp\n          sslmode: \n",
+                     "must be one of disable, allow, prefer, require, verify-ca, verify-full");
+        config_fails("          user: mhc\n          connect: tcp\n"
+                     "          sslrootcert: /nonexistent/root.crt\n",
+                     "mhc.yaml:20:24: cannot read sslrootcert '/nonexistent/root.crt': No such "
+                     "file or directory");
+        config_fails("          user: mhc\n          connect: tcp\n"
+                     "          socket_dir: /run/postgresql\n",
+                     "'socket_dir' applies to 'connect: ssh' only");
+        config_fails("          user: mhc\n          socket_dir: run/postgresql\n",
+                     "mhc.yaml:19:23: 'socket_dir' must be an absolute path on the host, not "
+                     "'run/postgresql'");
+}
+END_TEST
+
+/* --- how PostgreSQL is reached ------------------------------------------------------------ */
+
+#define FIREWALL_PREF "4713" /* of the ip rule that firewalls db's port 5432 */
+
+/* The rule in db's network namespace that drops what PostgreSQL sends to the lab network:
+ * a direct connection then times out, one over SSH (to 127.0.0.1 there) is not touched. */
+static int firewall(bool on) {
+        char address[128], command[512];
+        char *dot;
+
+        ck_assert(lab_address("db", address, sizeof(address)));
+        if (!on)
+                return system("ip -n mhc-db rule del pref " FIREWALL_PREF " 2>/dev/null");
+        dot = strrchr(address, '.');
+        ck_assert_ptr_nonnull(dot);
+        snprintf(command, sizeof(command),
+                 "ip -n mhc-db rule add from %s to %.*s.0/24 ipproto tcp sport 5432 prohibit "
+                 "pref " FIREWALL_PREF,
+                 address, (int) (dot - address), address);
+        return system(command);
+}
+
+/* Never leave the port firewalled, whatever happened to the test. */
+static void firewall_off(void) {
+        while (firewall(false) == 0)
+                ;
+}
+
+/* A direct connection of the test's own to db with a short timeout: NULL if it works, else
+ * libpq's message (malloc'd). */
+static char *direct_connect_fails(void) {
+        char address[128], *password = pg_password(), *message = NULL;
+        const char *keys[] = { "host", "user", "password", "dbname", "connect_timeout", NULL };
+        const char *values[] = { address, "mhc", password, "postgres", "2", NULL };
+        PGconn *c;
+
+        ck_assert(lab_address("db", address, sizeof(address)));
+        c = PQconnectdbParams(keys, values, 0);
+        if (PQstatus(c) != CONNECTION_OK)
+                message = strdup(PQerrorMessage(c));
+        PQfinish(c);
+        free(password);
+        return message;
+}
+
+START_TEST(test_through_ssh_with_port_firewalled) {
+        char lines[256], *why;
+        mh_config *c = NULL;
+        mh_host *h = NULL;
+        mh_error e = MH_ERROR_INIT;
+        mh_sql_result *res = NULL;
+        int r;
+
+        ck_assert_int_eq(firewall(true), 0);
+
+        /* the port cannot be reached from the lab network */
+        why = direct_connect_fails();
+        ck_assert_msg(why && strstr(why, "timeout expired"), "direct connection: %s",
+                      why ? why : "it worked");
+        free(why);
+
+        /* the default way: through the host's SSH, to PostgreSQL's port on its loopback */
+        snprintf(lines, sizeof(lines), "          user: mhc\n          password_file: %s\n",
+                 PG_PASSWORD_FILE);
+        r = make_host(lines, &c, &h, &e);
+        ck_assert_msg(r == 0, "%s", e.message);
+        r = mh_host_connect(h, &e);
+        ck_assert_msg(r == 0, "connect: %s", mh_error_message(&e, r));
+        r = mh_sql_query(h, NULL, "SELECT inet_server_addr(), current_user", &res, &e);
+        ck_assert_msg(r == 0, "%s", mh_error_message(&e, r));
+        ck_assert_str_eq(mh_sql_result_text(res), "127.0.0.1|mhc");
+        mh_sql_result_free(res);
+        /* a backup and a restore go the same way */
+        ck_assert_int_eq(mh_host_backup(h, "fw", &e), 0);
+        ck_assert_msg(mh_sql_exec(h, NULL, "SELECT 1", &e) >= 0, "%s", e.message);
+        ck_assert_msg(mh_host_restore(h, "fw", NULL, &e) == 0, "%s", e.message);
+        ck_assert_int_eq(mh_host_drop_backup(h, "fw", &e), 0);
+        mh_host_free(h);
+        mh_config_free(c);
+
+        /* connect: tcp goes straight to the firewalled port */
+        snprintf(lines, sizeof(lines),
+                 "          user: mhc\n          password_file: %s\n          connect: tcp\n"
+                 "          sslmode: prefer\n",
+                 PG_PASSWORD_FILE);
+        r = make_host(lines, &c, &h, &e);
+        ck_assert_msg(r == 0, "%s", e.message);
+        r = mh_sql_query(h, NULL, "SELECT 1", NULL, &e);
+        ck_assert_int_eq(r, -ETIMEDOUT);
+        ck_assert_msg(strstr(e.message, "timeout expired"), "%s", e.message);
+        mh_host_free(h);
+        mh_config_free(c);
+
+        ck_assert_int_eq(firewall(false), 0);
+        why = direct_connect_fails();
+        ck_assert_msg(!why, "after the firewall: %s", why);
+}
+END_TEST
+
+START_TEST(test_tcp_verifies_the_certificate) {
+        char lines[512], cert[] = "/tmp/mhc-test-pg-cert-XXXXXX";
+        mh_config *c = NULL;
+        mh_host *h = NULL;
+        mh_error e = MH_ERROR_INIT;
+        mh_sql_result *res = NULL;
+        int fd, r;
+
+        /* connect: tcp checks the server's certificate by default (verify-full): without a
+         * root certificate nothing is sent */
+        snprintf(lines, sizeof(lines),
+                 "          user: mhc\n          password_file: %s\n          connect: tcp\n",
+                 PG_PASSWORD_FILE);
+        r = make_host(lines, &c, &h, &e);
+        ck_assert_msg(r == 0, "%s", e.message);
+        r = mh_sql_query(h, NULL, "SELECT 1", NULL, &e);
+        ck_assert_int_eq(r, -MH_ERR_COMMAND);
+        ck_assert_msg(strstr(e.message, "root certificate file") &&
+                              strstr(e.message, "does not exist"),
+                      "%s", e.message);
+        mh_host_free(h);
+        mh_config_free(c);
+
+        /* the lab's certificate (Debian's snakeoil, made for another name) is refused */
+        {
+                mh_exec_result x = {};
+                mh_ssh *ssh = NULL;
+
+                ck_assert_ptr_nonnull(lab_config_one("db", NULL, &c, &e));
+                r = mh_ssh_connect(mh_config_host(c, 0), &ssh, &e);
+                ck_assert_msg(r == 0, "%s", mh_error_message(&e, r));
+                r = mh_ssh_exec(ssh, "cat /etc/ssl/certs/ssl-cert-snakeoil.pem", NULL, &x, &e);
+                ck_assert_msg(r == 0 && x.exit_status == 0, "%s", mh_error_message(&e, r));
+                fd = mkstemp(cert);
+                ck_assert_int_ge(fd, 0);
+                ck_assert_int_eq(write(fd, x.out, x.out_size), (int) x.out_size);
+                close(fd);
+                mh_exec_result_dispose(&x);
+                mh_ssh_free(ssh);
+                mh_config_free(c);
+        }
+        snprintf(lines, sizeof(lines),
+                 "          user: mhc\n          password_file: %s\n          connect: tcp\n"
+                 "          sslrootcert: %s\n",
+                 PG_PASSWORD_FILE, cert);
+        mh_error_clear(&e);
+        r = make_host(lines, &c, &h, &e);
+        ck_assert_msg(r == 0, "%s", e.message);
+        r = mh_sql_query(h, NULL, "SELECT 1", NULL, &e);
+        ck_assert_int_eq(r, -MH_ERR_COMMAND);
+        ck_assert_msg(strstr(e.message, "does not match host name"), "%s", e.message);
+        mh_host_free(h);
+        mh_config_free(c);
+
+        /* sslmode: require still encrypts without checking */
+        mh_error_clear(&e);
+        snprintf(lines, sizeof(lines),
+                 "          user: mhc\n          password_file: %s\n          connect: tcp\n"
+                 "          sslmode: require\n",
+                 PG_PASSWORD_FILE);
+        r = make_host(lines, &c, &h, &e);
+        ck_assert_msg(r == 0, "%s", e.message);
+        r = mh_sql_query(h, NULL, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                         &res, &e);
+        ck_assert_msg(r == 0, "%s", mh_error_message(&e, r));
+        ck_assert_str_eq(mh_sql_result_text(res), "t");
+        mh_sql_result_free(res);
+        mh_host_free(h);
+        mh_config_free(c);
+        unlink(cert);
 }
 END_TEST
 
@@ -676,6 +866,13 @@ static Suite *postgresql_suite(void) {
         tcase_add_test(tc, test_not_postgresql);
         tcase_add_test(tc, test_wrong_password);
         tcase_add_test(tc, test_config_errors);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("reach");
+        tcase_add_unchecked_fixture(tc, firewall_off, firewall_off);
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, test_through_ssh_with_port_firewalled);
+        tcase_add_test(tc, test_tcp_verifies_the_certificate);
         suite_add_tcase(s, tc);
         return s;
 }
