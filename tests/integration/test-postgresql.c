@@ -663,8 +663,11 @@ START_TEST(test_config_errors) {
         config_fails("          user: mhc\n          sslmode: require\n",
                      "'sslmode' applies to 'connect: tcp' only: with 'connect: ssh' (the "
                      "default) the host's SSH connection encrypts the traffic");
-        config_fails("          user: mhc\n          connect: tcp\n          sslmode: \n",
-                     "must be one of disable, allow, prefer, require, verify-ca, verify-full");
+        config_fails("          user: mhc\n          connect: tcp\n          sslmode: sometimes\n",
+                     "must be one of disable, allow, prefer, require, verify-ca, verify-full, "
+                     "not 'sometimes'");
+        config_fails("          user: mhc\n          connect: tcp\n          sslmode: ''\n",
+                     "'sslmode' in config of postgresql host must not be empty");
         config_fails("          user: mhc\n          connect: tcp\n"
                      "          sslrootcert: /nonexistent/root.crt\n",
                      "mhc.yaml:20:24: cannot read sslrootcert '/nonexistent/root.crt': No such "
