@@ -122,6 +122,23 @@ int pg_exec_on_name(pg_host *p, const char *before, const char *name, const char
 /* End every other session on database (and ours): CREATE/DROP DATABASE need it alone. */
 int pg_terminate(pg_host *p, const char *database, mh_error *e);
 
+/* --- which databases the WAL says changed (postgresql-wal.c) -------------------- */
+
+#define PG_WAL_SHARED  0x1u /* the shared catalogs changed (roles, databases, ...) */
+#define PG_WAL_UNKNOWN 0x2u /* a record that names no database could not be told */
+
+/* A WAL position "X/Y" as a number. */
+int pg_lsn_parse(const char *s, uint64_t *ret);
+
+/*
+ * The oids of the databases whose files the WAL records from start to end
+ * change, and PG_WAL_* flags, read on the host with its pg_waldump (waldump)
+ * from waldir.  Fails when the WAL cannot be read there (recycled, not yet
+ * flushed, no access).
+ */
+int pg_wal_touched(pg_host *p, const char *waldump, const char *waldir, const char *start,
+                   const char *end, mh_strv *ret_oids, unsigned *ret_flags, mh_error *e);
+
 /* --- the state a backup writes down (postgresql-state.c) ------------------------ */
 
 /* What a backup records of the server, and writes down in its directory
