@@ -295,7 +295,7 @@ int pg_admin(pg_host *p, const char *sql, int n_params, const char *const *param
         _cleanup_(PQclearp) PGresult *res = NULL;
         int r;
 
-        r = mh_postgresql_exec(pg_host_of(p), NULL, sql, n_params, params, &res, e);
+        r = mh_postgresql_exec(pg_host_of(p), p->admin_db, sql, n_params, params, &res, e);
         if (r < 0)
                 return r;
         if (ret)
@@ -314,7 +314,8 @@ int pg_query_strv(pg_host *p, const char *database, const char *sql, int n_param
         mh_strv v = {};
         int r;
 
-        r = mh_postgresql_exec(pg_host_of(p), database, sql, n_params, params, &res, e);
+        r = mh_postgresql_exec(pg_host_of(p), database ?: p->admin_db, sql, n_params, params,
+                               &res, e);
         if (r < 0)
                 return r;
         for (int i = 0; i < PQntuples(res); i++) {
@@ -353,7 +354,7 @@ int pg_quote_ident(pg_host *p, const char *name, char **ret, mh_error *e) {
         char *q, *copy;
         int r;
 
-        r = pg_get_conn(p, p->dbname, &conn, e);
+        r = pg_get_conn(p, p->admin_db ?: p->dbname, &conn, e);
         if (r < 0)
                 return r;
         q = PQescapeIdentifier(conn, name, strlen(name));

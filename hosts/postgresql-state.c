@@ -21,12 +21,21 @@ void mh_pg_state_dispose(pg_state *s) {
         mh_strv_dispose(&s->owners);
         mh_strv_dispose(&s->all_databases);
         mh_strv_dispose(&s->roles);
+        mh_strv_dispose(&s->oids);
+        mh_strv_dispose(&s->unlogged);
+        free(s->cluster);
+        free(s->waldump);
+        free(s->waldir);
+        *s = (pg_state){};
 }
 
 /*
  * What load() needs, in b->dir/postgresql: records of NUL-ended fields
  * (names may hold any byte but NUL): "D" database copy owner, "A" name (a
- * database at backup time), "R" name (a role).
+ * database at backup time), "R" name (a role), "O" database oid, "U"
+ * database (it holds unlogged relations), "C" the shared state (JSON, with
+ * the roles' password hashes: the directory is root's, the file 0600), "W"
+ * pg_waldump's path and the WAL's.
  */
 #define STATE_FILE "postgresql"
 #define STATE_MAX ((size_t) 16 << 20)
@@ -43,6 +52,15 @@ int mh_pg_state_write(mh_host *h, const mh_backup *b, const pg_state *d, mh_erro
                 r = mh_buf_printf(&out, "A%c%s%c", 0, d->all_databases.items[i], 0);
         for (size_t i = 0; r >= 0 && i < d->roles.n; i++)
                 r = mh_buf_printf(&out, "R%c%s%c", 0, d->roles.items[i], 0);
+        for (size_t i = 0; r >= 0 && i < d->oids.n && i < d->databases.n; i++)
+                r = mh_buf_printf(&out, "O%c%s%c%s%c", 0, d->databases.items[i], 0,
+                                  d->oids.items[i], 0);
+        for (size_t i = 0; r >= 0 && i < d->unlogged.n; i++)
+                r = mh_buf_printf(&out, "U%c%s%c", 0, d->unlogged.items[i], 0);
+        if (r >= 0 && d->cluster)
+                r = mh_buf_printf(&out, "C%c%s%c", 0, d->cluster, 0);
+        if (r >= 0 && d->waldump && d->waldir)
+                r = mh_buf_printf(&out, "W%c%s%c%s%c", 0, d->waldump, 0, d->waldir, 0);
         if (r < 0 || asprintf(&path, "%s/" STATE_FILE, b->dir) < 0) {
                 path = NULL;
                 mh_buf_dispose(&out);
@@ -86,6 +104,28 @@ int mh_pg_state_read(mh_host *h, const mh_backup *b, pg_state *d, mh_error *e) {
                         r = mh_strv_consume(&d->all_databases, strdup(a));
                 else if (streq(kind, "R"))
                         r = mh_strv_consume(&d->roles, strdup(a));
+                else if (streq(kind, "O") || streq(kind, "W")) {
+                        const char *b2 = next_field(&at, end);
+
+                        if (!b2)
+                                r = -EBADMSG;
+                        else if (streq(kind, "O"))
+                                r = mh_strv_consume(&d->oids, strdup(b2));
+                        else if (d->waldump)
+                                r = -EBADMSG;
+                        else {
+                                d->waldump = strdup(a);
+                                d->waldir = strdup(b2);
+                                r = d->waldump && d->waldir ? 0 : -ENOMEM;
+                        }
+                } else if (streq(kind, "U"))
+                        r = mh_strv_consume(&d->unlogged, strdup(a));
+                else if (streq(kind, "C")) {
+                        if (d->cluster)
+                                r = -EBADMSG;
+                        else
+                                r = (d->cluster = strdup(a)) ? 0 : -ENOMEM;
+                }
                 else
                         r = -EBADMSG;
         }

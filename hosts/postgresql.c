@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <mhc/log.h>
 #include <mhc/sys/host.h>
@@ -45,10 +46,11 @@ static const mh_setting pg_settings_table[] = {
 
 /* What a backup keeps in memory: the parent type's data and the server's state. */
 typedef struct pg_backup {
-        void *parent_data;  /* the systemd type's b->data */
-        pg_state state;        /* what a later run can read back (postgresql-state.c) */
-        mh_strv sequences;     /* the sequences' state of state.databases, same order */
-        char *lsn;          /* WAL insert position after the backup or last restore */
+        void *parent_data; /* the systemd type's b->data */
+        pg_state state;    /* what a later run can read back (postgresql-state.c) */
+        char *lsn;         /* WAL insert position after the backup or the last restore */
+        char *fingerprint; /* of what changes without WAL (CHECK_SQL), then */
+        mh_strv oids;      /* of state.databases now: changed by their re-creation */
 } pg_backup;
 
 static const char *hostname(const mh_host *h) {
@@ -59,14 +61,7 @@ static const char *hostname(const mh_host *h) {
 
 static int pg_check(const mh_host_config *h, const void *settings, mh_error *e) {
         const pg_settings *s = settings;
-        const char *dbname = s->dbname ?: "postgres";
 
-        if (mh_strv_contains(&s->databases, dbname))
-                return mh_host_config_fail_setting(
-                        h, "databases", SIZE_MAX, e,
-                        "database '%s' is the 'dbname' used for administration and cannot "
-                        "be backed up; set 'dbname' to another database",
-                        dbname);
         if (s->connect == PG_CONNECT_SSH && s->sslmode)
                 return mh_host_config_fail_setting(
                         h, "sslmode", SIZE_MAX, e,
@@ -121,9 +116,18 @@ static void pg_done(mh_host *h) {
 }
 
 static int drop_database(pg_host *p, const char *database, mh_error *e) {
+        _cleanup_free_ char *template = NULL;
         int r;
 
         r = pg_terminate(p, database, e);
+        /* a template database (template1, or one a test made so) cannot be dropped */
+        if (r >= 0)
+                r = pg_query_value(p, NULL,
+                                   "SELECT count(*) FILTER (WHERE datistemplate) FROM pg_database "
+                                   "WHERE datname = $1",
+                                   1, &database, &template, e);
+        if (r >= 0 && !streq(template, "0"))
+                r = pg_exec_on_name(p, "ALTER DATABASE ", database, " IS_TEMPLATE false", e);
         if (r >= 0)
                 r = pg_exec_on_name(p, "DROP DATABASE IF EXISTS ", database, " WITH (FORCE)", e);
         if (r < 0)
@@ -157,21 +161,6 @@ static int copy_database(pg_host *p, const char *source, const char *target, con
         return r;
 }
 
-/* The state of every sequence of database, which nextval() changes without writing WAL. */
-static int sequences_state(pg_host *p, const char *database, char **ret, mh_error *e) {
-        return pg_query_value(p, database,
-                           "SELECT coalesce(string_agg(c.oid::text || '=' || "
-                           "coalesce(pg_sequence_last_value(c.oid)::text, '-'), ',' "
-                           "ORDER BY c.oid), '') FROM pg_class c "
-                           "WHERE c.relkind = 'S' AND c.relpersistence <> 't'",
-                           0, NULL, ret, e);
-}
-
-/* The WAL insert position: it moves with every logged change, even one not yet written. */
-static int wal_position(pg_host *p, char **ret, mh_error *e) {
-        return pg_query_value(p, NULL, "SELECT pg_current_wal_insert_lsn()::text", 0, NULL, ret, e);
-}
-
 /* A name for the template copy of database in backup: unique to the run,
  * the backup and the database, at most 63 bytes, readable where it fits. */
 static int copy_name(pg_host *p, const char *backup, const char *database, char **ret) {
@@ -202,12 +191,38 @@ static int copy_name(pg_host *p, const char *backup, const char *database, char 
 
 /* --- backup, restore, drop ------------------------------------------------- */
 
+/* WAL read to tell which databases changed: more, and every database is re-created. */
+#define WAL_READ_MAX ((uint64_t) 64 << 20)
+
+/* One query: the WAL insert and flush positions, and a fingerprint of what changes
+ * without WAL: ALTER SYSTEM's file and the (non-temporary) replication slots. */
+#define CHECK_SQL                                                                               \
+        "SELECT pg_current_wal_insert_lsn()::text, pg_current_wal_flush_lsn()::text, "          \
+        "md5(coalesce(pg_read_file('postgresql.auto.conf', 0, 1048576, true), '') || '|' || "   \
+        "(SELECT coalesce(string_agg(slot_name || ' ' || slot_type || ' ' || "                  \
+        "coalesce(database, ''), ',' ORDER BY slot_name), '') FROM pg_replication_slots "       \
+        "WHERE NOT temporary))"
+
+/*
+ * At backup, in each database: every sequence's state written again as it
+ * is (setval() logs it and zeroes log_cnt), so that the next nextval()
+ * writes WAL and is seen; and whether it holds unlogged relations, whose
+ * changes write none.
+ */
+#define PREPARE_SQL                                                                             \
+        "DO $$DECLARE s regclass; BEGIN FOR s IN SELECT c.oid::regclass FROM pg_class c "       \
+        "WHERE c.relkind = 'S' AND c.relpersistence = 'p' LOOP "                                \
+        "EXECUTE format('SELECT setval(%L, last_value, is_called) FROM %s', s, s); "            \
+        "END LOOP; END$$; "                                                                     \
+        "SELECT EXISTS (SELECT 1 FROM pg_class WHERE relpersistence = 'u')"
+
 static pg_backup *pg_backup_free(pg_backup *d) {
         if (!d)
                 return NULL;
         mh_pg_state_dispose(&d->state);
-        mh_strv_dispose(&d->sequences);
+        mh_strv_dispose(&d->oids);
         free(d->lsn);
+        free(d->fingerprint);
         free(d);
         return NULL;
 }
@@ -227,80 +242,174 @@ static void pg_backup_freep(pg_backup **d) {
                 _r;                                                      \
         })
 
-/* Record the state that tells whether the databases changed since now. */
-static int record_state(pg_host *p, pg_backup *d, mh_error *e) {
-        mh_strv sequences = {};
-        char *lsn = NULL;
-        int r = 0;
+typedef struct check_result {
+        char *lsn, *flush, *fingerprint;
+} check_result;
 
-        for (size_t i = 0; r >= 0 && i < d->state.databases.n; i++) {
-                char *s = NULL;
+static void check_result_dispose(check_result *c) {
+        free(c->lsn);
+        free(c->flush);
+        free(c->fingerprint);
+}
 
-                r = sequences_state(p, d->state.databases.items[i], &s, e);
-                if (r >= 0)
-                        r = mh_strv_consume(&sequences, s);
-        }
-        if (r >= 0)
-                r = wal_position(p, &lsn, e);
-        if (r < 0) {
-                mh_strv_dispose(&sequences);
+static int check(pg_host *p, check_result *ret, mh_error *e) {
+        _cleanup_(PQclearp) PGresult *res = NULL;
+        int r;
+
+        r = pg_admin(p, CHECK_SQL, 0, NULL, &res, e);
+        if (r < 0)
                 return r;
+        if (PQntuples(res) != 1 || PQnfields(res) != 3)
+                return mh_error_set(e, -MH_ERR_REMOTE, "unexpected answer to the WAL position");
+        *ret = (check_result){ .lsn = strdup(PQgetvalue(res, 0, 0)),
+                               .flush = strdup(PQgetvalue(res, 0, 1)),
+                               .fingerprint = strdup(PQgetvalue(res, 0, 2)) };
+        if (!ret->lsn || !ret->flush || !ret->fingerprint) {
+                check_result_dispose(ret);
+                return mh_error_oom(e);
         }
-        mh_strv_dispose(&d->sequences);
-        d->sequences = sequences;
-        free(d->lsn);
-        d->lsn = lsn;
         return 0;
 }
 
-static int take_backup(pg_host *p, mh_backup *b, pg_backup *d, mh_error *e) {
-        const char *params[] = { p->dbname };
+/* Keep c as what later restores compare with. */
+static void keep_check(pg_backup *d, check_result *c) {
+        free(d->lsn);
+        free(d->fingerprint);
+        d->lsn = TAKE_PTR(c->lsn);
+        d->fingerprint = TAKE_PTR(c->fingerprint);
+        check_result_dispose(c);
+}
+
+/* Record the state that tells whether anything changed since now. */
+static int record_state(pg_host *p, pg_backup *d, mh_error *e) {
+        check_result c;
         int r;
 
-        if (p->settings->databases.n > 0) {
-                for (size_t i = 0; i < p->settings->databases.n; i++) {
-                        r = mh_strv_consume(&d->state.databases, strdup(p->settings->databases.items[i]));
-                        if (r < 0)
-                                return r;
-                }
-        } else {
-                r = pg_query_strv(p, NULL,
-                               "SELECT datname FROM pg_database WHERE NOT datistemplate AND "
-                               "datallowconn AND datname <> 'postgres' AND datname <> $1 AND "
-                               "datname NOT LIKE '" COPY_PREFIX "%' ORDER BY datname",
-                               1, params, &d->state.databases, e);
-                if (r < 0)
-                        return r;
-        }
-        r = pg_query_strv(p, NULL, "SELECT datname FROM pg_database ORDER BY datname", 0, NULL,
-                       &d->state.all_databases, e);
-        if (r >= 0)
-                r = pg_query_strv(p, NULL, "SELECT rolname FROM pg_roles ORDER BY rolname", 0, NULL,
-                               &d->state.roles, e);
+        r = check(p, &c, e);
         if (r < 0)
                 return r;
+        keep_check(d, &c);
+        return 0;
+}
 
-        for (size_t i = 0; i < d->state.databases.n; i++) {
-                const char *db = d->state.databases.items[i];
-                char *owner = NULL, *copy = NULL;
+/* The oids of the backed-up databases now, in their order ("" for one that is gone). */
+static int database_oids(pg_host *p, const pg_backup *d, mh_strv *ret, mh_error *e) {
+        _cleanup_(PQclearp) PGresult *res = NULL;
+        mh_strv v = {};
+        int r;
+
+        r = pg_admin(p, "SELECT datname, oid FROM pg_database", 0, NULL, &res, e);
+        for (size_t i = 0; r >= 0 && i < d->state.databases.n; i++) {
+                const char *oid = "";
+
+                for (int row = 0; row < PQntuples(res); row++)
+                        if (streq(PQgetvalue(res, row, 0), d->state.databases.items[i]))
+                                oid = PQgetvalue(res, row, 1);
+                r = mh_strv_consume(&v, strdup(oid));
+        }
+        if (r < 0) {
+                mh_strv_dispose(&v);
+                return r;
+        }
+        *ret = v;
+        return 0;
+}
+
+/* The databases of the cluster a test reaches through every session and every CREATE
+ * DATABASE: always backed up. */
+static bool is_cluster_database(pg_host *p, const char *db) {
+        return streq(db, "template1") || streq(db, "postgres") || streq(db, p->dbname);
+}
+
+/* Which databases to back up: those of config (default: every one that accepts
+ * connections) and those of the cluster, that exist. */
+static int pick_databases(pg_host *p, pg_backup *d, mh_error *e) {
+        mh_strv *dbs = &d->state.databases;
+        int r;
+
+        r = pg_query_strv(p, NULL, "SELECT datname FROM pg_database ORDER BY datname", 0, NULL,
+                          &d->state.all_databases, e);
+        if (r < 0)
+                return r;
+        if (p->settings->databases.n == 0)
+                return pg_query_strv(p, NULL,
+                                     "SELECT datname FROM pg_database WHERE datallowconn AND "
+                                     "datname NOT LIKE '" COPY_PREFIX "%' ORDER BY datname",
+                                     0, NULL, dbs, e);
+        for (size_t i = 0; i < p->settings->databases.n; i++) {
+                const char *db = p->settings->databases.items[i];
 
                 if (!mh_strv_contains(&d->state.all_databases, db))
                         return mh_error_set(e, -MH_ERR_CONFIG,
                                             "database '%s' of config 'databases' does not exist",
                                             db);
-                r = pg_query_value(
-                        p, NULL,
-                        "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1", 1,
-                        &db, &owner, e);
+                if (!mh_strv_contains(dbs, db) && mh_strv_consume(dbs, strdup(db)) < 0)
+                        return -ENOMEM;
+        }
+        for (size_t i = 0; i < d->state.all_databases.n; i++) {
+                const char *db = d->state.all_databases.items[i];
+
+                if (is_cluster_database(p, db) && !mh_strv_contains(dbs, db) &&
+                    mh_strv_consume(dbs, strdup(db)) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static int take_backup(pg_host *p, mh_backup *b, pg_backup *d, mh_error *e) {
+        _cleanup_(PQclearp) PGresult *where = NULL;
+        int r;
+
+        r = pick_databases(p, d, e);
+        if (r >= 0)
+                r = pg_query_strv(p, NULL, "SELECT rolname FROM pg_roles ORDER BY rolname", 0,
+                                  NULL, &d->state.roles, e);
+        /* where pg_waldump and the WAL are on the host */
+        if (r >= 0)
+                r = pg_admin(p,
+                             "SELECT (SELECT setting FROM pg_config WHERE name = 'BINDIR') || "
+                             "'/pg_waldump', current_setting('data_directory') || '/pg_wal'",
+                             0, NULL, &where, e);
+        if (r < 0)
+                return r;
+        d->state.waldump = strdup(PQgetvalue(where, 0, 0));
+        d->state.waldir = strdup(PQgetvalue(where, 0, 1));
+        if (!d->state.waldump || !d->state.waldir)
+                return -ENOMEM;
+
+        for (size_t i = 0; i < d->state.databases.n; i++) {
+                const char *db = d->state.databases.items[i];
+                _cleanup_(PQclearp) PGresult *res = NULL;
+                char *owner = NULL, *copy = NULL, *oid = NULL;
+
+                r = pg_query_value(p, NULL,
+                                   "SELECT pg_get_userbyid(datdba) FROM pg_database "
+                                   "WHERE datname = $1",
+                                   1, &db, &owner, e);
                 if (r >= 0)
                         r = mh_strv_consume(&d->state.owners, owner);
+                if (r >= 0)
+                        r = pg_query_value(p, NULL,
+                                           "SELECT oid FROM pg_database WHERE datname = $1", 1,
+                                           &db, &oid, e);
+                if (r >= 0)
+                        r = mh_strv_consume(&d->oids, strdup(oid));
+                if (r >= 0)
+                        r = mh_strv_consume(&d->state.oids, oid);
                 if (r >= 0)
                         r = copy_name(p, b->name, db, &copy);
                 if (r >= 0)
                         r = mh_strv_consume(&d->state.copies, copy);
+                if (r >= 0)
+                        r = mh_postgresql_exec(pg_host_of(p), db, PREPARE_SQL, -1, NULL, &res, e);
+                if (r >= 0 && streq(PQgetvalue(res, 0, 0), "t"))
+                        r = mh_strv_consume(&d->state.unlogged, strdup(db));
                 if (r < 0)
                         return r;
         }
+        r = pg_cluster_record(p, &d->state.cluster, e);
+        if (r < 0)
+                return r;
 
         /* Written down before the copies exist, so that a later run can drop
          * them if this one dies half-way. */
@@ -309,7 +418,8 @@ static int take_backup(pg_host *p, mh_backup *b, pg_backup *d, mh_error *e) {
                 /* an earlier backup of that name may have left its copy behind */
                 r = drop_database(p, d->state.copies.items[i], e);
                 if (r >= 0)
-                        r = copy_database(p, d->state.databases.items[i], d->state.copies.items[i], NULL, e);
+                        r = copy_database(p, d->state.databases.items[i], d->state.copies.items[i],
+                                          NULL, e);
         }
         if (r < 0)
                 return r;
@@ -365,36 +475,6 @@ static int pg_backup_slot(mh_host *h, mh_backup *b, mh_error *e) {
         return 0;
 }
 
-/* Whether nothing changed since d's state was recorded: one query when WAL moved. */
-static int is_unchanged(pg_host *p, pg_backup *d, bool *ret, mh_error *e) {
-        _cleanup_free_ char *lsn = NULL;
-        int r;
-
-        r = wal_position(p, &lsn, e);
-        if (r < 0)
-                return r;
-        if (!d->lsn || d->sequences.n != d->state.databases.n || !streq(lsn, d->lsn)) {
-                mh_log(MH_LOG_DEBUG, pg_hostname(p), "WAL moved from %s to %s", d->lsn, lsn);
-                *ret = false;
-                return 0;
-        }
-        for (size_t i = 0; i < d->state.databases.n; i++) {
-                _cleanup_free_ char *s = NULL;
-
-                r = sequences_state(p, d->state.databases.items[i], &s, e);
-                if (r < 0)
-                        return r;
-                if (!streq(s, d->sequences.items[i])) {
-                        mh_log(MH_LOG_DEBUG, pg_hostname(p),
-                               "a sequence of database '%s' moved", d->state.databases.items[i]);
-                        *ret = false;
-                        return 0;
-                }
-        }
-        *ret = true;
-        return 0;
-}
-
 /* Drop a role created after the backup, with what it owns or was granted. */
 static int drop_role(pg_host *p, const char *role, mh_error *e) {
         _cleanup_free_ char *q = NULL, *sql = NULL;
@@ -412,8 +492,10 @@ static int drop_role(pg_host *p, const char *role, mh_error *e) {
         r = pg_admin_one(p, sql, NULL, &first);
         if (r >= 0)
                 return 0;
-        if (!strstr(first.message, "SQL error 2BP01"))
-                return mh_error_set(e, r, "%s", first.message);
+        if (!strstr(first.message, "SQL error 2BP01")) {
+                r = mh_error_set(e, r, "%s", first.message);
+                goto fail;
+        }
 
         /* it owns objects or holds privileges: DROP OWNED in every database */
         free(sql);
@@ -422,9 +504,9 @@ static int drop_role(pg_host *p, const char *role, mh_error *e) {
                 return -ENOMEM;
         }
         r = pg_query_strv(p, NULL,
-                       "SELECT datname FROM pg_database WHERE datallowconn "
-                       "ORDER BY datname",
-                       0, NULL, &dbs, e);
+                          "SELECT datname FROM pg_database WHERE datallowconn "
+                          "ORDER BY datname",
+                          0, NULL, &dbs, e);
         for (size_t i = 0; r >= 0 && i < dbs.n; i++) {
                 _cleanup_(PQclearp) PGresult *res = NULL;
 
@@ -433,59 +515,245 @@ static int drop_role(pg_host *p, const char *role, mh_error *e) {
         mh_strv_dispose(&dbs);
         if (r >= 0)
                 r = pg_exec_on_name(p, "DROP ROLE IF EXISTS ", role, "", e);
+fail:
+        if (r < 0)
+                mh_error_prefix(e, "cannot drop role '%s'", role);
         return r;
 }
 
-static int recreate(pg_host *p, pg_backup *d, mh_error *e) {
+/* For a backup of an older mhc (no shared state recorded): drop the databases and roles
+ * made since, by name. */
+static int drop_new_by_name(pg_host *p, pg_backup *d, mh_error *e) {
         mh_strv now = {};
+        int r;
+
+        r = pg_query_strv(p, NULL,
+                          "SELECT datname FROM pg_database WHERE NOT datistemplate AND "
+                          "datname NOT LIKE '" COPY_PREFIX "%'",
+                          0, NULL, &now, e);
+        for (size_t i = 0; r >= 0 && i < now.n; i++)
+                if (!mh_strv_contains(&d->state.all_databases, now.items[i]))
+                        r = drop_database(p, now.items[i], e);
+        mh_strv_dispose(&now);
+        if (r >= 0)
+                r = pg_query_strv(p, NULL,
+                                  "SELECT rolname FROM pg_roles WHERE rolname NOT LIKE 'pg\\_%'",
+                                  0, NULL, &now, e);
+        for (size_t i = 0; r >= 0 && i < now.n; i++)
+                if (!mh_strv_contains(&d->state.roles, now.items[i]))
+                        r = drop_role(p, now.items[i], e);
+        mh_strv_dispose(&now);
+        return r;
+}
+
+/* Re-create database i of d from its copy; the admin database through another one. */
+static int recreate_one(pg_host *p, pg_backup *d, size_t i, mh_error *e) {
+        const char *db = d->state.databases.items[i];
+        const char *other = streq(p->dbname, "template1") ? "postgres" : "template1";
+        int r;
+
+        if (streq(db, p->dbname))
+                p->admin_db = other;
+        r = drop_database(p, db, e);
+        if (r >= 0)
+                r = copy_database(p, d->state.copies.items[i], db, d->state.owners.items[i], e);
+        if (streq(db, p->dbname)) {
+                /* never stay in template1: CREATE DATABASE needs it alone */
+                mh_postgresql_disconnect(pg_host_of(p), other);
+                p->admin_db = NULL;
+        }
+        return r;
+}
+
+/* Whether database i of d is re-created in pass (0: template1, 1: the others, 2: dbname):
+ * template1 first, the admin database last, through template1. */
+static bool in_pass(pg_host *p, pg_backup *d, size_t i, int pass) {
+        const char *db = d->state.databases.items[i];
+
+        if (streq(db, p->dbname))
+                return pass == 2;
+        if (streq(db, "template1"))
+                return pass == 0;
+        return pass == 1;
+}
+
+/*
+ * Have the WAL written up to now->lsn, which pg_waldump reads from the
+ * files: a record of an open transaction, or a nextval(), may stay in the
+ * server's buffers for long.  A transactional logical message ("mhc") is
+ * the one statement that writes WAL and waits for it to be flushed without
+ * touching a database; now->lsn moves past it, so that the next check
+ * does not see it as a change.
+ */
+static int flush_wal(pg_host *p, check_result *now, uint64_t *ret, mh_error *e) {
+        _cleanup_free_ char *lsn = NULL;
+        uint64_t flushed, at;
+        int r;
+
+        if (pg_lsn_parse(now->flush, &flushed) < 0 || pg_lsn_parse(now->lsn, &at) < 0)
+                return mh_error_set(e, -EBADMSG, "unreadable WAL position");
+        if (flushed >= at) {
+                *ret = at;
+                return 0;
+        }
+        r = pg_admin(p, "SELECT pg_logical_emit_message(true, 'mhc', 'flush')", 0, NULL, NULL,
+                     e);
+        if (r >= 0)
+                r = pg_query_value(p, NULL, "SELECT pg_current_wal_flush_lsn()::text", 0, NULL,
+                                   &lsn, e);
+        if (r >= 0 && pg_lsn_parse(lsn, &at) < 0)
+                r = mh_error_set(e, -EBADMSG, "unreadable WAL position '%s'", lsn);
+        if (r < 0)
+                return r;
+        free(now->lsn);
+        now->lsn = TAKE_PTR(lsn);
+        *ret = at;
+        return 0;
+}
+
+/* Which databases changed since d->lsn, up to now->lsn (which may move on), by the WAL:
+ * marks them in changed[]; *ret_shared when the shared catalogs did (or when it cannot
+ * tell). */
+static void changed_by_wal(pg_host *p, pg_backup *d, check_result *now, bool *changed,
+                           bool *ret_shared) {
+        mh_error e = MH_ERROR_INIT;
+        uint64_t from = 0, to = 0;
+        mh_strv oids = {};
+        unsigned flags = 0;
+        const char *why = NULL;
+        int r;
+
+        r = pg_lsn_parse(d->lsn, &from);
+        if (r < 0)
+                r = mh_error_set(&e, r, "unreadable WAL position '%s'", strempty(d->lsn));
+        if (r >= 0)
+                r = flush_wal(p, now, &to, &e);
+        if (r < 0 || to < from)
+                why = r < 0 ? e.message : "the WAL went back";
+        else if (to - from > WAL_READ_MAX)
+                why = "too much WAL to read";
+        else if (!d->state.waldump || !d->state.waldir)
+                why = "no pg_waldump known";
+        if (!why) {
+                r = pg_wal_touched(p, d->state.waldump, d->state.waldir, d->lsn, now->lsn, &oids,
+                                   &flags, &e);
+                if (r < 0)
+                        why = e.message;
+                else if (flags & PG_WAL_UNKNOWN)
+                        why = "a WAL record that names no database";
+        }
+        if (why) {
+                mh_log(MH_LOG_DEBUG, pg_hostname(p),
+                       "WAL moved from %s to %s; cannot tell which databases changed (%s): all "
+                       "are re-created",
+                       d->lsn, now->lsn, why);
+                for (size_t i = 0; i < d->state.databases.n; i++)
+                        changed[i] = true;
+                *ret_shared = true;
+                mh_strv_dispose(&oids);
+                return;
+        }
+        for (size_t i = 0; i < d->state.databases.n && i < d->oids.n; i++)
+                if (mh_strv_contains(&oids, d->oids.items[i])) {
+                        mh_log(MH_LOG_DEBUG, pg_hostname(p), "WAL: database '%s' changed",
+                               d->state.databases.items[i]);
+                        changed[i] = true;
+                }
+        if (flags & PG_WAL_SHARED) {
+                mh_log(MH_LOG_DEBUG, pg_hostname(p), "WAL: the shared catalogs changed");
+                *ret_shared = true;
+        }
+        mh_strv_dispose(&oids);
+}
+
+/* {"OID AT BACKUP": "OID NOW", ...} for the databases re-created since the backup. */
+static int oid_map(const pg_backup *d, char **ret) {
+        mh_buf b = { .max = (size_t) 1 << 20 };
+        int r = mh_buf_append(&b, "{", 1);
+        bool first = true;
+
+        for (size_t i = 0; r >= 0 && i < d->state.oids.n && i < d->oids.n; i++)
+                if (d->oids.items[i][0] && !streq(d->oids.items[i], d->state.oids.items[i])) {
+                        r = mh_buf_printf(&b, "%s\"%s\": \"%s\"", first ? "" : ", ",
+                                          d->state.oids.items[i], d->oids.items[i]);
+                        first = false;
+                }
+        if (r >= 0)
+                r = mh_buf_append(&b, "}", 1);
+        if (r < 0) {
+                mh_buf_dispose(&b);
+                return r;
+        }
+        *ret = mh_buf_steal(&b, NULL);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* Put back the shared state and the databases marked in changed[] (or gone). */
+static int put_back(pg_host *p, pg_backup *d, bool *changed, size_t *ret_n, mh_error *e) {
+        mh_strv oids = {}, recreating = {};
+        char *map = NULL;
+        size_t n = 0;
         int r = 0;
 
-        for (size_t i = 0; r >= 0 && i < d->state.databases.n; i++) {
-                const char *db = d->state.databases.items[i];
+        /* sessions of ours to the databases to be renamed, dropped or copied */
+        for (size_t i = 0; i < p->n_conns; i++)
+                if (!streq(p->conns[i].database, p->dbname))
+                        mh_postgresql_disconnect(pg_host_of(p), p->conns[i].database);
 
-                r = drop_database(p, db, e);
-                if (r >= 0)
-                        r = copy_database(p, d->state.copies.items[i], db, d->state.owners.items[i], e);
+        for (size_t i = 0; r >= 0 && i < d->state.databases.n; i++)
+                if (changed[i])
+                        r = mh_strv_consume(&recreating, strdup(d->state.databases.items[i]));
+        if (r >= 0 && d->state.cluster)
+                r = oid_map(d, &map);
+        if (r >= 0 && d->state.cluster)
+                r = pg_cluster_restore_names(p, d->state.cluster, map, &recreating,
+                                             drop_database, drop_role, e);
+        mh_strv_dispose(&recreating);
+
+        /* a backed-up database that is gone (or another under its name) comes back too */
+        if (r >= 0)
+                r = database_oids(p, d, &oids, e);
+        for (size_t i = 0; r >= 0 && i < d->state.databases.n; i++)
+                if (i >= d->oids.n || !streq(oids.items[i], d->oids.items[i]))
+                        changed[i] = true;
+        mh_strv_dispose(&oids);
+
+        for (int pass = 0; pass < 3; pass++)
+                for (size_t i = 0; r >= 0 && i < d->state.databases.n; i++)
+                        if (changed[i] && in_pass(p, d, i, pass)) {
+                                r = recreate_one(p, d, i, e);
+                                n++;
+                        }
+        if (r >= 0 && !d->state.cluster)
+                r = drop_new_by_name(p, d, e);
+        if (r >= 0 && d->state.cluster) {
+                free(map);
+                r = oid_map(d, &map);
         }
-        if (r < 0)
-                return r;
+        if (r >= 0 && d->state.cluster)
+                r = pg_cluster_restore_rest(p, d->state.cluster, map, e);
+        free(map);
 
-        /* databases made since the backup */
-        r = pg_query_strv(p, NULL,
-                       "SELECT datname FROM pg_database WHERE NOT datistemplate AND "
-                       "datname <> 'postgres' AND datname NOT LIKE '" COPY_PREFIX "%'",
-                       0, NULL, &now, e);
-        for (size_t i = 0; r >= 0 && i < now.n; i++)
-                if (!mh_strv_contains(&d->state.all_databases, now.items[i]) &&
-                    !streq(now.items[i], p->dbname)) {
-                        mh_log(MH_LOG_DEBUG, pg_hostname(p), "dropping new database '%s'",
-                               now.items[i]);
-                        r = drop_database(p, now.items[i], e);
-                }
-        mh_strv_dispose(&now);
-        if (r < 0)
-                return r;
-
-        /* roles made since the backup */
-        r = pg_query_strv(p, NULL, "SELECT rolname FROM pg_roles WHERE rolname NOT LIKE 'pg\\_%'", 0,
-                       NULL, &now, e);
-        for (size_t i = 0; r >= 0 && i < now.n; i++)
-                if (!mh_strv_contains(&d->state.roles, now.items[i])) {
-                        mh_log(MH_LOG_DEBUG, pg_hostname(p), "dropping new role '%s'",
-                               now.items[i]);
-                        r = drop_role(p, now.items[i], e);
-                        if (r < 0)
-                                mh_error_prefix(e, "cannot drop role '%s'", now.items[i]);
-                }
-        mh_strv_dispose(&now);
+        /* the oids of the databases re-created, for the WAL of the next restore */
+        if (r >= 0 && n > 0)
+                r = database_oids(p, d, &oids, e);
+        if (r >= 0 && n > 0) {
+                mh_strv_dispose(&d->oids);
+                d->oids = oids;
+        }
+        if (r >= 0)
+                *ret_n = n;
         return r;
 }
 
 static int pg_restore(mh_host *h, mh_backup *b, const mh_restore_options *options, mh_error *e) {
+        _cleanup_free_ bool *changed = NULL;
         pg_backup *d = b->data;
         pg_host *p = pg(h);
         uint64_t start = mh_now_usec();
-        bool unchanged = false;
+        bool full = options && options->full, shared = full || !d || !d->state.cluster;
+        check_result now = {};
+        size_t n = 0;
         int r;
 
         if (!d)
@@ -495,25 +763,38 @@ static int pg_restore(mh_host *h, mh_backup *b, const mh_restore_options *option
         if (r < 0)
                 return r;
 
-        if (!options || !options->full) {
-                r = is_unchanged(p, d, &unchanged, e);
-                if (r < 0)
-                        return r;
-        }
-        if (unchanged) {
+        changed = calloc(d->state.databases.n + 1, sizeof(*changed));
+        if (!changed)
+                return -ENOMEM;
+        r = check(p, &now, e);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < d->state.databases.n; i++)
+                changed[i] = full || !d->state.cluster ||
+                             mh_strv_contains(&d->state.unlogged, d->state.databases.items[i]);
+        if (!full && d->state.cluster && (!d->lsn || !streq(now.lsn, d->lsn)))
+                changed_by_wal(p, d, &now, changed, &shared);
+        if (!d->fingerprint || !streq(now.fingerprint, d->fingerprint))
+                shared = true;
+        for (size_t i = 0; !shared && i < d->state.databases.n; i++)
+                shared = changed[i];
+
+        if (!shared) {
+                keep_check(d, &now);
                 mh_log(MH_LOG_DEBUG, hostname(h),
                        "restore '%s': databases unchanged, skipped (%.1f ms)", b->name,
                        (double) (mh_now_usec() - start) / 1000.0);
                 return 0;
         }
+        check_result_dispose(&now);
 
-        r = recreate(p, d, e);
+        r = put_back(p, d, changed, &n, e);
         if (r >= 0)
                 r = record_state(p, d, e);
         if (r < 0)
                 return r;
         mh_log(MH_LOG_DEBUG, hostname(h), "restore '%s': %zu database(s) re-created (%.1f ms)",
-               b->name, d->state.databases.n, (double) (mh_now_usec() - start) / 1000.0);
+               b->name, n, (double) (mh_now_usec() - start) / 1000.0);
         return 0;
 }
 
@@ -530,6 +811,8 @@ static int pg_load(mh_host *h, mh_backup *b, mh_error *e) {
                 return mh_error_oom(e);
         /* What the state file lists is dropped even if the parent's part is damaged. */
         r = mh_pg_state_read(pg_host_of(p), b, &d->state, e);
+        for (size_t i = 0; r >= 0 && i < d->state.oids.n; i++)
+                r = mh_strv_consume(&d->oids, strdup(d->state.oids.items[i]));
         if (r >= 0)
                 r = CALL_PARENT(load, h, b, d, e);
         b->data = TAKE_PTR(d);

@@ -60,6 +60,8 @@ typedef struct pg_host {
         pg_conn *conns;
         size_t n_conns;
         mh_ssh_forward *forward; /* connect: ssh, opened on first use */
+        const char *admin_db;    /* where administration runs while dbname is re-created;
+                                  * NULL: dbname */
 } pg_host;
 
 static inline mh_host *pg_host_of(pg_host *p) {
@@ -139,6 +141,36 @@ int pg_lsn_parse(const char *s, uint64_t *ret);
 int pg_wal_touched(pg_host *p, const char *waldump, const char *waldir, const char *start,
                    const char *end, mh_strv *ret_oids, unsigned *ret_flags, mh_error *e);
 
+/* --- the cluster's shared state (postgresql-cluster.c) ------------------------ */
+
+/* Drop a database or a role the test made (by name). */
+typedef int (*pg_drop_fn)(pg_host *p, const char *name, mh_error *e);
+
+/* The shared state the template copies do not hold, as JSON (malloc'd): it holds the
+ * roles' stored password hashes, never to be logged. */
+int pg_cluster_record(pg_host *p, char **ret, mh_error *e);
+
+/*
+ * Before the databases in recreating are re-created from their copies: drop
+ * the test's replication slots (and the logical ones of those databases),
+ * databases and roles (with drop_database and drop_role), and put back the
+ * names of the roles and databases of saved (pg_cluster_record()), the roles
+ * it had that are gone, their attributes and memberships.  oid_map is a
+ * JSON object from the oids of the databases re-created since the backup
+ * to their oids now ({"16385": "16990"}).
+ */
+int pg_cluster_restore_names(pg_host *p, const char *saved, const char *oid_map,
+                             const mh_strv *recreating, pg_drop_fn drop_database,
+                             pg_drop_fn drop_role, mh_error *e);
+
+/*
+ * After: each database's owner, ACL, connection limit, flags and comment,
+ * the roles' comments, the settings of ALTER DATABASE/ROLE ... SET, the
+ * slots that are gone, and ALTER SYSTEM's settings (reloaded; the host's
+ * services restarted when one needs it).
+ */
+int pg_cluster_restore_rest(pg_host *p, const char *saved, const char *oid_map, mh_error *e);
+
 /* --- the state a backup writes down (postgresql-state.c) ------------------------ */
 
 /* What a backup records of the server, and writes down in its directory
@@ -149,9 +181,12 @@ typedef struct pg_state {
         mh_strv owners;        /* their owners, same order */
         mh_strv all_databases; /* every database at backup time */
         mh_strv roles;         /* every role at backup time */
-        mh_strv oids;          /* the databases' oids at backup time, same order as databases */
+        mh_strv oids;          /* their oids at backup time */
+        mh_strv unlogged;      /* those of them that hold unlogged relations */
         char *cluster;         /* the shared state (postgresql-cluster.c), JSON; NULL: none
                                 * (a backup of an older mhc) */
+        char *waldump;         /* pg_waldump on the host */
+        char *waldir;          /* the WAL there */
 } pg_state;
 
 void mh_pg_state_dispose(pg_state *s);

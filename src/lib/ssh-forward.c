@@ -265,6 +265,15 @@ static void *forward_run(void *userdata) {
                         }
                 }
                 compact(f);
+                /* reading one channel may have buffered what came for another, that the
+                 * socket no longer shows: look at each before sleeping */
+                for (size_t i = 0; !progress && i < f->n_conns; i++) {
+                        fwd_conn *c = &f->conns[i];
+
+                        progress = !c->host_eof &&
+                                   c->to_local.size - c->to_local_start < FORWARD_BUFFER_MAX &&
+                                   ssh_channel_poll(c->channel, 0) != 0;
+                }
                 if (progress)
                         continue;
                 if (f->session && !ssh_is_connected(f->session)) {
