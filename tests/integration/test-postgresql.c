@@ -231,8 +231,35 @@ static void teardown(void) {
         mh_log_set_handler(NULL, MH_LOG_ERROR, NULL);
 }
 
+/* What the tests set with ALTER SYSTEM, reset at the end unless set before. */
+static const char *const system_settings[] = { "work_mem", "search_path", "datestyle",
+                                               "application_name", "max_prepared_transactions" };
+#define N_SYSTEM_SETTINGS (sizeof(system_settings) / sizeof(system_settings[0]))
+static bool system_set_before[N_SYSTEM_SETTINGS];
+
+/* Whether ALTER SYSTEM set name. */
+static bool system_set(PGconn *c, const char *name) {
+        char sql[256];
+        PGresult *res;
+        bool set;
+
+        snprintf(sql, sizeof(sql),
+                 "SELECT 1 FROM pg_file_settings WHERE name = '%s' AND "
+                 "sourcefile LIKE '%%/postgresql.auto.conf'",
+                 name);
+        res = PQexec(c, sql);
+        set = PQntuples(res) > 0;
+        PQclear(res);
+        return set;
+}
+
 static void setup_run(void) {
+        PGconn *c = client("postgres");
+
         snprintf(run_prefix, sizeof(run_prefix), "mhct%dx", (int) getpid());
+        for (size_t i = 0; i < N_SYSTEM_SETTINGS; i++)
+                system_set_before[i] = system_set(c, system_settings[i]);
+        PQfinish(c);
 }
 
 /* Drop what the tests made (run by the runner: a failed test ends before its teardown). */
@@ -257,6 +284,48 @@ static void teardown_run(void) {
                 runf(c, "DROP OWNED BY \"%s\"", PQgetvalue(res, i, 0));
                 runf(c, "DROP ROLE \"%s\"", PQgetvalue(res, i, 0));
         }
+        PQclear(res);
+        /* what DROP OWNED left of an ACL of postgres: its default, as it was */
+        run(c, "UPDATE pg_database SET datacl = NULL WHERE datname IN ('postgres', 'template1') "
+               "AND datacl::text[] = acldefault('d', datdba)::text[]");
+
+        /* the template copies of a test that failed: its backups are b1, b2 and fw */
+        res = PQexec(c, "SELECT datname FROM pg_database WHERE datname ~ "
+                        "'^mhcbk_[0-9a-f]{16}_(b1|b2|fw)_'");
+        for (int i = 0; i < PQntuples(res); i++)
+                runf(c, "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", PQgetvalue(res, i, 0));
+        PQclear(res);
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots "
+                 "WHERE slot_name LIKE '%s%%'",
+                 run_prefix);
+        run(c, sql);
+        PQfinish(c);
+        /* tables a test made in postgres and template1 */
+        for (size_t k = 0; k < 2; k++) {
+                c = client(k ? "template1" : "postgres");
+                snprintf(sql, sizeof(sql),
+                         "SELECT tablename FROM pg_tables WHERE tablename LIKE '%s%%'", run_prefix);
+                res = PQexec(c, sql);
+                for (int i = 0; i < PQntuples(res); i++)
+                        runf(c, "DROP TABLE \"%s\"", PQgetvalue(res, i, 0));
+                PQclear(res);
+                PQfinish(c);
+        }
+
+        /* ALTER SYSTEM as it was, the server restarted if a setting waits for that */
+        c = client("postgres");
+        for (size_t i = 0; i < N_SYSTEM_SETTINGS; i++)
+                if (!system_set_before[i] && system_set(c, system_settings[i]))
+                        runf(c, "ALTER SYSTEM RESET %s", system_settings[i]);
+        /* a restore that failed half-way may have left template1 a plain database */
+        run(c, "ALTER DATABASE template1 IS_TEMPLATE true");
+        run(c, "SELECT pg_reload_conf()");
+        usleep(200 * 1000);
+        res = PQexec(c, "SELECT 1 FROM pg_settings WHERE pending_restart");
+        if (PQntuples(res) > 0 &&
+            system("ssh -F " LAB_STATE "/ssh/config db systemctl restart " SERVICE) != 0)
+                fprintf(stderr, "# could not restart PostgreSQL on db\n");
         PQclear(res);
         PQfinish(c);
 }
@@ -679,6 +748,548 @@ START_TEST(test_config_errors) {
 }
 END_TEST
 
+/* --- the cluster's shared state and its cluster databases ------------------------------------ */
+
+/*
+ * Each test sets up some state before the backup, changes it (and a row of
+ * db_main, so that the database is re-created, which lost that state
+ * before), restores, and asserts the state is as before.
+ */
+
+/* The text of sql (printf-like) run in database on a connection of the test's own. */
+static char *state(const char *database, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static char *state(const char *database, const char *fmt, ...) {
+        char sql[2048], *text;
+        PGconn *c = client(database);
+        PGresult *res;
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(sql, sizeof(sql), fmt, ap);
+        va_end(ap);
+        res = PQexec(c, sql);
+        ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK, "'%s': %s", sql,
+                      PQerrorMessage(c));
+        ck_assert_int_eq(PQntuples(res), 1);
+        text = strdup(PQgetisnull(res, 0, 0) ? "(null)" : PQgetvalue(res, 0, 0));
+        PQclear(res);
+        PQfinish(c);
+        return text;
+}
+
+/* Statements (printf-like) run in database on a connection of the test's own. */
+static void as_test(const char *database, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void as_test(const char *database, const char *fmt, ...) {
+        char sql[2048];
+        PGconn *c = client(database);
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(sql, sizeof(sql), fmt, ap);
+        va_end(ap);
+        run(c, sql);
+        PQfinish(c);
+}
+
+#define assert_state(database, expected, ...)                   \
+        do {                                                    \
+                char *_got = state(database, __VA_ARGS__);      \
+                ck_assert_str_eq(_got, expected);               \
+                free(_got);                                     \
+        } while (0)
+
+/* A test writes to db_main: its restore re-creates the database from its copy. */
+static void write_db_main(void) {
+        exec_ok(db_main, "INSERT INTO t (name) VALUES ('written')");
+}
+
+/* Restore b1: what now_expr shows must be `before` again. */
+#define ASSERT_RESTORED(before, now_expr)                                       \
+        do {                                                                    \
+                char *_now;                                                     \
+                restore("b1");                                                  \
+                _now = (now_expr);                                              \
+                ck_assert_str_eq(_now, before);                                 \
+                free(_now);                                                     \
+        } while (0)
+
+/* Restore b1 after the test changed what `before` shows: `now` must differ before, equal after. */
+#define ASSERT_PUT_BACK(before, now_expr)                                       \
+        do {                                                                    \
+                char *_now = (now_expr);                                        \
+                ck_assert_msg(strcmp(_now, before) != 0,                        \
+                              "the test did not change the state: %s", _now);   \
+                free(_now);                                                     \
+                restore("b1");                                                  \
+                _now = (now_expr);                                              \
+                ck_assert_str_eq(_now, before);                                 \
+                free(_now);                                                     \
+        } while (0)
+
+#define DATABASE_ACL "SELECT datacl::text FROM pg_database WHERE datname = '%s'"
+
+START_TEST(test_restore_database_acl) {
+        char *before, *before_postgres;
+
+        as_test("postgres", "CREATE ROLE %s_reader", prefix);
+        as_test("postgres",
+                "REVOKE ALL ON DATABASE %s FROM PUBLIC; GRANT CONNECT ON DATABASE %s TO %s_reader; "
+                "GRANT TEMP ON DATABASE %s TO %s_reader WITH GRANT OPTION",
+                db_main, db_main, prefix, db_main, prefix);
+        before = state("postgres", DATABASE_ACL, db_main);
+        before_postgres = state("postgres", DATABASE_ACL, "postgres");
+        backup("b1");
+
+        /* a re-created database gets the default ACL: PUBLIC may CONNECT and TEMP again */
+        write_db_main();
+        as_test("postgres", "GRANT CREATE ON DATABASE %s TO %s_reader", db_main, prefix);
+        ASSERT_PUT_BACK(before, state("postgres", DATABASE_ACL, db_main));
+        ck_assert(log_has("1 database(s) re-created"));
+        assert_state("postgres", "false",
+                     "SELECT has_database_privilege('public', '%s', 'CONNECT')::text", db_main);
+
+        /* a database that is not re-created: only its ACL changed */
+        as_test("postgres", "GRANT CREATE ON DATABASE postgres TO %s_reader", prefix);
+        ASSERT_PUT_BACK(before_postgres, state("postgres", DATABASE_ACL, "postgres"));
+        free(before);
+        free(before_postgres);
+}
+END_TEST
+
+#define DATABASE_LIMIT "SELECT datconnlimit::text FROM pg_database WHERE datname = '%s'"
+
+START_TEST(test_restore_database_connection_limit) {
+        char *before, *before_other;
+
+        as_test("postgres", "ALTER DATABASE %s CONNECTION LIMIT 7", db_main);
+        as_test("postgres", "ALTER DATABASE %s CONNECTION LIMIT 5", db_other);
+        before = state("postgres", DATABASE_LIMIT, db_main);
+        before_other = state("postgres", DATABASE_LIMIT, db_other);
+        backup("b1");
+
+        write_db_main();
+        ASSERT_RESTORED(before, state("postgres", DATABASE_LIMIT, db_main));
+        ck_assert_str_eq(before, "7");
+        /* changed in a database that is not backed up */
+        as_test("postgres", "ALTER DATABASE %s CONNECTION LIMIT 1", db_other);
+        ASSERT_PUT_BACK(before_other, state("postgres", DATABASE_LIMIT, db_other));
+        free(before);
+        free(before_other);
+}
+END_TEST
+
+#define DATABASE_COMMENT "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '%s'"
+
+START_TEST(test_restore_database_comment) {
+        char *before, *before_other;
+
+        as_test("postgres", "COMMENT ON DATABASE %s IS 'the main one, it''s backed up'", db_main);
+        before = state("postgres", DATABASE_COMMENT, db_main);
+        before_other = state("postgres", DATABASE_COMMENT, db_other);
+        backup("b1");
+
+        write_db_main();
+        ASSERT_RESTORED(before, state("postgres", DATABASE_COMMENT, db_main));
+        as_test("postgres", "COMMENT ON DATABASE %s IS 'new'", db_other);
+        ASSERT_PUT_BACK(before_other, state("postgres", DATABASE_COMMENT, db_other));
+        ck_assert_str_eq(before_other, "(null)");
+        free(before);
+        free(before_other);
+}
+END_TEST
+
+/* The settings of ALTER DATABASE/ROLE ... SET that name the test's databases or roles. */
+#define SETTINGS                                                                                   \
+        "SELECT coalesce(string_agg(coalesce(d.datname, '-') || '/' || coalesce(r.rolname, '-') || " \
+        "'=' || s.setconfig::text, ' ' ORDER BY 1), '') FROM pg_db_role_setting s "                \
+        "LEFT JOIN pg_database d ON d.oid = s.setdatabase LEFT JOIN pg_roles r ON r.oid = "        \
+        "s.setrole WHERE d.datname LIKE '%s%%' OR r.rolname LIKE '%s%%'"
+
+START_TEST(test_restore_database_settings) {
+        char *before;
+
+        as_test("postgres", "ALTER DATABASE %s SET work_mem = '5MB'", db_main);
+        as_test("postgres", "ALTER DATABASE %s SET search_path = \"$user\", public, 'My Schema'",
+                db_main);
+        before = state("postgres", SETTINGS, prefix, prefix);
+        backup("b1");
+
+        write_db_main();
+        as_test("postgres", "ALTER DATABASE %s SET work_mem = '6MB'", db_other);
+        ASSERT_PUT_BACK(before, state("postgres", SETTINGS, prefix, prefix));
+        ck_assert_msg(strstr(before, "My Schema"), "%s", before);
+        /* and a new session of the database has them */
+        assert_state(db_main, "5MB", "SELECT current_setting('work_mem')");
+        free(before);
+}
+END_TEST
+
+START_TEST(test_restore_role_in_database_settings) {
+        char *before;
+
+        as_test("postgres", "CREATE ROLE %s_app", prefix);
+        as_test("postgres", "ALTER ROLE %s_app IN DATABASE %s SET statement_timeout = '3s'",
+                prefix, db_main);
+        as_test("postgres", "ALTER ROLE %s_app SET lock_timeout = '2s'", prefix);
+        before = state("postgres", SETTINGS, prefix, prefix);
+        backup("b1");
+
+        write_db_main();
+        as_test("postgres", "ALTER ROLE %s_app IN DATABASE %s SET statement_timeout = '1s'",
+                prefix, db_other);
+        as_test("postgres", "ALTER ROLE %s_app RESET lock_timeout", prefix);
+        ASSERT_PUT_BACK(before, state("postgres", SETTINGS, prefix, prefix));
+        ck_assert_msg(strstr(before, "statement_timeout=3s"), "%s", before);
+        free(before);
+}
+END_TEST
+
+#define ROLE                                                                                     \
+        "SELECT concat_ws(' ', rolname, rolsuper, rolinherit, rolcreaterole, rolcreatedb, "      \
+        "rolcanlogin, rolreplication, rolbypassrls, rolconnlimit, md5(coalesce(rolpassword, " \
+        "'')), coalesce(rolvaliduntil::text, 'no-end'), "                                       \
+        "shobj_description(oid, 'pg_authid')) FROM pg_authid WHERE rolname = '%s_%s'"
+
+START_TEST(test_restore_role_attributes) {
+        char *before, *hash;
+
+        as_test("postgres", "CREATE ROLE %s_user NOLOGIN PASSWORD 'before-s3cret' CONNECTION LIMIT 2",
+                prefix);
+        as_test("postgres", "COMMENT ON ROLE %s_user IS 'made before the backup'", prefix);
+        before = state("postgres", ROLE, prefix, "user");
+        backup("b1");
+
+        as_test("postgres",
+                "ALTER ROLE %s_user LOGIN CREATEDB CREATEROLE REPLICATION BYPASSRLS "
+                "CONNECTION LIMIT 9 PASSWORD 'after-s3cret' VALID UNTIL '2031-01-01'",
+                prefix);
+        as_test("postgres", "COMMENT ON ROLE %s_user IS 'changed'", prefix);
+        ASSERT_PUT_BACK(before, state("postgres", ROLE, prefix, "user"));
+        /* VALID UNTIL back to none, which ALTER ROLE cannot say */
+        ck_assert_msg(strstr(before, "no-end"), "%s", before);
+
+        /* the stored hash was put back as it was, and never shown */
+        hash = state("postgres", "SELECT rolpassword FROM pg_authid WHERE rolname = '%s_user'",
+                     prefix);
+        ck_assert_msg(strncmp(hash, "SCRAM-SHA-256$", 14) == 0, "not a SCRAM hash");
+        ck_assert_msg(!log_has(hash), "the password hash is in mhc's log");
+        free(hash);
+        free(before);
+}
+END_TEST
+
+#define MEMBERSHIPS                                                                              \
+        "SELECT coalesce(string_agg(r.rolname || '>' || m.rolname || ' admin=' || "              \
+        "am.admin_option || ' by ' || coalesce(pg_get_userbyid(am.grantor), '-'), ' ' "          \
+        "ORDER BY 1), '') FROM pg_auth_members am JOIN pg_roles r ON r.oid = am.roleid "         \
+        "JOIN pg_roles m ON m.oid = am.member WHERE r.rolname LIKE '%s%%' OR m.rolname LIKE '%s%%'"
+
+START_TEST(test_restore_memberships) {
+        char *before;
+
+        as_test("postgres", "CREATE ROLE %s_group; CREATE ROLE %s_a; CREATE ROLE %s_b", prefix,
+                prefix, prefix);
+        as_test("postgres", "GRANT %s_group TO %s_a; GRANT %s_group TO %s_b WITH ADMIN OPTION",
+                prefix, prefix, prefix, prefix);
+        before = state("postgres", MEMBERSHIPS, prefix, prefix);
+        backup("b1");
+
+        as_test("postgres", "REVOKE %s_group FROM %s_a", prefix, prefix);
+        as_test("postgres", "REVOKE ADMIN OPTION FOR %s_group FROM %s_b", prefix, prefix);
+        as_test("postgres", "GRANT %s_a TO %s_b", prefix, prefix);
+        ASSERT_PUT_BACK(before, state("postgres", MEMBERSHIPS, prefix, prefix));
+        ck_assert_msg(strstr(before, "_group>") && strstr(before, " admin=true"), "%s", before);
+        free(before);
+}
+END_TEST
+
+START_TEST(test_restore_dropped_role) {
+        char *role, *memberships, *settings;
+
+        as_test("postgres", "CREATE ROLE %s_group; CREATE ROLE %s_gone LOGIN PASSWORD 'pw-gone' "
+                "CONNECTION LIMIT 4 VALID UNTIL '2040-01-01'",
+                prefix, prefix);
+        as_test("postgres", "COMMENT ON ROLE %s_gone IS 'dropped by the test'", prefix);
+        as_test("postgres", "GRANT %s_group TO %s_gone WITH ADMIN OPTION", prefix, prefix);
+        as_test("postgres", "ALTER ROLE %s_gone SET work_mem = '3MB'", prefix);
+        as_test("postgres", "ALTER ROLE %s_gone IN DATABASE %s SET work_mem = '4MB'", prefix,
+                db_other);
+        role = state("postgres", ROLE, prefix, "gone");
+        memberships = state("postgres", MEMBERSHIPS, prefix, prefix);
+        settings = state("postgres", SETTINGS, prefix, prefix);
+        backup("b1");
+
+        as_test("postgres", "DROP ROLE %s_gone", prefix);
+        assert_state("postgres", "0", "SELECT count(*)::text FROM pg_roles WHERE rolname = '%s_gone'",
+                     prefix);
+        restore("b1");
+        assert_state("postgres", role, ROLE, prefix, "gone");
+        assert_state("postgres", memberships, MEMBERSHIPS, prefix, prefix);
+        assert_state("postgres", settings, SETTINGS, prefix, prefix);
+        free(role);
+        free(memberships);
+        free(settings);
+}
+END_TEST
+
+START_TEST(test_restore_names) {
+        char *role_oid, *db_oid, renamed[96];
+
+        as_test("postgres", "CREATE ROLE %s_named", prefix);
+        role_oid = state("postgres", "SELECT oid::text FROM pg_roles WHERE rolname = '%s_named'",
+                         prefix);
+        db_oid = state("postgres", "SELECT oid::text FROM pg_database WHERE datname = '%s'",
+                       db_other);
+        backup("b1");
+
+        /* a role and a database renamed (the database is not backed up: not re-created) */
+        snprintf(renamed, sizeof(renamed), "%s_renamed", prefix);
+        as_test("postgres", "ALTER ROLE %s_named RENAME TO %s", prefix, renamed);
+        as_test("postgres", "ALTER DATABASE %s RENAME TO %s", db_other, renamed);
+        restore("b1");
+        assert_state("postgres", role_oid,
+                     "SELECT coalesce(string_agg(oid::text, ','), 'none') FROM pg_roles "
+                     "WHERE rolname = '%s_named'",
+                     prefix);
+        assert_state("postgres", db_oid,
+                     "SELECT coalesce(string_agg(oid::text, ','), 'none') FROM pg_database "
+                     "WHERE datname = '%s'",
+                     db_other);
+        assert_state("postgres", "0", "SELECT count(*)::text FROM pg_roles WHERE rolname = '%s'",
+                     renamed);
+        /* the database was only renamed: its table is still there */
+        assert_query(db_other, "0", "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'");
+        free(role_oid);
+        free(db_oid);
+}
+END_TEST
+
+/* The test's slots (name type reserved) and, besides, how many there are. */
+#define SLOTS                                                                                    \
+        "SELECT coalesce(string_agg(slot_name || ' ' || slot_type || ' ' || "                    \
+        "(restart_lsn IS NOT NULL), ',' ORDER BY slot_name), '') FROM pg_replication_slots "     \
+        "WHERE slot_name LIKE '%s%%'"
+
+START_TEST(test_restore_replication_slots) {
+        char *before;
+
+        as_test("postgres", "SELECT pg_create_physical_replication_slot('%s_kept', true)", prefix);
+        as_test("postgres", "SELECT pg_create_physical_replication_slot('%s_lazy')", prefix);
+        before = state("postgres", SLOTS, prefix);
+        backup("b1");
+
+        /* a slot made, and one of the backup's dropped; neither writes WAL */
+        as_test("postgres", "SELECT pg_create_physical_replication_slot('%s_new', true)", prefix);
+        as_test("postgres", "SELECT pg_drop_replication_slot('%s_kept')", prefix);
+        ASSERT_PUT_BACK(before, state("postgres", SLOTS, prefix));
+        ck_assert_msg(strstr(before, "_kept physical true") && strstr(before, "_lazy physical false"),
+                      "%s", before);
+        free(before);
+}
+END_TEST
+
+#define AUTO_CONF "SELECT pg_read_file('postgresql.auto.conf')"
+
+START_TEST(test_restore_alter_system) {
+        char *before, *work_mem;
+
+        before = state("postgres", AUTO_CONF);
+        ck_assert_msg(!strstr(before, "work_mem") && !strstr(before, "search_path") &&
+                              !strstr(before, "datestyle") && !strstr(before, "application_name"),
+                      "ALTER SYSTEM already set what this test sets: %s", before);
+        work_mem = state("postgres", "SELECT current_setting('work_mem')");
+        backup("b1");
+
+        /* ALTER SYSTEM writes a file, not WAL */
+        as_test("postgres", "ALTER SYSTEM SET work_mem = '7MB'");
+        as_test("postgres", "ALTER SYSTEM SET search_path = \"$user\", public, 'My Schema'");
+        as_test("postgres", "ALTER SYSTEM SET datestyle = 'ISO', 'DMY'");
+        as_test("postgres", "ALTER SYSTEM SET application_name = 'it''s set'");
+        as_test("postgres", "SELECT pg_reload_conf()");
+        ASSERT_PUT_BACK(before, state("postgres", AUTO_CONF));
+        /* the configuration was loaded again: a new session has the old value */
+        assert_state("postgres", work_mem, "SELECT current_setting('work_mem')");
+
+        /* set again and restored: the file is the same, byte for byte */
+        as_test("postgres", "ALTER SYSTEM SET work_mem = '9MB'");
+        backup("b1");
+        free(before);
+        before = state("postgres", AUTO_CONF);
+        as_test("postgres", "ALTER SYSTEM RESET ALL");
+        ASSERT_PUT_BACK(before, state("postgres", AUTO_CONF));
+        as_test("postgres", "ALTER SYSTEM RESET work_mem");
+        as_test("postgres", "SELECT pg_reload_conf()");
+        free(before);
+        free(work_mem);
+}
+END_TEST
+
+START_TEST(test_restore_alter_system_needing_a_restart) {
+        char *before;
+
+        before = state("postgres", "SELECT current_setting('max_prepared_transactions')");
+        ck_assert_str_eq(before, "0");
+        backup("b1");
+
+        /* a setting that takes effect at the server's start, and a start */
+        as_test("postgres", "ALTER SYSTEM SET max_prepared_transactions = 3");
+        ck_assert_int_eq(system("ssh -F " LAB_STATE "/ssh/config db systemctl restart " SERVICE),
+                         0);
+        ASSERT_PUT_BACK(before,
+                        state("postgres", "SELECT current_setting('max_prepared_transactions')"));
+        ck_assert_msg(log_has("restarting PostgreSQL for max_prepared_transactions"), "%s",
+                      log_text);
+        assert_state("postgres", "0", "SELECT count(*)::text FROM pg_settings WHERE pending_restart");
+        free(before);
+}
+END_TEST
+
+#define TABLES "SELECT coalesce(string_agg(tablename, ',' ORDER BY tablename), '') FROM pg_tables WHERE tablename LIKE '%s%%'"
+
+START_TEST(test_restore_postgres) {
+        char *before, *main_oid;
+
+        before = state("postgres", TABLES, prefix);
+        main_oid = oid_of(db_main);
+        backup("b1");
+
+        /* through the SQL API's default database (dbname, here postgres) */
+        {
+                char sql[256];
+
+                snprintf(sql, sizeof(sql), "CREATE TABLE %s_in_postgres AS SELECT 1 AS x", prefix);
+                exec_ok(NULL, sql);
+        }
+        ASSERT_PUT_BACK(before, state("postgres", TABLES, prefix));
+        /* only postgres was re-created */
+        ck_assert_msg(log_has("1 database(s) re-created"), "%s", log_text);
+        {
+                char *oid = oid_of(db_main);
+
+                ck_assert_str_eq(oid, main_oid);
+                free(oid);
+        }
+        assert_query(NULL, "postgres", "SELECT current_database()");
+        free(before);
+        free(main_oid);
+}
+END_TEST
+
+START_TEST(test_restore_admin_dbname) {
+        char lines[512], *before;
+        mh_error e = MH_ERROR_INIT;
+        int r;
+
+        /* the same host administered from db_other */
+        host = mh_host_free(host);
+        config = mh_config_free(config);
+        snprintf(lines, sizeof(lines),
+                 "          user: mhc\n          password_file: %s\n"
+                 "          databases: [%s]\n          dbname: %s\n",
+                 PG_PASSWORD_FILE, db_main, db_other);
+        r = make_host(lines, &config, &host, &e);
+        ck_assert_msg(r == 0, "host: %s", mh_error_message(&e, r));
+        r = mh_host_connect(host, &e);
+        ck_assert_msg(r == 0, "connect: %s", mh_error_message(&e, r));
+
+        before = state(db_other, TABLES, prefix);
+        backup("b1");
+        {
+                char sql[256];
+
+                snprintf(sql, sizeof(sql), "CREATE TABLE %s_in_admin (x int)", prefix);
+                exec_ok(NULL, sql);
+        }
+        ASSERT_PUT_BACK(before, state(db_other, TABLES, prefix));
+        /* administration goes on from it, and nothing stays in template1 */
+        assert_query(NULL, db_other, "SELECT current_database()");
+        assert_state("postgres", "0",
+                     "SELECT count(*)::text FROM pg_stat_activity WHERE datname = 'template1' "
+                     "AND application_name = 'mhc'");
+        free(before);
+}
+END_TEST
+
+START_TEST(test_restore_template1) {
+        char *before, *flags;
+
+        before = state("template1", TABLES, prefix);
+        flags = state("postgres", "SELECT datistemplate || ' ' || datallowconn || ' ' || "
+                                  "coalesce(datacl::text, '') FROM pg_database WHERE datname = "
+                                  "'template1'");
+        backup("b1");
+
+        /* what every later CREATE DATABASE would copy */
+        as_test("template1", "CREATE TABLE %s_in_template1 (x int)", prefix);
+        ASSERT_PUT_BACK(before, state("template1", TABLES, prefix));
+        assert_state("postgres", flags,
+                     "SELECT datistemplate || ' ' || datallowconn || ' ' || "
+                     "coalesce(datacl::text, '') FROM pg_database WHERE datname = 'template1'");
+        /* and it is free to be copied at once */
+        as_test("postgres", "CREATE DATABASE %s_from_template1", prefix);
+        free(before);
+        free(flags);
+}
+END_TEST
+
+START_TEST(test_restore_per_database) {
+        char *main_oid, *postgres_oid, *oid;
+
+        backup("b1");
+        main_oid = oid_of(db_main);
+        postgres_oid = oid_of("postgres");
+
+        /* a checkpoint moves the WAL and changes no database (autovacuum may change the
+         * shared catalogs meanwhile: their state is put back, no database re-created) */
+        as_test("postgres", "CHECKPOINT");
+        restore("b1");
+        ck_assert_msg(log_has("databases unchanged, skipped") ||
+                              log_has(" 0 database(s) re-created"),
+                      "%s", log_text);
+
+        /* nor do writes to a database that is not backed up (VACUUM as autovacuum would) */
+        as_test(db_other, "CREATE TABLE written (x int); INSERT INTO written VALUES (1)");
+        as_test(db_other, "VACUUM written");
+        restore("b1");
+        ck_assert_msg(log_has("databases unchanged, skipped") ||
+                              log_has(" 0 database(s) re-created"),
+                      "%s", log_text);
+        as_test(db_other, "DROP TABLE written");
+        oid = oid_of("postgres");
+        ck_assert_str_eq(oid, postgres_oid);
+        free(oid);
+
+        /* a write to postgres re-creates postgres alone */
+        as_test("postgres", "CREATE TEMP TABLE x (y int)");
+        restore("b1");
+        ck_assert_msg(log_has("1 database(s) re-created"), "%s", log_text);
+        oid = oid_of(db_main);
+        ck_assert_str_eq(oid, main_oid);
+        free(oid);
+        oid = oid_of("postgres");
+        ck_assert_str_ne(oid, postgres_oid);
+        free(oid);
+        free(main_oid);
+        free(postgres_oid);
+}
+END_TEST
+
+START_TEST(test_restore_unlogged) {
+        as_test(db_main, "CREATE UNLOGGED TABLE u (x int); INSERT INTO u VALUES (1)");
+        as_test(db_main, "CREATE UNLOGGED SEQUENCE us");
+        backup("b1");
+
+        /* an unlogged table's rows and an unlogged sequence write no WAL */
+        as_test(db_main, "SELECT nextval('us')");
+        restore("b1");
+        ck_assert_msg(log_has("1 database(s) re-created"), "%s", log_text);
+        assert_query(db_main, "1", "SELECT nextval('us')");
+        as_test(db_main, "INSERT INTO u VALUES (2)");
+        restore("b1");
+        assert_query(db_main, "1", "SELECT count(*) FROM u");
+}
+END_TEST
+
 /* --- how PostgreSQL is reached ------------------------------------------------------------ */
 
 #define FIREWALL_PREF "4713" /* of the ip rule that firewalls db's port 5432 */
@@ -867,6 +1478,29 @@ static Suite *postgresql_suite(void) {
         tcase_add_test(tc, test_not_postgresql);
         tcase_add_test(tc, test_wrong_password);
         tcase_add_test(tc, test_config_errors);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("cluster");
+        tcase_add_unchecked_fixture(tc, setup_run, teardown_run);
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 120);
+        tcase_add_test(tc, test_restore_database_acl);
+        tcase_add_test(tc, test_restore_database_connection_limit);
+        tcase_add_test(tc, test_restore_database_comment);
+        tcase_add_test(tc, test_restore_database_settings);
+        tcase_add_test(tc, test_restore_role_in_database_settings);
+        tcase_add_test(tc, test_restore_role_attributes);
+        tcase_add_test(tc, test_restore_memberships);
+        tcase_add_test(tc, test_restore_dropped_role);
+        tcase_add_test(tc, test_restore_names);
+        tcase_add_test(tc, test_restore_replication_slots);
+        tcase_add_test(tc, test_restore_alter_system);
+        tcase_add_test(tc, test_restore_alter_system_needing_a_restart);
+        tcase_add_test(tc, test_restore_postgres);
+        tcase_add_test(tc, test_restore_admin_dbname);
+        tcase_add_test(tc, test_restore_template1);
+        tcase_add_test(tc, test_restore_per_database);
+        tcase_add_test(tc, test_restore_unlogged);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("reach");
