@@ -43,7 +43,7 @@
         "datdba oid, datconnlimit int, datallowconn bool, datistemplate bool, "                 \
         "datacl text[])) "
 
-#define NOT_A_COPY(column) column " NOT LIKE '" PG_COPY_PREFIX "%'"
+#define NOT_A_COPY(column) column " !~ '^" PG_COPY_PREFIX "[0-9a-f]{16}_'"
 
 /* clang-format off */
 static const char record_sql[] =
@@ -54,7 +54,7 @@ static const char record_sql[] =
         "  'datname', d.datname, 'datdba', d.datdba, 'datconnlimit', d.datconnlimit, "
         "  'datallowconn', d.datallowconn, 'datistemplate', d.datistemplate, "
         "  'datacl', d.datacl::text[]) ORDER BY d.oid), '[]') "
-        "  FROM pg_database d WHERE " NOT_A_COPY("d.datname") "), "
+        "  FROM pg_database d WHERE " PG_NOT_MHC("d.datname") "), "
         "'comments', (SELECT coalesce(json_agg(json_build_object("
         "  'classoid', c.classoid::regclass::text, 'objoid', c.objoid, "
         "  'description', c.description)), '[]') FROM pg_shdescription c "
@@ -83,9 +83,11 @@ static const char end_slot_users_sql[] =
 static const char drop_slots_sql[] =
         "SELECT count(pg_drop_replication_slot(r.slot_name)) " SLOTS_TO_DROP;
 
+/* (mhc's databases of a restore cut short are new: dropped) */
 static const char new_databases_sql[] =
         SAVED "SELECT datname FROM pg_database WHERE " NOT_A_COPY("datname")
-        " AND oid NOT IN (SELECT cur_oid FROM sd) ORDER BY datname";
+        " AND oid NOT IN (SELECT cur_oid FROM sd) AND datname <> ALL($3::name[]) "
+        "ORDER BY datname";
 
 static const char new_roles_sql[] =
         SAVED "SELECT rolname FROM pg_authid WHERE oid NOT IN (SELECT oid FROM sr) ORDER BY rolname";
@@ -337,15 +339,15 @@ static int array_literal(const mh_strv *v, char **ret) {
 }
 
 int pg_cluster_restore_names(pg_host *p, const char *saved, const char *oid_map,
-                             const mh_strv *recreating, pg_drop_fn drop_database,
-                             pg_drop_fn drop_role, mh_error *e) {
-        _cleanup_free_ char *list = NULL;
+                             const mh_strv *backed_up, const mh_strv *recreating,
+                             pg_drop_fn drop_database, pg_drop_fn drop_role, mh_error *e) {
+        _cleanup_free_ char *list = NULL, *kept = NULL;
         mh_strv names = {};
         int r;
 
-        if (array_literal(recreating, &list) < 0)
+        if (array_literal(recreating, &list) < 0 || array_literal(backed_up, &kept) < 0)
                 return mh_error_oom(e);
-        const char *params[] = { saved, oid_map }, *slot_params[] = { saved, list };
+        const char *params[] = { saved, oid_map, kept }, *slot_params[] = { saved, list };
 
         /* the test's slots, and the logical slots that would keep a database from going */
         r = pg_admin(p, end_slot_users_sql, 2, slot_params, NULL, e);
@@ -357,7 +359,7 @@ int pg_cluster_restore_names(pg_host *p, const char *saved, const char *oid_map,
         }
 
         /* the databases the test made, then its roles (which may have owned those) */
-        r = pg_query_strv(p, NULL, new_databases_sql, 2, params, &names, e);
+        r = pg_query_strv(p, NULL, new_databases_sql, 3, params, &names, e);
         for (size_t i = 0; r >= 0 && i < names.n; i++) {
                 mh_log(MH_LOG_DEBUG, pg_hostname(p), "dropping new database '%s'", names.items[i]);
                 r = drop_database(p, names.items[i], e);

@@ -127,6 +127,8 @@ static int pg_open(pg_host *p, const char *database, PGconn **ret, mh_error *e) 
         PQfinish(conn);
         if (strstr(message, "authentication failed") || strstr(message, "no password supplied"))
                 code = -MH_ERR_AUTH;
+        else if (strstr(message, "FATAL: database \"") && strstr(message, "\" does not exist"))
+                code = -ENOENT;
         else if (strstr(message, "timeout expired"))
                 code = -ETIMEDOUT;
         else
@@ -290,12 +292,31 @@ int mh_postgresql_exec(mh_host *h, const char *database, const char *sql, int n_
 
 /* --- administration ------------------------------------------------------ */
 
+/* sql in database, NULL: the admin database, which, when dbname is gone (a restore cut
+ * short while it put dbname back), is another one until dbname is back. */
+static int exec_admin(pg_host *p, const char *database, const char *sql, int n_params,
+                      const char *const *params, PGresult **ret, mh_error *e) {
+        mh_error first = MH_ERROR_INIT;
+        int r;
+
+        if (database || p->admin_db)
+                return mh_postgresql_exec(pg_host_of(p), database ?: p->admin_db, sql, n_params,
+                                          params, ret, e);
+        r = mh_postgresql_exec(pg_host_of(p), NULL, sql, n_params, params, ret, &first);
+        if (r != -ENOENT)
+                return r < 0 ? mh_error_set(e, r, "%s", first.message) : r;
+        p->admin_db = pg_other_admin(p);
+        mh_log(MH_LOG_DEBUG, pg_hostname(p), "database '%s' is gone: administration goes through "
+               "'%s' until it is back", p->dbname, p->admin_db);
+        return mh_postgresql_exec(pg_host_of(p), p->admin_db, sql, n_params, params, ret, e);
+}
+
 int pg_admin(pg_host *p, const char *sql, int n_params, const char *const *params,
                  PGresult **ret, mh_error *e) {
         _cleanup_(PQclearp) PGresult *res = NULL;
         int r;
 
-        r = mh_postgresql_exec(pg_host_of(p), p->admin_db, sql, n_params, params, &res, e);
+        r = exec_admin(p, NULL, sql, n_params, params, &res, e);
         if (r < 0)
                 return r;
         if (ret)
@@ -314,8 +335,7 @@ int pg_query_strv(pg_host *p, const char *database, const char *sql, int n_param
         mh_strv v = {};
         int r;
 
-        r = mh_postgresql_exec(pg_host_of(p), database ?: p->admin_db, sql, n_params, params,
-                               &res, e);
+        r = exec_admin(p, database, sql, n_params, params, &res, e);
         if (r < 0)
                 return r;
         for (int i = 0; i < PQntuples(res); i++) {
@@ -354,7 +374,12 @@ int pg_quote_ident(pg_host *p, const char *name, char **ret, mh_error *e) {
         char *q, *copy;
         int r;
 
-        r = pg_get_conn(p, p->admin_db ?: p->dbname, &conn, e);
+        /* any connection tells libpq the encoding: the admin one, as exec_admin() finds it */
+        r = pg_get_conn(p, p->admin_db ?: p->dbname, &conn, NULL);
+        if (r == -ENOENT && !p->admin_db)
+                p->admin_db = pg_other_admin(p);
+        if (r < 0)
+                r = pg_get_conn(p, p->admin_db ?: p->dbname, &conn, e);
         if (r < 0)
                 return r;
         q = PQescapeIdentifier(conn, name, strlen(name));

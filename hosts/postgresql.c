@@ -135,6 +135,22 @@ static int drop_database(pg_host *p, const char *database, mh_error *e) {
         return r;
 }
 
+static int rename_database(pg_host *p, const char *from, const char *to, mh_error *e) {
+        _cleanup_free_ char *qf = NULL, *qt = NULL, *sql = NULL;
+        int r;
+
+        r = pg_quote_ident(p, from, &qf, e);
+        if (r >= 0)
+                r = pg_quote_ident(p, to, &qt, e);
+        if (r < 0)
+                return r;
+        if (asprintf(&sql, "ALTER DATABASE %s RENAME TO %s", qf, qt) < 0) {
+                sql = NULL;
+                return -ENOMEM;
+        }
+        return pg_admin_one(p, sql, NULL, e);
+}
+
 /* CREATE DATABASE target TEMPLATE source [OWNER owner]. */
 static int copy_database(pg_host *p, const char *source, const char *target, const char *owner,
                          mh_error *e) {
@@ -334,7 +350,7 @@ static int pick_databases(pg_host *p, pg_backup *d, mh_error *e) {
         if (p->settings->databases.n == 0)
                 return pg_query_strv(p, NULL,
                                      "SELECT datname FROM pg_database WHERE datallowconn AND "
-                                     "datname NOT LIKE '" COPY_PREFIX "%' ORDER BY datname",
+                                     PG_NOT_MHC("datname") " ORDER BY datname",
                                      0, NULL, dbs, e);
         for (size_t i = 0; i < p->settings->databases.n; i++) {
                 const char *db = p->settings->databases.items[i];
@@ -546,22 +562,59 @@ static int drop_new_by_name(pg_host *p, pg_backup *d, mh_error *e) {
         return r;
 }
 
-/* Re-create database i of d from its copy; the admin database through another one. */
+/* name with its copy prefix replaced (same length): "mhcnw_..." for the database being made,
+ * "mhcod_..." for the one it replaces, so that a restore cut short leaves them to drop. */
+static void sibling_name(const char *copy, const char *prefix, char out[static PG_NAME_MAX + 1]) {
+        snprintf(out, PG_NAME_MAX + 1, "%s%s", prefix, copy + strlen(COPY_PREFIX));
+}
+
+/*
+ * Re-create database i of d from its copy, never without it for longer than
+ * two renames: the copy is made under a name of its own, the database
+ * renamed away, the copy renamed in, the old one dropped.  The admin
+ * database (which cannot be renamed by its own sessions) goes through
+ * another one.
+ */
 static int recreate_one(pg_host *p, pg_backup *d, size_t i, mh_error *e) {
-        const char *db = d->state.databases.items[i];
-        const char *other = streq(p->dbname, "template1") ? "postgres" : "template1";
+        const char *db = d->state.databases.items[i], *copy = d->state.copies.items[i];
+        const char *before = p->admin_db;
+        char made[PG_NAME_MAX + 1], old[PG_NAME_MAX + 1];
+        _cleanup_free_ char *exists = NULL;
+        bool moved = streq(db, before ?: p->dbname);
         int r;
 
-        if (streq(db, p->dbname))
-                p->admin_db = other;
-        r = drop_database(p, db, e);
+        sibling_name(copy, PG_NEW_PREFIX, made);
+        sibling_name(copy, PG_OLD_PREFIX, old);
+        /* its own sessions cannot rename it: administration moves (from template1, while
+         * the gone dbname was administered from there, to postgres) */
+        if (moved)
+                p->admin_db = streq(db, "template1") ? "postgres" : "template1";
+        r = drop_database(p, made, e);
         if (r >= 0)
-                r = copy_database(p, d->state.copies.items[i], db, d->state.owners.items[i], e);
-        if (streq(db, p->dbname)) {
-                /* never stay in template1: CREATE DATABASE needs it alone */
-                mh_postgresql_disconnect(pg_host_of(p), other);
-                p->admin_db = NULL;
+                r = drop_database(p, old, e);
+        if (r >= 0)
+                r = copy_database(p, copy, made, d->state.owners.items[i], e);
+        if (r >= 0)
+                r = pg_query_value(p, NULL, "SELECT count(*) FROM pg_database WHERE datname = $1",
+                                   1, &db, &exists, e);
+        if (r >= 0 && !streq(exists, "0")) {
+                r = pg_terminate(p, db, e);
+                if (r >= 0)
+                        r = rename_database(p, db, old, e);
         }
+        if (r >= 0)
+                r = rename_database(p, made, db, e);
+        if (r >= 0)
+                r = drop_database(p, old, e);
+        if (moved) {
+                /* never stay in template1: CREATE DATABASE needs it alone */
+                mh_postgresql_disconnect(pg_host_of(p), p->admin_db);
+                p->admin_db = before;
+        }
+        if (streq(db, p->dbname))
+                p->admin_db = NULL; /* back */
+        if (r < 0)
+                mh_error_prefix(e, "cannot re-create database '%s'", db);
         return r;
 }
 
@@ -693,12 +746,23 @@ static int put_back(pg_host *p, pg_backup *d, bool *changed, size_t *ret_n, mh_e
         mh_strv oids = {}, recreating = {};
         char *map = NULL;
         size_t n = 0;
-        int r = 0;
+        int r;
 
         /* sessions of ours to the databases to be renamed, dropped or copied */
         for (size_t i = 0; i < p->n_conns; i++)
                 if (!streq(p->conns[i].database, p->dbname))
                         mh_postgresql_disconnect(pg_host_of(p), p->conns[i].database);
+
+        /* another backup's restore may have re-created one since: under its name, it is
+         * not the backup's any more, and it is the database of that name from now on */
+        r = database_oids(p, d, &oids, e);
+        for (size_t i = 0; r >= 0 && i < d->state.databases.n && i < d->oids.n; i++)
+                if (oids.items[i][0] && !streq(oids.items[i], d->oids.items[i])) {
+                        changed[i] = true;
+                        free(d->oids.items[i]);
+                        d->oids.items[i] = TAKE_PTR(oids.items[i]);
+                }
+        mh_strv_dispose(&oids);
 
         for (size_t i = 0; r >= 0 && i < d->state.databases.n; i++)
                 if (changed[i])
@@ -706,8 +770,8 @@ static int put_back(pg_host *p, pg_backup *d, bool *changed, size_t *ret_n, mh_e
         if (r >= 0 && d->state.cluster)
                 r = oid_map(d, &map);
         if (r >= 0 && d->state.cluster)
-                r = pg_cluster_restore_names(p, d->state.cluster, map, &recreating,
-                                             drop_database, drop_role, e);
+                r = pg_cluster_restore_names(p, d->state.cluster, map, &d->state.databases,
+                                             &recreating, drop_database, drop_role, e);
         mh_strv_dispose(&recreating);
 
         /* a backed-up database that is gone (or another under its name) comes back too */
@@ -827,8 +891,9 @@ static int pg_drop(mh_host *h, mh_backup *b, mh_error *e) {
         if (!d)
                 return mh_host_type_systemd.drop(h, b, e);
 
-        /* without an error object (the host is being freed) only use a live connection */
-        if (e || pg_has_live_conn(p, p->dbname))
+        /* without an error object the backup is only forgotten (the host is freed, a dead
+         * run's backup was read): its copies are a later run's to restore from */
+        if (e)
                 r = drop_copies(p, d, e);
 
         k = CALL_PARENT(drop, h, b, d, e);

@@ -10,6 +10,7 @@
  */
 
 #include <libpq-fe.h>
+#include <string.h>
 
 #include <mhc/error.h>
 #include <mhc/ssh.h>
@@ -20,7 +21,11 @@
 #define MH_SQL_QUOTE_MAX 200
 
 #define PG_NAME_MAX       63 /* NAMEDATALEN - 1 */
-#define PG_COPY_PREFIX    "mhcbk_"
+#define PG_COPY_PREFIX    "mhcbk_" /* a backup's template copy */
+#define PG_NEW_PREFIX     "mhcnw_" /* a database being re-created from its copy */
+#define PG_OLD_PREFIX     "mhcod_" /* the one it replaces, being dropped */
+/* SQL: column is none of mhc's own databases above. */
+#define PG_NOT_MHC(column) column " !~ '^mhc(bk|nw|od)_[0-9a-f]{16}_'"
 #define PG_TERMINATE_WAIT "5000" /* ms pg_terminate_backend() waits for a session's end */
 
 /* How the host's PostgreSQL is reached: the first is the default. */
@@ -69,6 +74,11 @@ static inline mh_host *pg_host_of(pg_host *p) {
 }
 
 MH_DEFINE_HOST_CAST(pg, pg_host, mh_host_type_postgresql);
+
+/* Where administration goes while dbname is re-created or gone. */
+static inline const char *pg_other_admin(const pg_host *p) {
+        return strcmp(p->dbname, "template1") == 0 ? "postgres" : "template1";
+}
 
 static inline const char *pg_hostname(pg_host *p) {
         return mh_host_config_hostname(pg_host_of(p)->config);
@@ -157,11 +167,12 @@ int pg_cluster_record(pg_host *p, char **ret, mh_error *e);
  * names of the roles and databases of saved (pg_cluster_record()), the roles
  * it had that are gone, their attributes and memberships.  oid_map is a
  * JSON object from the oids of the databases re-created since the backup
- * to their oids now ({"16385": "16990"}).
+ * to their oids now ({"16385": "16990"}); a database named in backed_up is
+ * never dropped as new (it is re-created when it is not the backup's).
  */
 int pg_cluster_restore_names(pg_host *p, const char *saved, const char *oid_map,
-                             const mh_strv *recreating, pg_drop_fn drop_database,
-                             pg_drop_fn drop_role, mh_error *e);
+                             const mh_strv *backed_up, const mh_strv *recreating,
+                             pg_drop_fn drop_database, pg_drop_fn drop_role, mh_error *e);
 
 /*
  * After: each database's owner, ACL, connection limit, flags and comment,

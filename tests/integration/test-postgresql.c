@@ -1210,6 +1210,40 @@ START_TEST(test_restore_admin_dbname) {
 }
 END_TEST
 
+/* A restore cut short between its two renames leaves the admin database gone: the next one
+ * administers through template1 and puts it back. */
+START_TEST(test_restore_admin_dbname_gone) {
+        char lines[512];
+        mh_error e = MH_ERROR_INIT;
+        mh_restore_options full = { .full = 1 };
+        int r;
+
+        host = mh_host_free(host);
+        config = mh_config_free(config);
+        snprintf(lines, sizeof(lines),
+                 "          user: mhc\n          password_file: %s\n"
+                 "          databases: [%s]\n          dbname: %s\n",
+                 PG_PASSWORD_FILE, db_main, db_other);
+        r = make_host(lines, &config, &host, &e);
+        ck_assert_msg(r == 0, "host: %s", mh_error_message(&e, r));
+        r = mh_host_connect(host, &e);
+        ck_assert_msg(r == 0, "connect: %s", mh_error_message(&e, r));
+        backup("b1");
+
+        as_test("postgres", "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE "
+                            "datname = '%s'", db_other);
+        as_test("postgres", "ALTER DATABASE %s RENAME TO %s_away", db_other, prefix);
+        r = mh_host_restore(host, "b1", &full, &e);
+        ck_assert_msg(r == 0, "restore: %s", mh_error_message(&e, r));
+        ck_assert_msg(log_has("is gone: administration goes through 'template1'"), "%s", log_text);
+        assert_state("postgres", "1", "SELECT count(*)::text FROM pg_database WHERE datname = '%s'",
+                     db_other);
+        assert_state("postgres", "0",
+                     "SELECT count(*)::text FROM pg_database WHERE datname = '%s_away'", prefix);
+        assert_query(NULL, db_other, "SELECT current_database()");
+}
+END_TEST
+
 START_TEST(test_restore_template1) {
         char *before, *flags;
 
@@ -1498,6 +1532,7 @@ static Suite *postgresql_suite(void) {
         tcase_add_test(tc, test_restore_alter_system_needing_a_restart);
         tcase_add_test(tc, test_restore_postgres);
         tcase_add_test(tc, test_restore_admin_dbname);
+        tcase_add_test(tc, test_restore_admin_dbname_gone);
         tcase_add_test(tc, test_restore_template1);
         tcase_add_test(tc, test_restore_per_database);
         tcase_add_test(tc, test_restore_unlogged);
