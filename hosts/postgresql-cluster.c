@@ -312,6 +312,32 @@ static int run_generated(pg_host *p, const char *sql, const char *const *params,
         return r;
 }
 
+/* The text of b into *ret when r says all went well. */
+static int finish(mh_buf *b, int r, char **ret) {
+        if (r < 0) {
+                mh_buf_dispose(b);
+                return r;
+        }
+        *ret = mh_buf_steal(b, NULL);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int pg_cluster_oid_map(const mh_strv *at_backup, const mh_strv *now, char **ret) {
+        mh_buf b = { .max = (size_t) 1 << 20 };
+        int r = mh_buf_append(&b, "{", 1);
+        bool first = true;
+
+        for (size_t i = 0; r >= 0 && i < at_backup->n && i < now->n; i++)
+                if (now->items[i][0] && !streq(now->items[i], at_backup->items[i])) {
+                        r = mh_buf_printf(&b, "%s\"%s\": \"%s\"", first ? "" : ", ",
+                                          at_backup->items[i], now->items[i]);
+                        first = false;
+                }
+        if (r >= 0)
+                r = mh_buf_append(&b, "}", 1);
+        return finish(&b, r, ret);
+}
+
 /* '{"a","b"}': names as an array literal, malloc'd. */
 static int array_literal(const mh_strv *v, char **ret) {
         mh_buf b = { .max = (size_t) 1 << 24 };
@@ -330,12 +356,7 @@ static int array_literal(const mh_strv *v, char **ret) {
         }
         if (r >= 0)
                 r = mh_buf_append(&b, "}", 1);
-        if (r < 0) {
-                mh_buf_dispose(&b);
-                return r;
-        }
-        *ret = mh_buf_steal(&b, NULL);
-        return *ret ? 0 : -ENOMEM;
+        return finish(&b, r, ret);
 }
 
 int pg_cluster_restore_names(pg_host *p, const char *saved, const char *oid_map,

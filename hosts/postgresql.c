@@ -527,6 +527,10 @@ static int drop_role(pg_host *p, const char *role, mh_error *e) {
                 _cleanup_(PQclearp) PGresult *res = NULL;
 
                 r = mh_postgresql_exec(pg_host_of(p), dbs.items[i], sql, 0, NULL, &res, e);
+                /* a session of ours would keep the database from being copied (template1
+                 * by every CREATE DATABASE) or dropped */
+                if (!streq(dbs.items[i], p->dbname))
+                        mh_postgresql_disconnect(pg_host_of(p), dbs.items[i]);
         }
         mh_strv_dispose(&dbs);
         if (r >= 0)
@@ -719,28 +723,6 @@ static void changed_by_wal(pg_host *p, pg_backup *d, check_result *now, bool *ch
         mh_strv_dispose(&oids);
 }
 
-/* {"OID AT BACKUP": "OID NOW", ...} for the databases re-created since the backup. */
-static int oid_map(const pg_backup *d, char **ret) {
-        mh_buf b = { .max = (size_t) 1 << 20 };
-        int r = mh_buf_append(&b, "{", 1);
-        bool first = true;
-
-        for (size_t i = 0; r >= 0 && i < d->state.oids.n && i < d->oids.n; i++)
-                if (d->oids.items[i][0] && !streq(d->oids.items[i], d->state.oids.items[i])) {
-                        r = mh_buf_printf(&b, "%s\"%s\": \"%s\"", first ? "" : ", ",
-                                          d->state.oids.items[i], d->oids.items[i]);
-                        first = false;
-                }
-        if (r >= 0)
-                r = mh_buf_append(&b, "}", 1);
-        if (r < 0) {
-                mh_buf_dispose(&b);
-                return r;
-        }
-        *ret = mh_buf_steal(&b, NULL);
-        return *ret ? 0 : -ENOMEM;
-}
-
 /* Put back the shared state and the databases marked in changed[] (or gone). */
 static int put_back(pg_host *p, pg_backup *d, bool *changed, size_t *ret_n, mh_error *e) {
         mh_strv oids = {}, recreating = {};
@@ -768,7 +750,7 @@ static int put_back(pg_host *p, pg_backup *d, bool *changed, size_t *ret_n, mh_e
                 if (changed[i])
                         r = mh_strv_consume(&recreating, strdup(d->state.databases.items[i]));
         if (r >= 0 && d->state.cluster)
-                r = oid_map(d, &map);
+                r = pg_cluster_oid_map(&d->state.oids, &d->oids, &map);
         if (r >= 0 && d->state.cluster)
                 r = pg_cluster_restore_names(p, d->state.cluster, map, &d->state.databases,
                                              &recreating, drop_database, drop_role, e);
@@ -792,7 +774,7 @@ static int put_back(pg_host *p, pg_backup *d, bool *changed, size_t *ret_n, mh_e
                 r = drop_new_by_name(p, d, e);
         if (r >= 0 && d->state.cluster) {
                 free(map);
-                r = oid_map(d, &map);
+                r = pg_cluster_oid_map(&d->state.oids, &d->oids, &map);
         }
         if (r >= 0 && d->state.cluster)
                 r = pg_cluster_restore_rest(p, d->state.cluster, map, e);

@@ -156,6 +156,10 @@ int pg_wal_touched(pg_host *p, const char *waldump, const char *waldir, const ch
 /* Drop a database or a role the test made (by name). */
 typedef int (*pg_drop_fn)(pg_host *p, const char *name, mh_error *e);
 
+/* {"OID AT BACKUP": "OID NOW", ...}: the oids of the databases (at_backup) that have
+ * others now (now, same order; "" for one that is gone), as JSON (malloc'd). */
+int pg_cluster_oid_map(const mh_strv *at_backup, const mh_strv *now, char **ret);
+
 /* The shared state the template copies do not hold, as JSON (malloc'd): it holds the
  * roles' stored password hashes, never to be logged. */
 int pg_cluster_record(pg_host *p, char **ret, mh_error *e);

@@ -203,24 +203,38 @@ static const char *label(const reader *rd, const mh_setting *s, char buf[static 
         return buf;
 }
 
-static int read_secret_file(const mh_schema_ctx *c, const mh_node *n, const reader *rd,
-                            const mh_setting *s, char **ret) {
+/* Open the local file a setting names (relative to mhc.yaml): its path and descriptor. */
+static int open_local_file(const mh_schema_ctx *c, const mh_node *n, const reader *rd,
+                           const mh_setting *s, char **ret_path, int *ret_fd) {
         _cleanup_free_ char *relative = NULL, *path = NULL;
-        _cleanup_close_ int fd = -1;
-        char buf[SECRET_FILE_MAX + 1], lb[128];
-        size_t size = 0;
-        int r;
+        char lb[128];
+        int r, fd;
 
         r = mh_schema_read_string(c, n, label(rd, s, lb), false, &relative);
         if (r < 0)
                 return r;
         if (join_path(rd->base_dir, relative, &path) < 0)
                 return -ENOMEM;
-
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return mh_schema_fail(c, n, "cannot read %s '%s': %s", s->name, path,
                                       strerror(errno));
+        *ret_path = TAKE_PTR(path);
+        *ret_fd = fd;
+        return 0;
+}
+
+static int read_secret_file(const mh_schema_ctx *c, const mh_node *n, const reader *rd,
+                            const mh_setting *s, char **ret) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int fd = -1;
+        char buf[SECRET_FILE_MAX + 1];
+        size_t size = 0;
+        int r;
+
+        r = open_local_file(c, n, rd, s, &path, &fd);
+        if (r < 0)
+                return r;
         while (size < sizeof(buf)) {
                 ssize_t k = read(fd, buf + size, sizeof(buf) - size);
 
@@ -251,22 +265,12 @@ static int read_secret_file(const mh_schema_ctx *c, const mh_node *n, const read
 /* The absolute path of a local file the value names (relative to mhc.yaml), readable now. */
 static int read_local_file(const mh_schema_ctx *c, const mh_node *n, const reader *rd,
                            const mh_setting *s, char **ret) {
-        _cleanup_free_ char *relative = NULL, *path = NULL;
-        _cleanup_close_ int fd = -1;
-        char lb[128];
-        int r;
+        int r, fd = -1;
 
-        r = mh_schema_read_string(c, n, label(rd, s, lb), false, &relative);
-        if (r < 0)
-                return r;
-        if (join_path(rd->base_dir, relative, &path) < 0)
-                return -ENOMEM;
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return mh_schema_fail(c, n, "cannot read %s '%s': %s", s->name, path,
-                                      strerror(errno));
-        *ret = TAKE_PTR(path);
-        return 0;
+        r = open_local_file(c, n, rd, s, ret, &fd);
+        if (fd >= 0)
+                close(fd);
+        return r;
 }
 
 static int read_boolean(const mh_schema_ctx *c, const mh_node *n, const char *what, bool *ret) {

@@ -29,12 +29,8 @@
 
 /* One local connection and its channel. */
 typedef struct fwd_conn {
-        int fd;
-        ssh_channel channel;
-        mh_buf to_local;       /* from the host, not yet written to fd */
-        size_t to_local_start; /* bytes of to_local already written */
-        bool local_eof;        /* the local side shut its writing down */
-        bool host_eof;         /* the host's side ended */
+        mh_pump pump;
+        bool host_eof; /* the host's side ended */
 } fwd_conn;
 
 struct mh_ssh_forward {
@@ -78,19 +74,19 @@ static void set_error(mh_ssh_forward *f, const char *fmt, ...) {
 }
 
 static void conn_close(fwd_conn *c, ssh_session session) {
-        if (c->channel) {
+        if (c->pump.channel) {
                 if (ssh_is_connected(session))
-                        (void) ssh_channel_close(c->channel);
-                ssh_channel_free(c->channel);
-                c->channel = NULL;
+                        (void) ssh_channel_close(c->pump.channel);
+                ssh_channel_free(c->pump.channel);
+                c->pump.channel = NULL;
         }
-        if (c->fd >= 0) {
+        if (c->pump.fd >= 0) {
                 /* a forked child may hold the descriptor too: the client must see the end */
-                (void) shutdown(c->fd, SHUT_RDWR);
-                close(c->fd);
-                c->fd = -1;
+                (void) shutdown(c->pump.fd, SHUT_RDWR);
+                close(c->pump.fd);
+                c->pump.fd = -1;
         }
-        mh_buf_dispose(&c->to_local);
+        mh_buf_dispose(&c->pump.to_local);
 }
 
 /* Drop the connections marked closed (fd < 0). */
@@ -98,7 +94,7 @@ static void compact(mh_ssh_forward *f) {
         size_t n = 0;
 
         for (size_t i = 0; i < f->n_conns; i++)
-                if (f->conns[i].fd >= 0)
+                if (f->conns[i].pump.fd >= 0)
                         f->conns[n++] = f->conns[i];
         f->n_conns = n;
 }
@@ -171,79 +167,36 @@ static void accept_one(mh_ssh_forward *f) {
                 return;
         }
         f->conns = conns;
-        f->conns[f->n_conns++] = (fwd_conn){
+        f->conns[f->n_conns++] = (fwd_conn){ .pump = {
                 .fd = fd,
                 .channel = channel,
                 .to_local = { .max = FORWARD_BUFFER_MAX + FORWARD_CHUNK },
-        };
+        } };
         fd = -1;
 }
 
 /* Move what the host sent to the local side; false once the connection is done. */
 static bool from_host(fwd_conn *c, char *buf, bool *progress) {
-        while (!c->host_eof && c->to_local.size - c->to_local_start < FORWARD_BUFFER_MAX) {
-                int n = ssh_channel_read_nonblocking(c->channel, buf, FORWARD_CHUNK, 0);
+        while (!c->host_eof && mh_pump_waiting(&c->pump) < FORWARD_BUFFER_MAX) {
+                int n = ssh_channel_read_nonblocking(c->pump.channel, buf, FORWARD_CHUNK, 0);
 
-                if (n == SSH_EOF || n < 0) {
+                if (n == SSH_EOF || n < 0 ||
+                    (n == 0 && (ssh_channel_is_eof(c->pump.channel) ||
+                                ssh_channel_is_closed(c->pump.channel)))) {
                         c->host_eof = true;
                         *progress = true;
                         break;
                 }
-                if (n == 0) {
-                        if (ssh_channel_is_eof(c->channel) || ssh_channel_is_closed(c->channel)) {
-                                c->host_eof = true;
-                                *progress = true;
-                        }
+                if (n == 0)
                         break;
-                }
-                if (c->to_local_start > 0) {
-                        c->to_local.size -= c->to_local_start;
-                        memmove(c->to_local.data, c->to_local.data + c->to_local_start,
-                                c->to_local.size);
-                        c->to_local_start = 0;
-                }
-                if (mh_buf_append(&c->to_local, buf, (size_t) n) < 0)
+                if (mh_pump_keep(&c->pump, buf, (size_t) n) < 0)
                         return false;
                 *progress = true;
         }
-
-        while (c->to_local_start < c->to_local.size) {
-                ssize_t n = send(c->fd, c->to_local.data + c->to_local_start,
-                                 c->to_local.size - c->to_local_start, MSG_DONTWAIT | MSG_NOSIGNAL);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return errno == EAGAIN;
-                c->to_local_start += (size_t) n;
-                *progress = true;
-        }
-        c->to_local.size = c->to_local_start = 0;
-        /* everything the host sent is delivered: tell the local side */
-        return !c->host_eof;
-}
-
-/* Send what the local side wrote, within the channel's window; false once it is gone. */
-static bool to_host(fwd_conn *c, char *buf, bool *progress) {
-        uint32_t window;
-
-        while (!c->local_eof && (window = ssh_channel_window_size(c->channel)) > 0) {
-                ssize_t n = recv(c->fd, buf, window < FORWARD_CHUNK ? window : FORWARD_CHUNK,
-                                 MSG_DONTWAIT);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return errno == EAGAIN;
-                *progress = true;
-                if (n == 0) {
-                        c->local_eof = true;
-                        return ssh_channel_send_eof(c->channel) == SSH_OK;
-                }
-                if (ssh_channel_write(c->channel, buf, (uint32_t) n) != n)
-                        return false;
-        }
-        return true;
+        if (!mh_pump_to_local(&c->pump, progress))
+                return false;
+        /* done once everything the host sent is delivered */
+        return !c->host_eof || mh_pump_waiting(&c->pump) > 0;
 }
 
 /* The thread: accepts, moves bytes both ways, and sleeps in poll() on everything at once. */
@@ -259,7 +212,8 @@ static void *forward_run(void *userdata) {
                 for (size_t i = 0; i < f->n_conns; i++) {
                         fwd_conn *c = &f->conns[i];
 
-                        if (!from_host(c, buf, &progress) || !to_host(c, buf, &progress)) {
+                        if (!from_host(c, buf, &progress) ||
+                            !mh_pump_to_host(&c->pump, buf, FORWARD_CHUNK, &progress)) {
                                 conn_close(c, f->session);
                                 progress = true;
                         }
@@ -271,8 +225,8 @@ static void *forward_run(void *userdata) {
                         fwd_conn *c = &f->conns[i];
 
                         progress = !c->host_eof &&
-                                   c->to_local.size - c->to_local_start < FORWARD_BUFFER_MAX &&
-                                   ssh_channel_poll(c->channel, 0) != 0;
+                                   mh_pump_waiting(&c->pump) < FORWARD_BUFFER_MAX &&
+                                   ssh_channel_poll(c->pump.channel, 0) != 0;
                 }
                 if (progress)
                         continue;
@@ -293,11 +247,11 @@ static void *forward_run(void *userdata) {
                         fwd_conn *c = &f->conns[i];
                         short events = 0;
 
-                        if (c->to_local_start < c->to_local.size)
+                        if (mh_pump_waiting(&c->pump) > 0)
                                 events |= POLLOUT;
-                        if (!c->local_eof && ssh_channel_window_size(c->channel) > 0)
+                        if (!c->pump.local_eof && ssh_channel_window_size(c->pump.channel) > 0)
                                 events |= POLLIN;
-                        p[n++] = (struct pollfd){ .fd = c->fd, .events = events };
+                        p[n++] = (struct pollfd){ .fd = c->pump.fd, .events = events };
                 }
                 if (poll(p, n, -1) < 0 && errno != EINTR)
                         break;

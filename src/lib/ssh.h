@@ -17,6 +17,7 @@
 #include <libssh/libssh.h>
 #include <libssh/sftp.h>
 
+#include <mhc/buf.h>
 #include <mhc/log.h>
 #include <mhc/ssh.h>
 
@@ -61,5 +62,29 @@ int mh_ssh_check_allowed(mh_error *e);
 /* In a forked test process: every later call on a session fails with
  * -EPERM, as the sessions the process inherited belong to its parent. */
 void mh_ssh_forbid_sessions(void);
+
+/*
+ * The bytes between a local socket (fd) and an SSH channel, for the thread
+ * of a tunnel or a forward (ssh-pump.c); to_local is given its maximum by
+ * the owner.
+ */
+typedef struct mh_pump {
+        ssh_channel channel;
+        int fd;
+        mh_buf to_local;       /* from the host, not yet written to fd */
+        size_t to_local_start; /* bytes of to_local already written */
+        bool local_eof;        /* the local side shut its writing down (EOF sent on) */
+} mh_pump;
+
+/* Keep size bytes from the host for the local side (-EFBIG past to_local's maximum). */
+int mh_pump_keep(mh_pump *p, const void *data, size_t size);
+/* Bytes kept for the local side and not yet written. */
+size_t mh_pump_waiting(const mh_pump *p);
+/* Write what is kept to the local side without blocking; false if it is gone. */
+bool mh_pump_to_local(mh_pump *p, bool *progress);
+/* Send what the local side wrote, at most chunk bytes at once and within the
+ * channel's window so that ssh_channel_write() never waits, its EOF as EOF;
+ * false once the host side is gone.  buf holds chunk bytes. */
+bool mh_pump_to_host(mh_pump *p, char *buf, uint32_t chunk, bool *progress);
 
 #endif

@@ -28,11 +28,8 @@
 typedef struct tunnel {
         char *host; /* the host's name: the config may go before the thread */
         ssh_session session;
-        ssh_channel channel;
-        int fd;                     /* our end of the socket pair */
+        mh_pump pump;               /* the channel and our end of the socket pair */
         char *command;              /* as shown in the log */
-        mh_buf to_local;            /* from the command, not yet written to fd */
-        size_t to_local_start;      /* bytes of to_local already written */
         char line[TUNNEL_LINE_MAX]; /* the command's stderr line being collected */
         size_t line_size;
 } tunnel;
@@ -40,15 +37,15 @@ typedef struct tunnel {
 static void tunnel_free(tunnel *t) {
         if (!t)
                 return;
-        if (t->channel) {
+        if (t->pump.channel) {
                 if (ssh_is_connected(t->session))
-                        (void) ssh_channel_close(t->channel);
-                ssh_channel_free(t->channel);
+                        (void) ssh_channel_close(t->pump.channel);
+                ssh_channel_free(t->pump.channel);
         }
         mh_ssh_session_end(t->session);
-        if (t->fd >= 0)
-                close(t->fd);
-        mh_buf_dispose(&t->to_local);
+        if (t->pump.fd >= 0)
+                close(t->pump.fd);
+        mh_buf_dispose(&t->pump.to_local);
         free(t->command);
         free(t->host);
         free(t);
@@ -77,7 +74,7 @@ static void tunnel_stderr(tunnel *t, const char *data, size_t size) {
 static void tunnel_drain_stderr(tunnel *t, char *buf, bool *progress) {
         int n;
 
-        while ((n = ssh_channel_read_nonblocking(t->channel, buf, TUNNEL_CHUNK, 1)) > 0) {
+        while ((n = ssh_channel_read_nonblocking(t->pump.channel, buf, TUNNEL_CHUNK, 1)) > 0) {
                 tunnel_stderr(t, buf, (size_t) n);
                 *progress = true;
         }
@@ -88,8 +85,8 @@ static bool tunnel_from_host(tunnel *t, char *buf, bool *progress) {
         int n;
 
         tunnel_drain_stderr(t, buf, progress);
-        while (t->to_local.size - t->to_local_start < TUNNEL_BUFFER_MAX) {
-                n = ssh_channel_read_nonblocking(t->channel, buf, TUNNEL_CHUNK, 0);
+        while (mh_pump_waiting(&t->pump) < TUNNEL_BUFFER_MAX) {
+                n = ssh_channel_read_nonblocking(t->pump.channel, buf, TUNNEL_CHUNK, 0);
                 /* Reading stdout may have brought in the last of stderr, before the EOF. */
                 if (n == SSH_EOF) {
                         tunnel_drain_stderr(t, buf, progress);
@@ -102,58 +99,11 @@ static bool tunnel_from_host(tunnel *t, char *buf, bool *progress) {
                 }
                 if (n == 0)
                         break;
-                if (t->to_local_start > 0) {
-                        t->to_local.size -= t->to_local_start;
-                        memmove(t->to_local.data, t->to_local.data + t->to_local_start,
-                                t->to_local.size);
-                        t->to_local_start = 0;
-                }
-                if (mh_buf_append(&t->to_local, buf, (size_t) n) < 0)
+                if (mh_pump_keep(&t->pump, buf, (size_t) n) < 0)
                         return false;
                 *progress = true;
         }
-        return ssh_is_connected(t->session) && !ssh_channel_is_closed(t->channel);
-}
-
-/* Write what is buffered to the local side without blocking; false if it is gone. */
-static bool tunnel_to_local(tunnel *t, bool *progress) {
-        while (t->to_local_start < t->to_local.size) {
-                ssize_t n = send(t->fd, t->to_local.data + t->to_local_start,
-                                 t->to_local.size - t->to_local_start, MSG_DONTWAIT | MSG_NOSIGNAL);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return errno == EAGAIN;
-                t->to_local_start += (size_t) n;
-                *progress = true;
-        }
-        t->to_local.size = t->to_local_start = 0;
-        return true;
-}
-
-/* Send what the local side wrote, within the channel's window so that
- * ssh_channel_write() never waits; false once the host side is gone. */
-static bool tunnel_to_host(tunnel *t, char *buf, bool *local_eof, bool *progress) {
-        uint32_t window;
-
-        while (!*local_eof && (window = ssh_channel_window_size(t->channel)) > 0) {
-                ssize_t n = recv(t->fd, buf, window < TUNNEL_CHUNK ? window : TUNNEL_CHUNK,
-                                 MSG_DONTWAIT);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return errno == EAGAIN;
-                *progress = true;
-                if (n == 0) {
-                        *local_eof = true;
-                        return ssh_channel_send_eof(t->channel) == SSH_OK;
-                }
-                if (ssh_channel_write(t->channel, buf, (uint32_t) n) != n)
-                        return false;
-        }
-        return true;
+        return ssh_is_connected(t->session) && !ssh_channel_is_closed(t->pump.channel);
 }
 
 /*
@@ -165,32 +115,32 @@ static bool tunnel_to_host(tunnel *t, char *buf, bool *local_eof, bool *progress
 static void *tunnel_run(void *userdata) {
         tunnel *t = userdata;
         _cleanup_free_ char *buf = malloc(TUNNEL_CHUNK);
-        bool local_eof = false, host_open = true;
+        bool host_open = true;
         uint64_t start = mh_now_usec();
 
         while (buf) {
                 struct pollfd p[2] = {
                         { .fd = ssh_get_fd(t->session), .events = POLLIN },
-                        { .fd = t->fd },
+                        { .fd = t->pump.fd },
                 };
                 bool progress = false;
 
                 if (host_open)
                         host_open = tunnel_from_host(t, buf, &progress);
-                if (!tunnel_to_local(t, &progress))
+                if (!mh_pump_to_local(&t->pump, &progress))
                         break; /* the local side closed its end */
-                if (!host_open && t->to_local_start == t->to_local.size)
+                if (!host_open && mh_pump_waiting(&t->pump) == 0)
                         break; /* the command ended and everything was delivered */
-                if (host_open && !tunnel_to_host(t, buf, &local_eof, &progress))
+                if (host_open && !mh_pump_to_host(&t->pump, buf, TUNNEL_CHUNK, &progress))
                         break;
                 if (progress)
                         continue;
 
                 if (!host_open)
                         p[0].fd = -1;
-                if (t->to_local_start < t->to_local.size)
+                if (mh_pump_waiting(&t->pump) > 0)
                         p[1].events |= POLLOUT;
-                if (host_open && !local_eof && ssh_channel_window_size(t->channel) > 0)
+                if (host_open && !t->pump.local_eof && ssh_channel_window_size(t->pump.channel) > 0)
                         p[1].events |= POLLIN;
                 /* POLLHUP on fd is always reported: the local side closed its end. */
                 if (poll(p, 2, -1) < 0 && errno != EINTR)
@@ -234,8 +184,8 @@ int mh_tunnel_open(const mh_host_config *host, const char *command, mh_tunnel **
         t = calloc(1, sizeof(*t));
         if (!t)
                 return mh_error_oom(error);
-        t->fd = -1;
-        t->to_local.max = TUNNEL_BUFFER_MAX + TUNNEL_CHUNK;
+        t->pump.fd = -1;
+        t->pump.to_local.max = TUNNEL_BUFFER_MAX + TUNNEL_CHUNK;
         t->host = strdup(mh_host_config_hostname(host));
         t->command = strdup(shown);
         handle = calloc(1, sizeof(*handle));
@@ -249,19 +199,19 @@ int mh_tunnel_open(const mh_host_config *host, const char *command, mh_tunnel **
         if (r < 0)
                 goto fail;
 
-        t->channel = ssh_channel_new(t->session);
-        if (!t->channel) {
+        t->pump.channel = ssh_channel_new(t->session);
+        if (!t->pump.channel) {
                 r = mh_error_set(&e, -ENOMEM, "cannot create a channel: %s",
                                  ssh_get_error(t->session));
                 goto fail;
         }
-        if (ssh_channel_open_session(t->channel) != SSH_OK) {
-                ssh_channel_free(TAKE_PTR(t->channel));
+        if (ssh_channel_open_session(t->pump.channel) != SSH_OK) {
+                ssh_channel_free(TAKE_PTR(t->pump.channel));
                 r = mh_error_set(&e, -MH_ERR_SSH, "cannot open a channel: %s",
                                  ssh_get_error(t->session));
                 goto fail;
         }
-        if (ssh_channel_request_exec(t->channel, command) != SSH_OK) {
+        if (ssh_channel_request_exec(t->pump.channel, command) != SSH_OK) {
                 r = mh_error_set(&e, -MH_ERR_SSH, "the host refused to run the command: %s: %s",
                                  ssh_get_error(t->session), shown);
                 goto fail;
@@ -271,7 +221,7 @@ int mh_tunnel_open(const mh_host_config *host, const char *command, mh_tunnel **
                 r = mh_error_set(&e, -errno, "cannot create a socket pair: %s", strerror(errno));
                 goto fail;
         }
-        t->fd = pair[1];
+        t->pump.fd = pair[1];
 
         r = -pthread_create(&handle->thread, NULL, tunnel_run, t);
         if (r < 0) {

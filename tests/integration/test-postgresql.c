@@ -1175,12 +1175,12 @@ START_TEST(test_restore_postgres) {
 }
 END_TEST
 
-START_TEST(test_restore_admin_dbname) {
-        char lines[512], *before;
+/* The host of the test administered from db_other instead. */
+static void administer_from_other(void) {
+        char lines[512];
         mh_error e = MH_ERROR_INIT;
         int r;
 
-        /* the same host administered from db_other */
         host = mh_host_free(host);
         config = mh_config_free(config);
         snprintf(lines, sizeof(lines),
@@ -1191,6 +1191,12 @@ START_TEST(test_restore_admin_dbname) {
         ck_assert_msg(r == 0, "host: %s", mh_error_message(&e, r));
         r = mh_host_connect(host, &e);
         ck_assert_msg(r == 0, "connect: %s", mh_error_message(&e, r));
+}
+
+START_TEST(test_restore_admin_dbname) {
+        char *before;
+
+        administer_from_other();
 
         before = state(db_other, TABLES, prefix);
         backup("b1");
@@ -1213,21 +1219,11 @@ END_TEST
 /* A restore cut short between its two renames leaves the admin database gone: the next one
  * administers through template1 and puts it back. */
 START_TEST(test_restore_admin_dbname_gone) {
-        char lines[512];
         mh_error e = MH_ERROR_INIT;
         mh_restore_options full = { .full = 1 };
         int r;
 
-        host = mh_host_free(host);
-        config = mh_config_free(config);
-        snprintf(lines, sizeof(lines),
-                 "          user: mhc\n          password_file: %s\n"
-                 "          databases: [%s]\n          dbname: %s\n",
-                 PG_PASSWORD_FILE, db_main, db_other);
-        r = make_host(lines, &config, &host, &e);
-        ck_assert_msg(r == 0, "host: %s", mh_error_message(&e, r));
-        r = mh_host_connect(host, &e);
-        ck_assert_msg(r == 0, "connect: %s", mh_error_message(&e, r));
+        administer_from_other();
         backup("b1");
 
         as_test("postgres", "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE "
