@@ -36,11 +36,11 @@
  * What the backup recorded, as $1: roles (sr), databases (sd); $2 maps the
  * oids of the databases re-created since to their oids now (cur_oid).
  */
-#define SAVED                                                                                   \
+#define SAVED                                                                                      \
         "WITH sr AS (SELECT * FROM json_populate_recordset(NULL::pg_authid, $1::json->'roles')), " \
-        "sd AS (SELECT x.*, coalesce(($2::json->>x.oid::text)::oid, x.oid) AS cur_oid "         \
-        "FROM json_to_recordset($1::json->'databases') AS x(oid oid, datname name, "            \
-        "datdba oid, datconnlimit int, datallowconn bool, datistemplate bool, "                 \
+        "sd AS (SELECT x.*, coalesce(($2::json->>x.oid::text)::oid, x.oid) AS cur_oid "            \
+        "FROM json_to_recordset($1::json->'databases') AS x(oid oid, datname name, "               \
+        "datdba oid, datconnlimit int, datallowconn bool, datistemplate bool, "                    \
         "datacl text[])) "
 
 #define NOT_A_COPY(column) column " !~ '^" PG_COPY_PREFIX "[0-9a-f]{16}_'"
@@ -466,8 +466,8 @@ static int restore_system_settings(pg_host *p, const char *saved, mh_error *e) {
                         mh_postgresql_disconnect(h, p->conns[j].database);
                 if (!sd)
                         return -MH_ERR_COMMAND;
-                r = mh_systemd_restart_unit(sd, unit, mh_host_config_command_timeout(h->config) * 1000u,
-                                            e);
+                r = mh_systemd_restart_unit(sd, unit,
+                                            mh_host_config_command_timeout(h->config) * 1000u, e);
                 if (r < 0) {
                         mh_error_prefix(e, "cannot restart '%s' for %s", unit, pending);
                         return r;

@@ -71,7 +71,8 @@ static int get_forward(pg_host *p, mh_error *e) {
         if (p->forward)
                 return 0;
         snprintf(name, sizeof(name), ".s.PGSQL.%u", p->port);
-        if (p->settings->socket_dir && asprintf(&remote, "%s/%s", p->settings->socket_dir, name) < 0) {
+        if (p->settings->socket_dir &&
+            asprintf(&remote, "%s/%s", p->settings->socket_dir, name) < 0) {
                 remote = NULL;
                 return -ENOMEM;
         }
@@ -85,11 +86,11 @@ static int get_forward(pg_host *p, mh_error *e) {
 static int pg_open(pg_host *p, const char *database, PGconn **ret, mh_error *e) {
         char port[16], timeout[16], message[MH_ERROR_MESSAGE_MAX], why[MH_ERROR_MESSAGE_MAX];
         bool ssh = p->settings->connect == PG_CONNECT_SSH;
-        const char *keys[] = { "host",     "port",           "user",    "dbname",
-                               "sslmode",  "connect_timeout", "application_name",
+        const char *keys[] = { "host", "port", "user", "dbname", "sslmode", "connect_timeout",
+                               "application_name",
                                /* mhc's parameters (role password hashes among them) are
                                 * kept out of the server's log */
-                               "options",  "sslrootcert",    "password", NULL };
+                               "options", "sslrootcert", "password", NULL };
         const char *values[ELEMENTSOF(keys)];
         PGconn *conn;
         int code, r;
@@ -102,7 +103,8 @@ static int pg_open(pg_host *p, const char *database, PGconn **ret, mh_error *e) 
         snprintf(port, sizeof(port), "%u", p->port);
         snprintf(timeout, sizeof(timeout), "%u",
                  mh_host_config_connect_timeout(pg_host_of(p)->config));
-        values[0] = ssh ? mh_ssh_forward_dir(p->forward) : mh_host_config_address(pg_host_of(p)->config);
+        values[0] = ssh ? mh_ssh_forward_dir(p->forward)
+                        : mh_host_config_address(pg_host_of(p)->config);
         values[1] = port;
         values[2] = p->settings->user;
         values[3] = database;
@@ -112,7 +114,7 @@ static int pg_open(pg_host *p, const char *database, PGconn **ret, mh_error *e) 
         values[7] = "-c log_parameter_max_length=0 -c log_parameter_max_length_on_error=0";
         values[8] = p->settings->sslrootcert; /* NULL: libpq's default */
         values[9] = p->settings->password;    /* NULL: ignored (then ~/.pgpass) */
-        values[10] = NULL; /* a NULL value is ignored */
+        values[10] = NULL;                    /* a NULL value is ignored */
 
         conn = PQconnectdbParams(keys, values, 0);
         if (!conn)
@@ -306,13 +308,15 @@ static int exec_admin(pg_host *p, const char *database, const char *sql, int n_p
         if (r != -ENOENT)
                 return r < 0 ? mh_error_set(e, r, "%s", first.message) : r;
         p->admin_db = pg_other_admin(p);
-        mh_log(MH_LOG_DEBUG, pg_hostname(p), "database '%s' is gone: administration goes through "
-               "'%s' until it is back", p->dbname, p->admin_db);
+        mh_log(MH_LOG_DEBUG, pg_hostname(p),
+               "database '%s' is gone: administration goes through "
+               "'%s' until it is back",
+               p->dbname, p->admin_db);
         return mh_postgresql_exec(pg_host_of(p), p->admin_db, sql, n_params, params, ret, e);
 }
 
-int pg_admin(pg_host *p, const char *sql, int n_params, const char *const *params,
-                 PGresult **ret, mh_error *e) {
+int pg_admin(pg_host *p, const char *sql, int n_params, const char *const *params, PGresult **ret,
+             mh_error *e) {
         _cleanup_(PQclearp) PGresult *res = NULL;
         int r;
 
@@ -330,7 +334,7 @@ int pg_admin_one(pg_host *p, const char *sql, const char *param, mh_error *e) {
 
 /* The first column of every row of a query in database, as strings. */
 int pg_query_strv(pg_host *p, const char *database, const char *sql, int n_params,
-                      const char *const *params, mh_strv *ret, mh_error *e) {
+                  const char *const *params, mh_strv *ret, mh_error *e) {
         _cleanup_(PQclearp) PGresult *res = NULL;
         mh_strv v = {};
         int r;
@@ -339,7 +343,8 @@ int pg_query_strv(pg_host *p, const char *database, const char *sql, int n_param
         if (r < 0)
                 return r;
         for (int i = 0; i < PQntuples(res); i++) {
-                r = mh_strv_consume(&v, strdup(PQgetisnull(res, i, 0) ? "" : PQgetvalue(res, i, 0)));
+                r = mh_strv_consume(&v,
+                                    strdup(PQgetisnull(res, i, 0) ? "" : PQgetvalue(res, i, 0)));
                 if (r < 0) {
                         mh_strv_dispose(&v);
                         return r;
@@ -351,7 +356,7 @@ int pg_query_strv(pg_host *p, const char *database, const char *sql, int n_param
 
 /* The single value of a query in database. */
 int pg_query_value(pg_host *p, const char *database, const char *sql, int n_params,
-                       const char *const *params, char **ret, mh_error *e) {
+                   const char *const *params, char **ret, mh_error *e) {
         mh_strv v = {};
         int r;
 
@@ -396,7 +401,7 @@ int pg_quote_ident(pg_host *p, const char *name, char **ret, mh_error *e) {
 
 /* Run the statement "before NAME after" with name quoted as an identifier. */
 int pg_exec_on_name(pg_host *p, const char *before, const char *name, const char *after,
-                        mh_error *e) {
+                    mh_error *e) {
         _cleanup_free_ char *q = NULL, *sql = NULL;
         int r;
 

@@ -125,8 +125,7 @@ int mh_pg_state_read(mh_host *h, const mh_backup *b, pg_state *d, mh_error *e) {
                                 r = -EBADMSG;
                         else
                                 r = (d->cluster = strdup(a)) ? 0 : -ENOMEM;
-                }
-                else
+                } else
                         r = -EBADMSG;
         }
         if (r == -EBADMSG)

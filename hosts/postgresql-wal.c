@@ -66,8 +66,8 @@ int pg_wal_touched(pg_host *p, const char *waldump, const char *waldir, const ch
         if (r >= 0 && !ok) {
                 char why[MH_EXEC_SUMMARY_SIZE];
 
-                r = mh_error_set(e, -MH_ERR_COMMAND, "cannot read the WAL from %s to %s: %s",
-                                 start, end, mh_exec_result_summary(&res, why, sizeof(why)));
+                r = mh_error_set(e, -MH_ERR_COMMAND, "cannot read the WAL from %s to %s: %s", start,
+                                 end, mh_exec_result_summary(&res, why, sizeof(why)));
         }
         mh_exec_result_dispose(&res);
         if (r < 0) {

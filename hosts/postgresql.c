@@ -17,8 +17,8 @@
 #include "macro.h"
 #include "postgresql.h"
 
-#define NAME_MAX_BYTES    PG_NAME_MAX
-#define COPY_PREFIX       PG_COPY_PREFIX
+#define NAME_MAX_BYTES PG_NAME_MAX
+#define COPY_PREFIX    PG_COPY_PREFIX
 
 const char *const pg_sslmodes[] = { "",        "disable",   "allow",       "prefer",
                                     "require", "verify-ca", "verify-full", NULL };
@@ -100,9 +100,9 @@ static int pg_init(mh_host *h, mh_error *e) {
         p->port = s->port ?: 5432;
         p->dbname = s->dbname ?: "postgres";
         /* through SSH, libpq speaks to a local Unix socket: never TLS there */
-        p->sslmode = s->sslmode ? pg_sslmodes[s->sslmode]
+        p->sslmode = s->sslmode                     ? pg_sslmodes[s->sslmode]
                      : s->connect == PG_CONNECT_TCP ? "verify-full"
-                                                     : "disable";
+                                                    : "disable";
         return 0;
 }
 
@@ -212,11 +212,11 @@ static int copy_name(pg_host *p, const char *backup, const char *database, char 
 
 /* One query: the WAL insert and flush positions, and a fingerprint of what changes
  * without WAL: ALTER SYSTEM's file and the (non-temporary) replication slots. */
-#define CHECK_SQL                                                                               \
-        "SELECT pg_current_wal_insert_lsn()::text, pg_current_wal_flush_lsn()::text, "          \
-        "md5(coalesce(pg_read_file('postgresql.auto.conf', 0, 1048576, true), '') || '|' || "   \
-        "(SELECT coalesce(string_agg(slot_name || ' ' || slot_type || ' ' || "                  \
-        "coalesce(database, ''), ',' ORDER BY slot_name), '') FROM pg_replication_slots "       \
+#define CHECK_SQL                                                                             \
+        "SELECT pg_current_wal_insert_lsn()::text, pg_current_wal_flush_lsn()::text, "        \
+        "md5(coalesce(pg_read_file('postgresql.auto.conf', 0, 1048576, true), '') || '|' || " \
+        "(SELECT coalesce(string_agg(slot_name || ' ' || slot_type || ' ' || "                \
+        "coalesce(database, ''), ',' ORDER BY slot_name), '') FROM pg_replication_slots "     \
         "WHERE NOT temporary))"
 
 /*
@@ -225,11 +225,11 @@ static int copy_name(pg_host *p, const char *backup, const char *database, char 
  * writes WAL and is seen; and whether it holds unlogged relations, whose
  * changes write none.
  */
-#define PREPARE_SQL                                                                             \
-        "DO $$DECLARE s regclass; BEGIN FOR s IN SELECT c.oid::regclass FROM pg_class c "       \
-        "WHERE c.relkind = 'S' AND c.relpersistence = 'p' LOOP "                                \
-        "EXECUTE format('SELECT setval(%L, last_value, is_called) FROM %s', s, s); "            \
-        "END LOOP; END$$; "                                                                     \
+#define PREPARE_SQL                                                                       \
+        "DO $$DECLARE s regclass; BEGIN FOR s IN SELECT c.oid::regclass FROM pg_class c " \
+        "WHERE c.relkind = 'S' AND c.relpersistence = 'p' LOOP "                          \
+        "EXECUTE format('SELECT setval(%L, last_value, is_called) FROM %s', s, s); "      \
+        "END LOOP; END$$; "                                                               \
         "SELECT EXISTS (SELECT 1 FROM pg_class WHERE relpersistence = 'u')"
 
 static pg_backup *pg_backup_free(pg_backup *d) {
@@ -337,6 +337,10 @@ static bool is_cluster_database(pg_host *p, const char *db) {
         return streq(db, "template1") || streq(db, "postgres") || streq(db, p->dbname);
 }
 
+#define DISCOVER_SQL                                                                 \
+        "SELECT datname FROM pg_database WHERE datallowconn AND " PG_NOT_MHC("datname") \
+        " ORDER BY datname"
+
 /* Which databases to back up: those of config (default: every one that accepts
  * connections) and those of the cluster, that exist. */
 static int pick_databases(pg_host *p, pg_backup *d, mh_error *e) {
@@ -348,10 +352,7 @@ static int pick_databases(pg_host *p, pg_backup *d, mh_error *e) {
         if (r < 0)
                 return r;
         if (p->settings->databases.n == 0)
-                return pg_query_strv(p, NULL,
-                                     "SELECT datname FROM pg_database WHERE datallowconn AND "
-                                     PG_NOT_MHC("datname") " ORDER BY datname",
-                                     0, NULL, dbs, e);
+                return pg_query_strv(p, NULL, DISCOVER_SQL, 0, NULL, dbs, e);
         for (size_t i = 0; i < p->settings->databases.n; i++) {
                 const char *db = p->settings->databases.items[i];
 
@@ -378,8 +379,8 @@ static int take_backup(pg_host *p, mh_backup *b, pg_backup *d, mh_error *e) {
 
         r = pick_databases(p, d, e);
         if (r >= 0)
-                r = pg_query_strv(p, NULL, "SELECT rolname FROM pg_roles ORDER BY rolname", 0,
-                                  NULL, &d->state.roles, e);
+                r = pg_query_strv(p, NULL, "SELECT rolname FROM pg_roles ORDER BY rolname", 0, NULL,
+                                  &d->state.roles, e);
         /* where pg_waldump and the WAL are on the host */
         if (r >= 0)
                 r = pg_admin(p,
@@ -406,8 +407,8 @@ static int take_backup(pg_host *p, mh_backup *b, pg_backup *d, mh_error *e) {
                         r = mh_strv_consume(&d->state.owners, owner);
                 if (r >= 0)
                         r = pg_query_value(p, NULL,
-                                           "SELECT oid FROM pg_database WHERE datname = $1", 1,
-                                           &db, &oid, e);
+                                           "SELECT oid FROM pg_database WHERE datname = $1", 1, &db,
+                                           &oid, e);
                 if (r >= 0)
                         r = mh_strv_consume(&d->oids, strdup(oid));
                 if (r >= 0)
@@ -557,8 +558,8 @@ static int drop_new_by_name(pg_host *p, pg_backup *d, mh_error *e) {
         mh_strv_dispose(&now);
         if (r >= 0)
                 r = pg_query_strv(p, NULL,
-                                  "SELECT rolname FROM pg_roles WHERE rolname NOT LIKE 'pg\\_%'",
-                                  0, NULL, &now, e);
+                                  "SELECT rolname FROM pg_roles WHERE rolname NOT LIKE 'pg\\_%'", 0,
+                                  NULL, &now, e);
         for (size_t i = 0; r >= 0 && i < now.n; i++)
                 if (!mh_strv_contains(&d->state.roles, now.items[i]))
                         r = drop_role(p, now.items[i], e);
@@ -653,8 +654,7 @@ static int flush_wal(pg_host *p, check_result *now, uint64_t *ret, mh_error *e) 
                 *ret = at;
                 return 0;
         }
-        r = pg_admin(p, "SELECT pg_logical_emit_message(true, 'mhc', 'flush')", 0, NULL, NULL,
-                     e);
+        r = pg_admin(p, "SELECT pg_logical_emit_message(true, 'mhc', 'flush')", 0, NULL, NULL, e);
         if (r >= 0)
                 r = pg_query_value(p, NULL, "SELECT pg_current_wal_flush_lsn()::text", 0, NULL,
                                    &lsn, e);

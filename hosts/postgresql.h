@@ -20,13 +20,13 @@
 /* Longest statement text quoted in an error message, in bytes. */
 #define MH_SQL_QUOTE_MAX 200
 
-#define PG_NAME_MAX       63 /* NAMEDATALEN - 1 */
-#define PG_COPY_PREFIX    "mhcbk_" /* a backup's template copy */
-#define PG_NEW_PREFIX     "mhcnw_" /* a database being re-created from its copy */
-#define PG_OLD_PREFIX     "mhcod_" /* the one it replaces, being dropped */
+#define PG_NAME_MAX    63       /* NAMEDATALEN - 1 */
+#define PG_COPY_PREFIX "mhcbk_" /* a backup's template copy */
+#define PG_NEW_PREFIX  "mhcnw_" /* a database being re-created from its copy */
+#define PG_OLD_PREFIX  "mhcod_" /* the one it replaces, being dropped */
 /* SQL: column is none of mhc's own databases above. */
 #define PG_NOT_MHC(column) column " !~ '^mhc(bk|nw|od)_[0-9a-f]{16}_'"
-#define PG_TERMINATE_WAIT "5000" /* ms pg_terminate_backend() waits for a session's end */
+#define PG_TERMINATE_WAIT  "5000" /* ms pg_terminate_backend() waits for a session's end */
 
 /* How the host's PostgreSQL is reached: the first is the default. */
 typedef enum pg_connect {

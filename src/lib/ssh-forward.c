@@ -35,15 +35,15 @@ typedef struct fwd_conn {
 
 struct mh_ssh_forward {
         const mh_host_config *host;
-        char *target;          /* "127.0.0.1:5432" or a path on the host, for messages */
-        char *remote_host;     /* NULL: remote_path */
+        char *target;      /* "127.0.0.1:5432" or a path on the host, for messages */
+        char *remote_host; /* NULL: remote_path */
         char *remote_path;
         unsigned remote_port;
-        char *dir;             /* the private directory */
-        char *path;            /* the socket in it */
+        char *dir;  /* the private directory */
+        char *path; /* the socket in it */
         int listen_fd;
-        int wake[2];           /* written to end the thread */
-        pid_t owner;           /* the process that made it: a forked child only forgets it */
+        int wake[2]; /* written to end the thread */
+        pid_t owner; /* the process that made it: a forked child only forgets it */
         pthread_t thread;
         bool joinable;
 
@@ -167,11 +167,12 @@ static void accept_one(mh_ssh_forward *f) {
                 return;
         }
         f->conns = conns;
-        f->conns[f->n_conns++] = (fwd_conn){ .pump = {
-                .fd = fd,
-                .channel = channel,
-                .to_local = { .max = FORWARD_BUFFER_MAX + FORWARD_CHUNK },
-        } };
+        f->conns[f->n_conns++] =
+                (fwd_conn){ .pump = {
+                                    .fd = fd,
+                                    .channel = channel,
+                                    .to_local = { .max = FORWARD_BUFFER_MAX + FORWARD_CHUNK },
+                            } };
         fd = -1;
 }
 
@@ -224,8 +225,7 @@ static void *forward_run(void *userdata) {
                 for (size_t i = 0; !progress && i < f->n_conns; i++) {
                         fwd_conn *c = &f->conns[i];
 
-                        progress = !c->host_eof &&
-                                   mh_pump_waiting(&c->pump) < FORWARD_BUFFER_MAX &&
+                        progress = !c->host_eof && mh_pump_waiting(&c->pump) < FORWARD_BUFFER_MAX &&
                                    ssh_channel_poll(c->pump.channel, 0) != 0;
                 }
                 if (progress)

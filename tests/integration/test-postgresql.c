@@ -757,7 +757,8 @@ END_TEST
  */
 
 /* The text of sql (printf-like) run in database on a connection of the test's own. */
-static char *state(const char *database, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static char *state(const char *database, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
 static char *state(const char *database, const char *fmt, ...) {
         char sql[2048], *text;
         PGconn *c = client(database);
@@ -768,8 +769,7 @@ static char *state(const char *database, const char *fmt, ...) {
         vsnprintf(sql, sizeof(sql), fmt, ap);
         va_end(ap);
         res = PQexec(c, sql);
-        ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK, "'%s': %s", sql,
-                      PQerrorMessage(c));
+        ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK, "'%s': %s", sql, PQerrorMessage(c));
         ck_assert_int_eq(PQntuples(res), 1);
         text = strdup(PQgetisnull(res, 0, 0) ? "(null)" : PQgetvalue(res, 0, 0));
         PQclear(res);
@@ -778,7 +778,8 @@ static char *state(const char *database, const char *fmt, ...) {
 }
 
 /* Statements (printf-like) run in database on a connection of the test's own. */
-static void as_test(const char *database, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void as_test(const char *database, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
 static void as_test(const char *database, const char *fmt, ...) {
         char sql[2048];
         PGconn *c = client(database);
@@ -791,11 +792,11 @@ static void as_test(const char *database, const char *fmt, ...) {
         PQfinish(c);
 }
 
-#define assert_state(database, expected, ...)                   \
-        do {                                                    \
-                char *_got = state(database, __VA_ARGS__);      \
-                ck_assert_str_eq(_got, expected);               \
-                free(_got);                                     \
+#define assert_state(database, expected, ...)              \
+        do {                                               \
+                char *_got = state(database, __VA_ARGS__); \
+                ck_assert_str_eq(_got, expected);          \
+                free(_got);                                \
         } while (0)
 
 /* A test writes to db_main: its restore re-creates the database from its copy. */
@@ -804,26 +805,26 @@ static void write_db_main(void) {
 }
 
 /* Restore b1: what now_expr shows must be `before` again. */
-#define ASSERT_RESTORED(before, now_expr)                                       \
-        do {                                                                    \
-                char *_now;                                                     \
-                restore("b1");                                                  \
-                _now = (now_expr);                                              \
-                ck_assert_str_eq(_now, before);                                 \
-                free(_now);                                                     \
+#define ASSERT_RESTORED(before, now_expr)       \
+        do {                                    \
+                char *_now;                     \
+                restore("b1");                  \
+                _now = (now_expr);              \
+                ck_assert_str_eq(_now, before); \
+                free(_now);                     \
         } while (0)
 
 /* Restore b1 after the test changed what `before` shows: `now` must differ before, equal after. */
-#define ASSERT_PUT_BACK(before, now_expr)                                       \
-        do {                                                                    \
-                char *_now = (now_expr);                                        \
-                ck_assert_msg(strcmp(_now, before) != 0,                        \
-                              "the test did not change the state: %s", _now);   \
-                free(_now);                                                     \
-                restore("b1");                                                  \
-                _now = (now_expr);                                              \
-                ck_assert_str_eq(_now, before);                                 \
-                free(_now);                                                     \
+#define ASSERT_PUT_BACK(before, now_expr)                                                         \
+        do {                                                                                      \
+                char *_now = (now_expr);                                                          \
+                ck_assert_msg(strcmp(_now, before) != 0, "the test did not change the state: %s", \
+                              _now);                                                              \
+                free(_now);                                                                       \
+                restore("b1");                                                                    \
+                _now = (now_expr);                                                                \
+                ck_assert_str_eq(_now, before);                                                   \
+                free(_now);                                                                       \
         } while (0)
 
 #define DATABASE_ACL "SELECT datacl::text FROM pg_database WHERE datname = '%s'"
@@ -878,7 +879,8 @@ START_TEST(test_restore_database_connection_limit) {
 }
 END_TEST
 
-#define DATABASE_COMMENT "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '%s'"
+#define DATABASE_COMMENT \
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '%s'"
 
 START_TEST(test_restore_database_comment) {
         char *before, *before_other;
@@ -899,10 +901,11 @@ START_TEST(test_restore_database_comment) {
 END_TEST
 
 /* The settings of ALTER DATABASE/ROLE ... SET that name the test's databases or roles. */
-#define SETTINGS                                                                                   \
-        "SELECT coalesce(string_agg(coalesce(d.datname, '-') || '/' || coalesce(r.rolname, '-') || " \
-        "'=' || s.setconfig::text, ' ' ORDER BY 1), '') FROM pg_db_role_setting s "                \
-        "LEFT JOIN pg_database d ON d.oid = s.setdatabase LEFT JOIN pg_roles r ON r.oid = "        \
+#define SETTINGS                                                                                  \
+        "SELECT coalesce(string_agg(coalesce(d.datname, '-') || '/' || coalesce(r.rolname, '-') " \
+        "|| "                                                                                     \
+        "'=' || s.setconfig::text, ' ' ORDER BY 1), '') FROM pg_db_role_setting s "               \
+        "LEFT JOIN pg_database d ON d.oid = s.setdatabase LEFT JOIN pg_roles r ON r.oid = "       \
         "s.setrole WHERE d.datname LIKE '%s%%' OR r.rolname LIKE '%s%%'"
 
 START_TEST(test_restore_database_settings) {
@@ -928,15 +931,15 @@ START_TEST(test_restore_role_in_database_settings) {
         char *before;
 
         as_test("postgres", "CREATE ROLE %s_app", prefix);
-        as_test("postgres", "ALTER ROLE %s_app IN DATABASE %s SET statement_timeout = '3s'",
-                prefix, db_main);
+        as_test("postgres", "ALTER ROLE %s_app IN DATABASE %s SET statement_timeout = '3s'", prefix,
+                db_main);
         as_test("postgres", "ALTER ROLE %s_app SET lock_timeout = '2s'", prefix);
         before = state("postgres", SETTINGS, prefix, prefix);
         backup("b1");
 
         write_db_main();
-        as_test("postgres", "ALTER ROLE %s_app IN DATABASE %s SET statement_timeout = '1s'",
-                prefix, db_other);
+        as_test("postgres", "ALTER ROLE %s_app IN DATABASE %s SET statement_timeout = '1s'", prefix,
+                db_other);
         as_test("postgres", "ALTER ROLE %s_app RESET lock_timeout", prefix);
         ASSERT_PUT_BACK(before, state("postgres", SETTINGS, prefix, prefix));
         ck_assert_msg(strstr(before, "statement_timeout=3s"), "%s", before);
@@ -944,17 +947,17 @@ START_TEST(test_restore_role_in_database_settings) {
 }
 END_TEST
 
-#define ROLE                                                                                     \
-        "SELECT concat_ws(' ', rolname, rolsuper, rolinherit, rolcreaterole, rolcreatedb, "      \
+#define ROLE                                                                                  \
+        "SELECT concat_ws(' ', rolname, rolsuper, rolinherit, rolcreaterole, rolcreatedb, "   \
         "rolcanlogin, rolreplication, rolbypassrls, rolconnlimit, md5(coalesce(rolpassword, " \
-        "'')), coalesce(rolvaliduntil::text, 'no-end'), "                                       \
+        "'')), coalesce(rolvaliduntil::text, 'no-end'), "                                     \
         "shobj_description(oid, 'pg_authid')) FROM pg_authid WHERE rolname = '%s_%s'"
 
 START_TEST(test_restore_role_attributes) {
         char *before, *hash;
 
-        as_test("postgres", "CREATE ROLE %s_user NOLOGIN PASSWORD 'before-s3cret' CONNECTION LIMIT 2",
-                prefix);
+        as_test("postgres",
+                "CREATE ROLE %s_user NOLOGIN PASSWORD 'before-s3cret' CONNECTION LIMIT 2", prefix);
         as_test("postgres", "COMMENT ON ROLE %s_user IS 'made before the backup'", prefix);
         before = state("postgres", ROLE, prefix, "user");
         backup("b1");
@@ -978,11 +981,12 @@ START_TEST(test_restore_role_attributes) {
 }
 END_TEST
 
-#define MEMBERSHIPS                                                                              \
-        "SELECT coalesce(string_agg(r.rolname || '>' || m.rolname || ' admin=' || "              \
-        "am.admin_option || ' by ' || coalesce(pg_get_userbyid(am.grantor), '-'), ' ' "          \
-        "ORDER BY 1), '') FROM pg_auth_members am JOIN pg_roles r ON r.oid = am.roleid "         \
-        "JOIN pg_roles m ON m.oid = am.member WHERE r.rolname LIKE '%s%%' OR m.rolname LIKE '%s%%'"
+#define MEMBERSHIPS                                                                           \
+        "SELECT coalesce(string_agg(r.rolname || '>' || m.rolname || ' admin=' || "           \
+        "am.admin_option || ' by ' || coalesce(pg_get_userbyid(am.grantor), '-'), ' ' "       \
+        "ORDER BY 1), '') FROM pg_auth_members am JOIN pg_roles r ON r.oid = am.roleid "      \
+        "JOIN pg_roles m ON m.oid = am.member WHERE r.rolname LIKE '%s%%' OR m.rolname LIKE " \
+        "'%s%%'"
 
 START_TEST(test_restore_memberships) {
         char *before;
@@ -1006,7 +1010,8 @@ END_TEST
 START_TEST(test_restore_dropped_role) {
         char *role, *memberships, *settings;
 
-        as_test("postgres", "CREATE ROLE %s_group; CREATE ROLE %s_gone LOGIN PASSWORD 'pw-gone' "
+        as_test("postgres",
+                "CREATE ROLE %s_group; CREATE ROLE %s_gone LOGIN PASSWORD 'pw-gone' "
                 "CONNECTION LIMIT 4 VALID UNTIL '2040-01-01'",
                 prefix, prefix);
         as_test("postgres", "COMMENT ON ROLE %s_gone IS 'dropped by the test'", prefix);
@@ -1020,8 +1025,8 @@ START_TEST(test_restore_dropped_role) {
         backup("b1");
 
         as_test("postgres", "DROP ROLE %s_gone", prefix);
-        assert_state("postgres", "0", "SELECT count(*)::text FROM pg_roles WHERE rolname = '%s_gone'",
-                     prefix);
+        assert_state("postgres", "0",
+                     "SELECT count(*)::text FROM pg_roles WHERE rolname = '%s_gone'", prefix);
         restore("b1");
         assert_state("postgres", role, ROLE, prefix, "gone");
         assert_state("postgres", memberships, MEMBERSHIPS, prefix, prefix);
@@ -1065,9 +1070,9 @@ START_TEST(test_restore_names) {
 END_TEST
 
 /* The test's slots (name type reserved) and, besides, how many there are. */
-#define SLOTS                                                                                    \
-        "SELECT coalesce(string_agg(slot_name || ' ' || slot_type || ' ' || "                    \
-        "(restart_lsn IS NOT NULL), ',' ORDER BY slot_name), '') FROM pg_replication_slots "     \
+#define SLOTS                                                                                \
+        "SELECT coalesce(string_agg(slot_name || ' ' || slot_type || ' ' || "                \
+        "(restart_lsn IS NOT NULL), ',' ORDER BY slot_name), '') FROM pg_replication_slots " \
         "WHERE slot_name LIKE '%s%%'"
 
 START_TEST(test_restore_replication_slots) {
@@ -1082,7 +1087,8 @@ START_TEST(test_restore_replication_slots) {
         as_test("postgres", "SELECT pg_create_physical_replication_slot('%s_new', true)", prefix);
         as_test("postgres", "SELECT pg_drop_replication_slot('%s_kept')", prefix);
         ASSERT_PUT_BACK(before, state("postgres", SLOTS, prefix));
-        ck_assert_msg(strstr(before, "_kept physical true") && strstr(before, "_lazy physical false"),
+        ck_assert_msg(strstr(before, "_kept physical true") &&
+                              strstr(before, "_lazy physical false"),
                       "%s", before);
         free(before);
 }
@@ -1139,12 +1145,15 @@ START_TEST(test_restore_alter_system_needing_a_restart) {
                         state("postgres", "SELECT current_setting('max_prepared_transactions')"));
         ck_assert_msg(log_has("restarting PostgreSQL for max_prepared_transactions"), "%s",
                       log_text);
-        assert_state("postgres", "0", "SELECT count(*)::text FROM pg_settings WHERE pending_restart");
+        assert_state("postgres", "0",
+                     "SELECT count(*)::text FROM pg_settings WHERE pending_restart");
         free(before);
 }
 END_TEST
 
-#define TABLES "SELECT coalesce(string_agg(tablename, ',' ORDER BY tablename), '') FROM pg_tables WHERE tablename LIKE '%s%%'"
+#define TABLES                                                                                     \
+        "SELECT coalesce(string_agg(tablename, ',' ORDER BY tablename), '') FROM pg_tables WHERE " \
+        "tablename LIKE '%s%%'"
 
 START_TEST(test_restore_postgres) {
         char *before, *main_oid;
@@ -1226,8 +1235,10 @@ START_TEST(test_restore_admin_dbname_gone) {
         administer_from_other();
         backup("b1");
 
-        as_test("postgres", "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE "
-                            "datname = '%s'", db_other);
+        as_test("postgres",
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE "
+                "datname = '%s'",
+                db_other);
         as_test("postgres", "ALTER DATABASE %s RENAME TO %s_away", db_other, prefix);
         r = mh_host_restore(host, "b1", &full, &e);
         ck_assert_msg(r == 0, "restore: %s", mh_error_message(&e, r));
@@ -1481,8 +1492,8 @@ START_TEST(test_tcp_verifies_the_certificate) {
                  PG_PASSWORD_FILE);
         r = make_host(lines, &c, &h, &e);
         ck_assert_msg(r == 0, "%s", e.message);
-        r = mh_sql_query(h, NULL, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-                         &res, &e);
+        r = mh_sql_query(h, NULL, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &res,
+                         &e);
         ck_assert_msg(r == 0, "%s", mh_error_message(&e, r));
         ck_assert_str_eq(mh_sql_result_text(res), "t");
         mh_sql_result_free(res);

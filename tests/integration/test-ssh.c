@@ -1049,8 +1049,8 @@ static int ssl_request(const char *path) {
         strcpy(sa.sun_path, path);
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         ck_assert_int_ge(fd, 0);
-        ck_assert_msg(connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0, "connect %s: %s",
-                      path, strerror(errno));
+        ck_assert_msg(connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0, "connect %s: %s", path,
+                      strerror(errno));
         ck_assert_int_eq(write(fd, request, sizeof(request)), (int) sizeof(request));
         n = (int) read(fd, &answer, 1);
         close(fd);

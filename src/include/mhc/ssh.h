@@ -156,9 +156,8 @@ MH_EXPORT int mh_ssh_read_file(mh_ssh *s, const char *remote_path, size_t max_si
  */
 typedef struct mh_ssh_forward mh_ssh_forward;
 
-MH_EXPORT int mh_ssh_forward_open(const mh_host_config *host, const char *name,
-                                  const char *target, unsigned port, mh_ssh_forward **ret,
-                                  mh_error *error);
+MH_EXPORT int mh_ssh_forward_open(const mh_host_config *host, const char *name, const char *target,
+                                  unsigned port, mh_ssh_forward **ret, mh_error *error);
 
 /* The socket's directory and the socket itself (borrowed). */
 MH_EXPORT const char *mh_ssh_forward_dir(const mh_ssh_forward *f);
