@@ -247,6 +247,42 @@ static int on_prop_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
         return 0;
 }
 
+/* Send the n calls of properties of the object at path, counted in batch,
+ * without waiting for the answers; slots[n] keep them. */
+static int send_properties(mh_systemd *sd, const char *path, prop_call *calls, size_t n,
+                           prop_batch *batch, sd_bus_slot **slots, mh_error *e) {
+        uint64_t usec = call_usec(sd);
+        int r;
+
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_bus_message_ sd_bus_message *m = NULL;
+
+                calls[i].batch = batch;
+                r = sd_bus_message_new_method_call(sd->bus, &m, SYSTEMD_DESTINATION, path,
+                                                   "org.freedesktop.DBus.Properties", "Get");
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "ss", calls[i].interface, calls[i].name);
+                if (r >= 0)
+                        r = sd_bus_call_async(sd->bus, &slots[i], m, on_prop_reply, &calls[i],
+                                              usec);
+                if (r < 0)
+                        return bus_fail(e, r, NULL, "cannot read unit properties");
+                batch->pending++;
+                batch->done = false;
+        }
+        return 0;
+}
+
+/* Wait until every call of batch has its answer. */
+static int wait_properties(mh_systemd *sd, prop_batch *batch, uint64_t deadline, mh_error *e) {
+        int r = run_until(sd, &batch->done, deadline, e);
+
+        if (r == -ETIMEDOUT && !mh_error_is_set(e))
+                r = mh_error_set(e, r, "cannot read unit properties: systemd did not answer in "
+                                 "time");
+        return r < 0 ? r : 0;
+}
+
 /*
  * Read n properties of the object at path with every request sent before
  * the first answer is awaited, so that they cost one round trip, not n.
@@ -256,39 +292,17 @@ static int on_prop_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
 static int get_properties(mh_systemd *sd, const char *path, prop_call *calls, size_t n,
                           mh_error *e) {
         sd_bus_slot *slots[8] = {};
-        uint64_t usec = call_usec(sd), deadline = mh_now_usec() + usec;
-        prop_batch batch = {};
-        int r = 0;
+        uint64_t deadline = mh_now_usec() + call_usec(sd);
+        prop_batch batch = { .done = true };
+        int r;
 
         assert(n <= ELEMENTSOF(slots));
-
-        for (size_t i = 0; i < n; i++) {
-                _cleanup_bus_message_ sd_bus_message *m = NULL;
-
-                calls[i].batch = &batch;
-                r = sd_bus_message_new_method_call(sd->bus, &m, SYSTEMD_DESTINATION, path,
-                                                   "org.freedesktop.DBus.Properties", "Get");
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "ss", calls[i].interface, calls[i].name);
-                if (r >= 0)
-                        r = sd_bus_call_async(sd->bus, &slots[i], m, on_prop_reply, &calls[i],
-                                              usec);
-                if (r < 0) {
-                        r = bus_fail(e, r, NULL, "cannot read unit properties");
-                        goto finish;
-                }
-                batch.pending++;
-        }
-
-        r = run_until(sd, &batch.done, deadline, e);
-        if (r == -ETIMEDOUT && !mh_error_is_set(e))
-                r = mh_error_set(e, r, "cannot read unit properties: systemd did not answer in "
-                                 "time");
-
-finish:
+        r = send_properties(sd, path, calls, n, &batch, slots, e);
+        if (r >= 0)
+                r = wait_properties(sd, &batch, deadline, e);
         for (size_t i = 0; i < n; i++)
                 sd_bus_slot_unref(slots[i]);
-        return r < 0 ? r : 0;
+        return r;
 }
 
 static void prop_call_dispose(prop_call *calls, size_t n) {
@@ -353,57 +367,171 @@ static const char *result_interface(const char *unit) {
         return NULL;
 }
 
-static int get_unit_impl(mh_systemd *sd, const char *unit, mh_unit_state *ret, mh_error *e) {
-        prop_call calls[] = {
-                { .interface = UNIT_INTERFACE, .name = "LoadState" },
-                { .interface = UNIT_INTERFACE, .name = "ActiveState" },
-                { .interface = UNIT_INTERFACE, .name = "SubState" },
-                { .interface = UNIT_INTERFACE, .name = "InvocationID" },
-                { .interface = result_interface(unit), .name = "Result" },
-        };
-        size_t n = calls[4].interface ? 5 : 4;
-        _cleanup_free_ char *path = NULL;
+/* The calls that read a unit's state: 4, or 5 with its Result. */
+#define UNIT_CALLS 5
+
+static size_t unit_calls(const char *unit, prop_call calls[static UNIT_CALLS]) {
+        static const char *const names[] = { "LoadState", "ActiveState", "SubState",
+                                             "InvocationID" };
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                calls[i] = (prop_call) { .interface = UNIT_INTERFACE, .name = names[i] };
+        calls[4] = (prop_call) { .interface = result_interface(unit), .name = "Result" };
+        return calls[4].interface ? 5 : 4;
+}
+
+/* The unit's state from the answers to its n calls. */
+static int parse_unit(const char *unit, prop_call *calls, size_t n, mh_unit_state *ret,
+                      mh_error *e) {
         mh_unit_state st = {};
         char load_state[32] = "", what[300];
         int r;
 
         snprintf(what, sizeof(what), "cannot read the state of unit '%s'", unit);
-        r = sd_bus_path_encode(UNIT_PATH_PREFIX, unit, &path);
-        if (r < 0)
-                return mh_error_set(e, r, "%s: out of memory", what);
-
-        r = get_properties(sd, path, calls, n, e);
-        if (r < 0)
-                goto finish;
-
         /* Result only exists for some unit types; the rest must be there. */
         for (size_t i = 0; i < 4; i++)
-                if (calls[i].error.name) {
-                        r = bus_fail(e, -EIO, &calls[i].error, what);
-                        goto finish;
-                }
+                if (calls[i].error.name)
+                        return bus_fail(e, -EIO, &calls[i].error, what);
 
         if ((r = read_string(calls[0].reply, load_state, sizeof(load_state))) < 0 ||
             (r = read_string(calls[1].reply, st.active_state, sizeof(st.active_state))) < 0 ||
             (r = read_string(calls[2].reply, st.sub_state, sizeof(st.sub_state))) < 0 ||
             (r = read_id128(calls[3].reply, st.invocation_id)) < 0 ||
             (n > 4 && calls[4].reply &&
-             (r = read_string(calls[4].reply, st.result, sizeof(st.result))) < 0)) {
-                r = mh_error_set(e, -MH_ERR_REMOTE, "%s: systemd sent an unexpected reply (%s)",
-                                 what, strerror(-r));
-                goto finish;
-        }
+             (r = read_string(calls[4].reply, st.result, sizeof(st.result))) < 0))
+                return mh_error_set(e, -MH_ERR_REMOTE,
+                                    "%s: systemd sent an unexpected reply (%s)", what,
+                                    strerror(-r));
 
-        if (streq(load_state, "not-found") && streq(st.active_state, "inactive")) {
-                r = mh_error_set(e, -ENOENT, "unit '%s' does not exist", unit);
-                goto finish;
-        }
+        if (streq(load_state, "not-found") && streq(st.active_state, "inactive"))
+                return mh_error_set(e, -ENOENT, "unit '%s' does not exist", unit);
         *ret = st;
-        r = 0;
+        return 0;
+}
 
-finish:
+static int get_unit_impl(mh_systemd *sd, const char *unit, mh_unit_state *ret, mh_error *e) {
+        prop_call calls[UNIT_CALLS];
+        size_t n = unit_calls(unit, calls);
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        r = sd_bus_path_encode(UNIT_PATH_PREFIX, unit, &path);
+        if (r < 0)
+                return mh_error_set(e, r, "cannot read the state of unit '%s': out of memory",
+                                    unit);
+        r = get_properties(sd, path, calls, n, e);
+        if (r >= 0)
+                r = parse_unit(unit, calls, n, ret, e);
         prop_call_dispose(calls, n);
         return r;
+}
+
+/* --- several units at once ----------------------------------------------- */
+
+typedef struct unit_query_entry {
+        char *unit;
+        prop_call calls[UNIT_CALLS];
+        sd_bus_slot *slots[UNIT_CALLS];
+        size_t n_calls;
+} unit_query_entry;
+
+struct mh_unit_query {
+        mh_systemd *sd;
+        prop_batch batch;
+        uint64_t deadline;
+        size_t n;
+        unit_query_entry entries[];
+};
+
+mh_unit_query *mh_unit_query_free(mh_unit_query *q) {
+        if (!q)
+                return NULL;
+        for (size_t i = 0; i < q->n; i++) {
+                unit_query_entry *u = &q->entries[i];
+
+                for (size_t j = 0; j < u->n_calls; j++)
+                        sd_bus_slot_unref(u->slots[j]);
+                prop_call_dispose(u->calls, u->n_calls);
+                free(u->unit);
+        }
+        free(q);
+        return NULL;
+}
+
+static void mh_unit_query_freep(mh_unit_query **q) {
+        mh_unit_query_free(*q);
+}
+
+static int query_units_impl(mh_systemd *sd, const char *const *units, size_t n,
+                            mh_unit_query **ret, mh_error *e) {
+        _cleanup_(mh_unit_query_freep) mh_unit_query *q = NULL;
+        int r;
+
+        r = drain(sd, e);
+        if (r < 0)
+                return r;
+        q = calloc(1, sizeof(*q) + n * sizeof(unit_query_entry));
+        if (!q)
+                return mh_error_oom(e);
+        q->sd = sd;
+        q->batch.done = true;
+        q->deadline = mh_now_usec() + call_usec(sd);
+        for (size_t i = 0; i < n; i++) {
+                unit_query_entry *u = &q->entries[i];
+                _cleanup_free_ char *path = NULL;
+
+                q->n = i + 1;
+                u->unit = strdup(units[i]);
+                if (!u->unit || sd_bus_path_encode(UNIT_PATH_PREFIX, units[i], &path) < 0)
+                        return mh_error_oom(e);
+                u->n_calls = unit_calls(units[i], u->calls);
+                r = send_properties(sd, path, u->calls, u->n_calls, &q->batch, u->slots, e);
+                if (r < 0)
+                        return r;
+        }
+        *ret = TAKE_PTR(q);
+        return 0;
+}
+
+int mh_systemd_query_units(mh_systemd *sd, const char *const *units, size_t n,
+                           mh_unit_query **ret, mh_error *error) {
+        mh_error e = MH_ERROR_INIT;
+        int r;
+
+        if (!sd || (n > 0 && !units) || !ret)
+                return mh_error_set(error, -EINVAL, "mh_systemd_query_units: invalid argument");
+        for (size_t i = 0; i < n; i++)
+                if (!units[i] || !*units[i])
+                        return mh_error_set(error, -EINVAL,
+                                            "mh_systemd_query_units: invalid argument");
+        r = query_units_impl(sd, units, n, ret, &e);
+        if (r < 0)
+                return fail(r, &e, error);
+        return 0;
+}
+
+int mh_unit_query_finish(mh_unit_query *q, mh_unit_state *states, mh_error *error) {
+        mh_error e = MH_ERROR_INIT;
+        int r;
+
+        if (!q || (q->n > 0 && !states)) {
+                mh_unit_query_free(q);
+                return mh_error_set(error, -EINVAL, "mh_unit_query_finish: invalid argument");
+        }
+        r = wait_properties(q->sd, &q->batch, q->deadline, &e);
+        for (size_t i = 0; r >= 0 && i < q->n; i++) {
+                unit_query_entry *u = &q->entries[i];
+
+                r = parse_unit(u->unit, u->calls, u->n_calls, &states[i], &e);
+                if (r >= 0)
+                        mh_log(MH_LOG_DEBUG, hostname(q->sd), "unit '%s': %s/%s result %s",
+                               u->unit, states[i].active_state, states[i].sub_state,
+                               states[i].result[0] ? states[i].result : "-");
+        }
+        mh_unit_query_free(q);
+        if (r < 0)
+                return fail(r, &e, error);
+        return 0;
 }
 
 /* --- journal ------------------------------------------------------------- */

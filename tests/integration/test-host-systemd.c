@@ -627,7 +627,8 @@ START_TEST(test_verify) {
          */
         sh_ok("touch -d 2001-01-01 %1$s/sub/deep/c && cd / && "
               "find %2$s \\( -type d -printf 'd 0 %%m %%U %%G %%T@ %%C@ %%i %%n %%p\\0' "
-              "-o -printf '%%y %%s %%m %%U %%G %%T@ %%C@ %%i %%n %%p\\0' \\) | LC_ALL=C sort -z "
+              "-o -printf '%%y %%s %%m %%U %%G %%T@ %%C@ %%i %%n %%p\\0' \\) | LC_ALL=C sort -z >%3$s/t/c && "
+              "{ cat %3$s/t/c; printf '#end %%s\\0' $(tr -cd '\\000' <%3$s/t/c | wc -c); } "
               ">%3$s/t/current",
               dir, dir + 1, host->run_dir);
         restore("t", NULL);
@@ -642,7 +643,8 @@ START_TEST(test_verify) {
         backup("t");
         sh_ok("cd / && touch -d 2001-01-01 %1$s/a && "
               "find %2$s \\( -type d -printf 'd 0 %%m %%U %%G %%T@ %%C@ %%i %%n %%p\\0' "
-              "-o -printf '%%y %%s %%m %%U %%G %%T@ %%C@ %%i %%n %%p\\0' \\) | LC_ALL=C sort -z "
+              "-o -printf '%%y %%s %%m %%U %%G %%T@ %%C@ %%i %%n %%p\\0' \\) | LC_ALL=C sort -z >%3$s/t/c && "
+              "{ cat %3$s/t/c; printf '#end %%s\\0' $(tr -cd '\\000' <%3$s/t/c | wc -c); } "
               ">%3$s/t/current",
               dir, dir + 1, host->run_dir);
         mh_error_clear(&e);
@@ -681,7 +683,7 @@ START_TEST(test_restore_failure_message) {
 
         make_host("");
         backup("t");
-        sh_ok("rm %s/t/files.sh", host->run_dir);
+        sh_ok("rm %s/t/files.sh && echo changed >>%s/a", host->run_dir, dir);
         r = mh_host_restore(host, "t", NULL, &e);
         ck_assert_int_eq(r, -MH_ERR_COMMAND);
         snprintf(want, sizeof(want),
