@@ -128,8 +128,15 @@ stamp() {
 
 # One shell word for the probe.
 quote() {
-        q=$(printf '%sx' "$1" | sed "s/'/'\\\\''/g")
-        printf "'%s' " "${q%x}"
+        case $1 in
+        *\'*)
+                q=$(printf '%sx' "$1" | sed "s/'/'\\\\''/g")
+                printf "'%s' " "${q%x}"
+                ;;
+        *)
+                printf "'%s' " "$1"
+                ;;
+        esac
 }
 
 # The probe of the baseline just taken (see above): the parents are the
@@ -138,7 +145,7 @@ quote() {
 # went back).
 probe() {
         {
-                printf '# made by files.sh for the baseline of %s\n' "$(date -u +%FT%TZ)"
+                printf '# made by files.sh: true if the paths are as at the last baseline\n'
                 printf 'cd %s&& ' "$(quote "$root")"
                 set -- "$@"
                 n=$#

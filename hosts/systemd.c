@@ -33,6 +33,7 @@
 typedef struct files_result {
         bool changed;
         bool baseline_damaged; /* so everything was put back */
+        bool unlisted;         /* the probe found a change: which one is not known */
         size_t n_restored;     /* counts, possibly above the lists' sizes */
         size_t n_removed;
         mh_strv restored; /* absolute paths, at most REPORT_CAP */
@@ -444,9 +445,11 @@ static int run_files(mh_host *h, const char *mode, const char *dir, const mh_str
                 }
                 if (mh_shell_quote(probe_path, &quoted_script) < 0)
                         return mh_error_oom(error);
+                /* mode "probe": only say whether something changed */
                 if (asprintf(&command, "if [ -r %1$s ] && . %1$s; then printf 'unchanged\\0ok\\0'; "
-                             "else exec %2$s; fi",
-                             quoted_script, args) < 0)
+                             "else %2$s%3$s; fi",
+                             quoted_script, streq(mode, "probe") ? "printf 'changed\\0ok\\0'" : "exec ",
+                             streq(mode, "probe") ? "" : args) < 0)
                         return mh_error_oom(error);
         } else
                 command = TAKE_PTR(args);
@@ -465,6 +468,8 @@ static int run_files(mh_host *h, const char *mode, const char *dir, const mh_str
         }
         r = parse_files_output(res.out, res.out_size, ret, error);
         mh_exec_result_dispose(&res);
+        if (r >= 0)
+                ret->unlisted = ret->changed && streq(mode, "probe");
         return r;
 }
 
@@ -483,6 +488,8 @@ static bool files_concern(const mh_host *h, const char *unit, const files_result
         const mh_setting_map *m = &settings_of(h)->service_paths;
         const mh_strv *paths = NULL;
 
+        if (f->unlisted)
+                return true;
         if (!f->changed || f->n_restored + f->n_removed == 0)
                 return false;
         for (size_t i = 0; i < m->names.n; i++)
@@ -707,13 +714,24 @@ typedef struct restore_plan {
         bool started;    /* a unit was started: what it writes then is the baseline */
         files_result f;  /* what the files' check found, then what their restore did */
         mh_buf summary;
+        mh_buf times; /* of each step, for the debug log */
+        uint64_t since;
 } restore_plan;
+
+/* Note in p->times how long step took since the last one. */
+static void plan_step(restore_plan *p, const char *step) {
+        uint64_t now = mh_now_usec();
+
+        (void) mh_buf_printf(&p->times, ", %s %.1f ms", step, (double) (now - p->since) / 1000.0);
+        p->since = now;
+}
 
 static void restore_plan_dispose(restore_plan *p) {
         free(p->states);
         free(p->actions);
         files_result_dispose(&p->f);
         mh_buf_dispose(&p->summary);
+        mh_buf_dispose(&p->times);
 }
 
 static bool needs_stop(unit_action a) {
@@ -766,7 +784,14 @@ static int find_changes(restore_plan *p, mh_error *error) {
         }
         /* A full restore stops the services before it looks at a file. */
         if (data->paths.n > 0 && !p->full) {
-                r = run_plan_files(p, data->n_units > 0 ? "diff" : "restore", !p->verify, error);
+                /* What to restart is known without the list of what changed, unless
+                 * service_paths narrows it down. */
+                const char *mode = data->n_units == 0                          ? "restore"
+                                   : settings_of(p->h)->service_paths.names.n > 0 ? "diff"
+                                   : p->verify                                    ? "diff"
+                                                                                  : "probe";
+
+                r = run_plan_files(p, mode, !p->verify, error);
                 p->files_done = r >= 0 && data->n_units == 0;
         }
         if (q) {
@@ -883,7 +908,9 @@ static int restore_plan_run(restore_plan *p, mh_error *error) {
         bool units_change;
         int r;
 
+        p->since = mh_now_usec();
         r = find_changes(p, error);
+        plan_step(p, "check");
         if (r < 0)
                 return r;
         units_change = plan_units(p);
@@ -891,11 +918,13 @@ static int restore_plan_run(restore_plan *p, mh_error *error) {
                 return 0;
 
         r = stop_units(p, error);
+        plan_step(p, "stop");
         if (r < 0)
                 return r;
         /* After the stop, which may have written files: the probe again. */
         if (p->data->paths.n > 0 && !p->files_done) {
                 r = run_plan_files(p, p->full ? "full" : "restore", !p->full && !p->verify, error);
+                plan_step(p, "files");
                 if (r < 0)
                         return r;
         }
@@ -913,14 +942,16 @@ static int restore_plan_run(restore_plan *p, mh_error *error) {
                         p->actions[i] = ACTION_RESTART;
                 }
         r = start_units(p, error);
+        plan_step(p, "start");
         if (r < 0)
                 return r;
         if (p->started && p->data->paths.n > 0) {
                 files_result f = {};
 
-                r = run_files(p->h, "rebase", p->b->dir, &p->data->paths, false, false, &f,
-                              error);
+                /* Only if they wrote to the paths as they started. */
+                r = run_files(p->h, "rebase", p->b->dir, &p->data->paths, false, true, &f, error);
                 files_result_dispose(&f);
+                plan_step(p, "new baseline");
         }
         return r;
 }
@@ -933,6 +964,7 @@ static int systemd_restore(mh_host *h, mh_backup *b, const mh_restore_options *o
                 .b = b,
                 .data = b->data,
                 .summary = { .max = 4096 },
+                .times = { .max = 512 },
         };
         const files_result *f = &p.f;
         uint64_t t0 = mh_now_usec();
@@ -963,8 +995,8 @@ static int systemd_restore(mh_host *h, mh_backup *b, const mh_restore_options *o
                 mh_log(MH_LOG_DEBUG, hostname(h), "restored %s", f->restored.items[i]);
         for (size_t i = 0; i < f->removed.n && i < 20; i++)
                 mh_log(MH_LOG_DEBUG, hostname(h), "removed %s", f->removed.items[i]);
-        mh_log(MH_LOG_DEBUG, hostname(h), "restore of '%s': %.1f ms%s", b->name,
-               (double) (mh_now_usec() - t0) / 1000.0,
+        mh_log(MH_LOG_DEBUG, hostname(h), "restore of '%s': %.1f ms%s%s", b->name,
+               (double) (mh_now_usec() - t0) / 1000.0, strempty(p.times.data),
                f->changed || p.summary.size ? "" : ", nothing changed");
         if (r < 0)
                 return r;
