@@ -280,6 +280,34 @@ clear_xattrs() {
         return 0
 }
 
+# Put back each file of list $1 in place, its inode kept, so that its
+# links outside the paths keep it too: extracted aside, then its contents,
+# owner, mode, times and extended attributes (ACLs too) copied over.
+in_place() {
+        mkdir "$t/aside" || exit 70
+        tar -x --xattrs --xattrs-include='*' --acls --numeric-owner -f "$dir/files.tar" \
+                -C "$t/aside" --no-recursion --null --verbatim-files-from --no-unquote \
+                --no-wildcards -T "$1" 2>"$t/tar.err" ||
+                die "tar failed: $(head -c 400 "$t/tar.err" | tr '\n' ' ')"
+        # The inner script's $0, $f, $x and $kv are its own, not this one's.
+        # shellcheck disable=SC2016
+        xargs -0r sh -c 'for f; do
+                x=$0/$f
+                [ -f "$x" ] && [ -f "$f" ] && [ ! -L "$f" ] || continue
+                cat -- "$x" >"$f" || exit 1
+                getfattr -h -m - --absolute-names -- "$f" 2>/dev/null |
+                        grep -v "^# file: " | grep . | while IFS= read -r kv; do
+                                setfattr -h -x "$kv" -- "$f" 2>/dev/null
+                        done
+                getfattr -h -d -m - -e base64 --absolute-names -- "$x" 2>/dev/null |
+                        grep -v "^# file: " | grep = | while IFS= read -r kv; do
+                                setfattr -h -n "${kv%%=*}" -v "${kv#*=}" -- "$f" || exit 1
+                        done
+                chown --reference="$x" -- "$f" && chmod --reference="$x" -- "$f" &&
+                        touch -r "$x" -- "$f" || exit 1
+        done' "$t/aside" <"$1" || die "cannot put back files in place"
+}
+
 # What restore must do, from the baseline $1 and the list $2 of now:
 # $t/remove (new paths, or of another type) and $t/extract.
 plan() {
@@ -420,9 +448,7 @@ restore | diff)
                         -T "$t/extract.new"
         fi
         if [ -s "$t/inplace" ]; then
-                clear_xattrs "$t/inplace" files
-                untar --overwrite --no-recursion --null --verbatim-files-from --no-unquote \
-                        --no-wildcards -T "$t/inplace"
+                in_place "$t/inplace"
         fi
         stamp
         list "$t/after" "$@" || die "cannot list the backup paths"
