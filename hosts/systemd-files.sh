@@ -41,7 +41,7 @@ die() {
 }
 
 count() {
-        tr -cd '\000' <"$1" | wc -c
+        grep -zc '' <"$1"
 }
 
 # The sorted list of what exists under the paths, one record a file:
@@ -400,7 +400,6 @@ backup)
         baseline "$t/list" "$@"
         ;;
 restore | diff)
-        [ "$mode" = diff ] || stamp
         if ! load "$dir/current" "$t/base"; then
                 # A baseline that cannot be trusted: everything comes back.
                 printf 'F\0'
@@ -425,6 +424,10 @@ restore | diff)
                 printf 'unchanged\0'
                 verify "$t/now"
                 [ "$mode" = diff ] && { rm -rf "$t"; printf 'ok\0'; exit 0; }
+                # A new stamp, and the list again after it (rarely: the probe
+                # saw a change that was not one, or there was no probe).
+                stamp
+                list "$t/now" "$@" || die "cannot list the backup paths"
                 baseline "$t/now" "$@"
                 rm -rf "$t"
                 printf 'ok\0'
