@@ -192,9 +192,9 @@ static void teardown(void) {
         host_config = mh_config_free(host_config);
         if (admin) {
                 free(sh("systemctl stop %1$s; rm -rf /run/systemd/system/%1$s %2$s "
-                        "/run/systemd/system/%1$s.d; "
+                        "/run/systemd/system/%1$s.d /usr/local/lib/systemd/system/%1$s.d; "
                         "systemctl daemon-reload; systemctl reset-failed %1$s; "
-                        "rm -rf %3$s %4$s; true",
+                        "rm -rf %3$s %4$s %3$s-victim %3$s-absent-link; true",
                         unit, fail_flag, dir, absent));
                 admin = mh_ssh_free(admin);
         }
@@ -467,30 +467,37 @@ END_TEST
 /* A drop-in of the unit added by a test is removed by the restore, and
  * systemd reads the unit again before restarting it. */
 START_TEST(test_unit_file_change_reloads) {
-        char paths[256], *env, *reload;
+        /* Drop-ins under each directory that systemd reads units from. */
+        static const char *const unit_dirs[] = { "/run/systemd/system",
+                                                 "/usr/local/lib/systemd/system" };
 
-        sh_ok("mkdir -p /run/systemd/system/%s.d", unit);
-        snprintf(paths, sizeof(paths), "'%s', '/run/systemd/system/%s.d'", dir, unit);
-        make_host_with(paths, "");
-        backup("t");
+        for (size_t i = 0; i < sizeof(unit_dirs) / sizeof(unit_dirs[0]); i++) {
+                char paths[256], *env, *reload;
 
-        sh_ok("printf '[Service]\\nEnvironment=MHC_TEST=changed\\n' "
-              ">/run/systemd/system/%1$s.d/env.conf && systemctl daemon-reload && "
-              "systemctl restart %1$s",
-              unit);
-        env = unit_property("Environment");
-        ck_assert_str_eq(env, "MHC_TEST=changed");
-        free(env);
+                sh_ok("mkdir -p %s/%s.d", unit_dirs[i], unit);
+                snprintf(paths, sizeof(paths), "'%s', '%s/%s.d'", dir, unit_dirs[i], unit);
+                make_host_with(paths, "");
+                backup("t");
 
-        restore("t", NULL);
-        env = unit_property("Environment");
-        reload = unit_property("NeedDaemonReload");
-        ck_assert_str_eq(env, "");
-        ck_assert_str_eq(reload, "no");
-        assert_unit_active();
-        free(env);
-        free(reload);
-        host_free();
+                sh_ok("printf '[Service]\\nEnvironment=MHC_TEST=changed\\n' "
+                      ">%2$s/%1$s.d/env.conf && systemctl daemon-reload && "
+                      "systemctl restart %1$s",
+                      unit, unit_dirs[i]);
+                env = unit_property("Environment");
+                ck_assert_str_eq(env, "MHC_TEST=changed");
+                free(env);
+
+                restore("t", NULL);
+                env = unit_property("Environment");
+                reload = unit_property("NeedDaemonReload");
+                ck_assert_msg(strcmp(env, "") == 0, "%s: Environment=%s", unit_dirs[i], env);
+                ck_assert_str_eq(reload, "no");
+                assert_unit_active();
+                free(env);
+                free(reload);
+                host_free();
+                sh_ok("rm -rf %s/%s.d", unit_dirs[i], unit);
+        }
 }
 END_TEST
 
@@ -971,7 +978,12 @@ static void remove_leftovers(void) {
                                  "systemctl stop mhc-test-hs-%1$d.service; "
                                  "rm -rf /run/systemd/system/mhc-test-hs-%1$d.service "
                                  "/run/mhc-test-hs-%1$d-fail /srv/mhc-test-hs-%1$d "
-                                 "/srv/mhc-test-hs-%1$d-absent; systemctl daemon-reload; "
+                                 "/srv/mhc-test-hs-%1$d-absent /srv/mhc-test-hs-%1$d-victim "
+                                 "/srv/mhc-test-hs-%1$d-absent-link "
+                                 "/run/systemd/system/mhc-test-hs-%1$d.service.d "
+                                 "/usr/local/lib/systemd/system/mhc-test-hs-%1$d.service.d; "
+                                 "systemctl stop mhc-test-hs-%1$d-writer 2>/dev/null; "
+                                 "systemctl daemon-reload; "
                                  "systemctl reset-failed mhc-test-hs-%1$d.service; true",
                                  pid);
                         (void) mh_ssh_exec(s, command, NULL, &done, &e);
