@@ -823,6 +823,20 @@ static void print_ratio(const char *what, double r, const char *target, bool met
         printf("\n");
 }
 
+/* The least wall time f could take when the hosts' CPU work is the bound:
+ * their CPU time spread over every CPU of the machine. */
+static void print_floor(figure *f) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        double host_msec;
+
+        if (f->n == 0 || cpus <= 0)
+                return;
+        host_msec = (double) f->host_usec / 1000.0 / (double) f->n;
+        printf("  %-44s %4s %12.1f   (hosts' CPU %.1f ms / %ld CPUs; measured %.1f: %.2fx)\n",
+               "  CPU-bound floor of the line above", "", host_msec / (double) cpus, host_msec,
+               cpus, median_of(f), median_of(f) / (host_msec / (double) cpus));
+}
+
 static void print_header(void) {
         printf("  %-44s %4s %12s %19s %5s %9s %9s\n", "what", "runs", "median ms", "min..max ms",
                "cpu", "hosts ms", "unchanged");
@@ -833,8 +847,9 @@ static void print_results(bench *b, bool skip_db, bool skip_parallel) {
 
         printf("\nrestore: one run on the lab; medians in ms; \"cpu\": how busy the machine's "
                "%ld CPUs\nwere during the timed calls (the lab's hosts run on them); "
-               "\"unchanged\": host restores\nthat found nothing to restore (from the "
-               "library's debug log)\n",
+               "\"hosts ms\": the CPU time\nthe lab's hosts spent per run (all their "
+               "processes, at the kernel's clock tick);\n\"unchanged\": host restores "
+               "that found nothing to restore (from the library's\ndebug log)\n",
                sysconf(_SC_NPROCESSORS_ONLN));
 
         printf("\n1. systemd host server: %zu files, %.1f MiB in %s, service %s\n", b->files_count,
@@ -884,12 +899,14 @@ static void print_results(bench *b, bool skip_db, bool skip_parallel) {
                 print_figure(&b->par_seq);
                 r = ratio(&b->par_all, &b->par_one);
                 print_ratio("all in parallel / one host", r, "<= 2x", r <= 2);
+                print_floor(&b->par_all);
                 print_ratio("all one after the other / all in parallel",
                             ratio(&b->par_seq, &b->par_all), NULL, false);
                 print_figure(&b->par_one_clean);
                 print_figure(&b->par_all_clean);
                 r = ratio(&b->par_all_clean, &b->par_one_clean);
                 print_ratio("no change: all in parallel / one host", r, "<= 2x", r <= 2);
+                print_floor(&b->par_all_clean);
         } else
                 printf("\n3. parallel: %s\n", skip_parallel ? "skipped" : "not run");
 }
