@@ -147,20 +147,12 @@ probe() {
         {
                 printf '# made by files.sh: true if the paths are as at the last baseline\n'
                 printf 'cd %s&& ' "$(quote "$root")"
-                set -- "$@"
+                for_parents probe_parent "$@"
                 n=$#
                 while [ "$n" -gt 0 ]; do
                         p=$1
                         shift
                         n=$((n - 1))
-                        a=
-                        rest=$p
-                        while [ "${rest#*/}" != "$rest" ]; do
-                                a=${a:+$a/}${rest%%/*}
-                                rest=${rest#*/}
-                                [ -d "$a" ] && [ ! -L "$a" ] || break
-                                printf '[ -d %s] && [ ! -L %s] && ' "$(quote "$a")" "$(quote "$a")"
-                        done
                         if [ -e "$p" ] || [ -L "$p" ]; then
                                 printf '{ [ -e %s] || [ -L %s]; } && ' "$(quote "$p")" "$(quote "$p")"
                                 set -- "$@" "$p"
@@ -178,6 +170,11 @@ probe() {
         } >"$dir/probe.new" && mv "$dir/probe.new" "$dir/probe"
 }
 
+probe_parent() {
+        [ -d "$3" ] && [ ! -L "$3" ] || return 1
+        printf '[ -d %s] && [ ! -L %s] && ' "$(quote "$3")" "$(quote "$3")"
+}
+
 # The new baseline: the list $1, taken after the stamp.
 baseline() {
         save "$1" "$dir/current" || exit 1
@@ -185,10 +182,11 @@ baseline() {
         probe "$@" || exit 1
 }
 
-# The parents of the paths, each a line "I J KIND MODE UID GID" for the
-# J-th parent from the top of the I-th path: KIND d (a directory) or - (it
-# was not there); a path whose parent is a symbolic link is refused.
-parents() {
+# Call $1 I J PARENT for each parent directory of each path, from the top:
+# the J-th of the I-th path; it returns non-zero to skip that path's others.
+for_parents() {
+        fn=$1
+        shift
         i=0
         for p; do
                 i=$((i + 1))
@@ -199,16 +197,27 @@ parents() {
                         a=${a:+$a/}${rest%%/*}
                         rest=${rest#*/}
                         j=$((j + 1))
-                        if [ -L "$a" ]; then
-                                die "backup path /$p: /$a is a symbolic link: name the path it leads to"
-                        elif [ -d "$a" ]; then
-                                printf '%s %s d %s\n' "$i" "$j" "$(stat -c '%a %u %g' -- "$a")"
-                        else
-                                printf '%s %s -\n' "$i" "$j"
-                                break
-                        fi
+                        "$fn" "$i" "$j" "$a" || break
                 done
         done
+}
+
+# The parents of the paths, each a line "I J KIND MODE UID GID" for the
+# J-th parent from the top of the I-th path: KIND d (a directory) or - (it
+# was not there); a path whose parent is a symbolic link is refused.
+parents() {
+        for_parents record_parent "$@"
+}
+
+record_parent() {
+        if [ -L "$3" ]; then
+                die "backup path /$p: /$3 is a symbolic link: name the path it leads to"
+        elif [ -d "$3" ]; then
+                printf '%s %s d %s\n' "$1" "$2" "$(stat -c '%a %u %g' -- "$3")"
+        else
+                printf '%s %s -\n' "$1" "$2"
+                return 1
+        fi
 }
 
 # Put the parents back as parents() found them at backup, before anything
@@ -219,41 +228,32 @@ fix_parents() {
         how=$1
         shift
         skip=" "
-        i=0
-        for p; do
-                i=$((i + 1))
-                j=0
-                a=
-                rest=$p
-                while [ "${rest#*/}" != "$rest" ]; do
-                        a=${a:+$a/}${rest%%/*}
-                        rest=${rest#*/}
-                        j=$((j + 1))
-                        rec=$(grep -m 1 "^$i $j " "$dir/parents") || rec="$i $j -"
-                        read -r _ _ kind m u g <<EOF
+        for_parents fix_parent "$@"
+}
+
+fix_parent() {
+        rec=$(grep -m 1 "^$1 $2 " "$dir/parents") || rec="$1 $2 -"
+        read -r _ _ kind m u g <<EOF
 $rec
 EOF
-                        if [ "$kind" = d ]; then
-                                [ -d "$a" ] && [ ! -L "$a" ] && continue
-                                printf 'A %s\0' "$a"
-                                skip="$skip$i "
-                                [ "$how" = diff ] && break
-                                if [ -L "$a" ] || [ -e "$a" ]; then
-                                        rm -f -- "$a" || die "cannot remove /$a"
-                                fi
-                                if ! mkdir -m "$m" -- "$a" || ! chown "$u:$g" -- "$a"; then
-                                        die "cannot put back the directory /$a"
-                                fi
-                        else
-                                if [ -L "$a" ]; then
-                                        printf 'D %s\0' "$a"
-                                        skip="$skip$i "
-                                        [ "$how" = diff ] || rm -f -- "$a" || die "cannot remove /$a"
-                                fi
-                                break
-                        fi
-                done
-        done
+        if [ "$kind" != d ]; then
+                if [ -L "$3" ]; then
+                        printf 'D %s\0' "$3"
+                        skip="$skip$1 "
+                        [ "$how" = diff ] || rm -f -- "$3" || die "cannot remove /$3"
+                fi
+                return 1
+        fi
+        [ -d "$3" ] && [ ! -L "$3" ] && return 0
+        printf 'A %s\0' "$3"
+        skip="$skip$1 "
+        [ "$how" != diff ] || return 1
+        if [ -L "$3" ] || [ -e "$3" ]; then
+                rm -f -- "$3" || die "cannot remove /$3"
+        fi
+        if ! mkdir -m "$m" -- "$3" || ! chown "$u:$g" -- "$3"; then
+                die "cannot put back the directory /$3"
+        fi
 }
 
 untar() {
