@@ -473,15 +473,6 @@ END_TEST
 
 /* --- reports and artifacts ----------------------------------------------------- */
 
-static char *artifact(const fixture *f, const char *dir, const char *test, const char *file) {
-        _cleanup_free_ char *relative = NULL;
-
-        ck_assert_int_ge(asprintf(&relative, "%s/one-client/%s/client.lab.test%s%s", dir, test,
-                                  file ? "/" : "", file ? file : ""),
-                         0);
-        return path_in(f, relative);
-}
-
 /* Artifacts of failures by default, of every test with always, of none with never. */
 START_TEST(test_artifacts) {
         _cleanup_free_ char *behaviours = module("behaviours"), *text = NULL, *path = NULL;
