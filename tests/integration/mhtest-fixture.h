@@ -109,6 +109,14 @@ static inline char *artifact(const fixture *f, const char *dir, const char *test
         return path_in(f, relative);
 }
 
+/* The text of artifact(f, dir, test, file), "" if there is none. */
+static inline char *artifact_text(const fixture *f, const char *dir, const char *test,
+                                  const char *file) {
+        _cleanup_free_ char *path = artifact(f, dir, test, file);
+
+        return read_all(path);
+}
+
 /* A fixture whose mhc.yaml holds the lab hosts names[0..n), conns[i] for each. */
 static inline void fixture_init(fixture *f, size_t n, const char *const *names, const lab_conn *conns) {
         _cleanup_free_ char *yaml = lab_config_yaml(n, names, conns), *topo = NULL;

@@ -498,20 +498,16 @@ START_TEST(test_artifacts) {
         MHTEST(&f, &r, "--tests", behaviours, "-k", "writes_artifact", "--artifacts-dir", "all",
                "--collect-artifacts", "always");
         ck_assert_exit(&r, 0);
-        path = artifact(&f, "all", "writes_artifact", "root/mhc-run-artifact.log");
-        text = read_all(path);
+        text = artifact_text(&f, "all", "writes_artifact", "root/mhc-run-artifact.log");
         ck_assert_str_eq(text, "artifact-of-the-test\n");
-        free(path);
         free(text);
-        path = artifact(&f, "all", "writes_artifact", "commands.log");
-        text = read_all(path);
+        text = artifact_text(&f, "all", "writes_artifact", "commands.log");
         ck_assert_ptr_nonnull(strstr(text, "$ echo artifact-of-the-test"));
         run_dispose(&r);
 
         MHTEST(&f, &r, "--tests", behaviours, "-k", "fails", "--artifacts-dir", "none",
                "--collect-artifacts", "never");
         ck_assert_exit(&r, 1);
-        free(path);
         path = path_in(&f, "none");
         ck_assert(!exists(path));
         run_dispose(&r);
