@@ -623,6 +623,16 @@ static bool plan_units(restore_plan *p) {
         return any;
 }
 
+/*
+ * Whether unit carries mhc's own connection to the host: stopped, a runner
+ * killed before it starts it again would leave the host out of reach, so
+ * it is restarted after the files instead (one job, which systemd
+ * finishes whatever happens to the runner).
+ */
+static bool carries_connection(const char *unit) {
+        return streq(unit, "ssh.service") || streq(unit, "sshd.service");
+}
+
 /* Stop, in reverse order, the units that must not run while files are put back. */
 static int stop_units(restore_plan *p, mh_error *error) {
         mh_systemd *sd;
@@ -631,7 +641,8 @@ static int stop_units(restore_plan *p, mh_error *error) {
         for (size_t i = p->data->n_units; i > 0; i--) {
                 const char *unit = p->data->units[i - 1].unit;
 
-                if (!needs_stop(p->actions[i - 1]))
+                if (!needs_stop(p->actions[i - 1]) ||
+                    (p->actions[i - 1] == ACTION_RESTART && carries_connection(unit)))
                         continue;
                 sd = bus(p->h, error);
                 if (!sd)
@@ -671,7 +682,9 @@ static int start_units(restore_plan *p, mh_error *error) {
                         return error && error->code < 0 ? error->code : -EIO;
                 /* Restores restart units more often than StartLimitBurst allows. */
                 r = mh_systemd_reset_failed_unit(sd, u->unit, error);
-                if (r >= 0)
+                if (r >= 0 && p->actions[i] == ACTION_RESTART && carries_connection(u->unit))
+                        r = mh_systemd_restart_unit(sd, u->unit, 0, error);
+                else if (r >= 0)
                         r = mh_systemd_start_unit(sd, u->unit, 0, error);
                 p->started = true;
                 (void) mh_buf_printf(&p->summary, ", %s %s",
