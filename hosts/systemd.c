@@ -20,30 +20,10 @@
 #include <mhc/sys/host.h>
 
 #include "macro.h"
-#include "systemd-files.h" /* files_script[], made from hosts/systemd-files.sh */
+#include "systemd-script.h"
 
-/* Paths the restore script reports by name, per list; beyond, only counts. */
-#define REPORT_CAP 1000
-/* Output of the file script: REPORT_CAP paths of each kind and some more. */
-#define FILES_MAX_OUTPUT ((size_t) 16 << 20)
 /* Paths named in a verify error. */
 #define VERIFY_SHOWN 5
-
-/* What the file script said. */
-typedef struct files_result {
-        bool changed;
-        size_t n_restored; /* counts, possibly above the lists' sizes */
-        size_t n_removed;
-        mh_strv restored; /* absolute paths, at most REPORT_CAP */
-        mh_strv removed;
-        mh_strv differ; /* verify: paths that differ from the backup */
-} files_result;
-
-static void files_result_dispose(files_result *f) {
-        mh_strv_dispose(&f->restored);
-        mh_strv_dispose(&f->removed);
-        mh_strv_dispose(&f->differ);
-}
 
 /* What a backup remembers of each of the host's services. */
 typedef struct unit_record {
@@ -165,6 +145,19 @@ static int relative_path(const char *path, char **ret) {
         return 0;
 }
 
+/* Whether the (absolute) path is MH_HOST_STATE_DIR, above or in it. */
+static bool covers_state_dir(const char *path) {
+        _cleanup_free_ char *rel = NULL;
+        const char *state = MH_HOST_STATE_DIR + 1;
+        size_t n;
+
+        if (relative_path(path, &rel) < 0)
+                return false;
+        n = strlen(rel);
+        return (strncmp(state, rel, n) == 0 && (state[n] == '\0' || state[n] == '/')) ||
+               (strncmp(rel, state, strlen(state)) == 0 && rel[strlen(state)] == '/');
+}
+
 static int systemd_check(const mh_host_config *h, const void *settings, mh_error *error) {
         const systemd_settings *s = settings;
 
@@ -195,6 +188,12 @@ static int systemd_check(const mh_host_config *h, const void *settings, mh_error
                                 "backup path '/' is not allowed: name the directories to save");
                 if (r < 0)
                         return mh_error_oom(error);
+                if (covers_state_dir(path))
+                        return mh_host_config_fail_setting(
+                                h, NULL, SIZE_MAX, error,
+                                "backup path '%s' holds or lies in " MH_HOST_STATE_DIR
+                                ", where mhc keeps its backups: name the directories beside it",
+                                path);
         }
         return 0;
 }
@@ -307,138 +306,14 @@ static int systemd_ready(mh_host *h, unsigned timeout_msec, mh_error *error) {
         return 0;
 }
 
-/* --- files --------------------------------------------------------------- */
-
-/* Parse the file script's NUL-separated records into *ret. */
-static int parse_files_output(const char *out, size_t size, files_result *ret, mh_error *error) {
-        files_result f = {};
-        bool ok = false;
-        int r = 0;
-
-        for (const char *p = out, *end = out + size; p < end;) {
-                const char *nul = memchr(p, '\0', (size_t) (end - p));
-                const char *rec = p;
-
-                if (!nul || ok) {
-                        r = -MH_ERR_REMOTE;
-                        break;
-                }
-                p = nul + 1;
-                if (streq(rec, "ok"))
-                        ok = true;
-                else if (streq(rec, "unchanged"))
-                        f.changed = false;
-                else if (streq(rec, "changed"))
-                        f.changed = true;
-                else if (strncmp(rec, "NR ", 3) == 0)
-                        f.n_restored = strtoull(rec + 3, NULL, 10);
-                else if (strncmp(rec, "ND ", 3) == 0)
-                        f.n_removed = strtoull(rec + 3, NULL, 10);
-                else if (rec[0] && strchr("RDV", rec[0]) && rec[1] == ' ') {
-                        mh_strv *list = rec[0] == 'R'   ? &f.restored
-                                     : rec[0] == 'D' ? &f.removed
-                                                     : &f.differ;
-                        char *path = NULL;
-
-                        if (asprintf(&path, "/%s", rec + 2) < 0) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        r = mh_strv_consume(list, path);
-                        if (r < 0)
-                                break;
-                } else {
-                        r = -MH_ERR_REMOTE;
-                        break;
-                }
-        }
-        if (r == 0 && !ok)
-                r = -MH_ERR_REMOTE;
-        if (r < 0) {
-                files_result_dispose(&f);
-                return r == -ENOMEM ? mh_error_oom(error)
-                                    : mh_error_set(error, r,
-                                                   "the file script sent output that makes no "
-                                                   "sense");
-        }
-        *ret = f;
-        return 0;
-}
-
-/* Run the file script in mode on the host in one round trip, as
- * `sh DIR/files.sh MODE DIR / VERIFY CAP PATH...`; at backup it is sent
- * along on stdin and kept in the backup directory. */
-static int run_files(mh_host *h, const char *mode, const char *dir, const mh_strv *paths,
-                     bool verify, files_result *ret, mh_error *error) {
-        _cleanup_free_ char *script_path = NULL, *args = NULL, *quoted_dir = NULL,
-                            *quoted_script = NULL, *command = NULL;
-        _cleanup_free_ const char **argv = NULL;
-        mh_exec_result res = {};
-        mh_exec_options o = { .max_output = FILES_MAX_OUTPUT };
-        bool backup = streq(mode, "backup");
-        char cap[32];
-        int r;
-
-        if (asprintf(&script_path, "%s/files.sh", dir) < 0)
-                return mh_error_oom(error);
-        snprintf(cap, sizeof(cap), "%d", REPORT_CAP);
-
-        argv = calloc(paths->n + 8, sizeof(char *));
-        if (!argv)
-                return mh_error_oom(error);
-        argv[0] = "sh";
-        argv[1] = script_path;
-        argv[2] = mode;
-        argv[3] = dir;
-        argv[4] = "/";
-        argv[5] = verify ? "1" : "0";
-        argv[6] = cap;
-        for (size_t i = 0; i < paths->n; i++)
-                argv[7 + i] = paths->items[i];
-        if (mh_shell_join(argv, &args) < 0)
-                return mh_error_oom(error);
-
-        if (backup) {
-                if (mh_shell_quote(script_path, &quoted_script) < 0)
-                        return mh_error_oom(error);
-                if (asprintf(&command, "umask 077 && cat >%s && %s", quoted_script, args) < 0)
-                        return mh_error_oom(error);
-                o.input = files_script;
-                o.input_size = sizeof(files_script) - 1;
-        } else
-                command = TAKE_PTR(args);
-
-        r = mh_ssh_exec(h->ssh, command, &o, &res, error);
-        if (r < 0)
-                return r;
-        if (res.exit_status != 0) {
-                char why[MH_EXEC_SUMMARY_SIZE];
-
-                r = mh_error_set(error, -MH_ERR_COMMAND, "%s of files failed with %s", mode,
-                                 mh_exec_result_summary(&res, why, sizeof(why)));
-                mh_exec_result_dispose(&res);
-                return r;
-        }
-        r = parse_files_output(res.out, res.out_size, ret, error);
-        mh_exec_result_dispose(&res);
-        return r;
-}
-
-/* Whether path is dir or lies under it. */
-static bool path_under(const char *path, const char *dir) {
-        size_t n = strlen(dir);
-
-        if (streq(dir, "/"))
-                return true;
-        return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
-}
-
 /* Whether the files that changed concern unit: all of them, unless
  * config: service_paths narrows them down. */
 static bool files_concern(const mh_host *h, const char *unit, const files_result *f) {
         const mh_setting_map *m = &settings_of(h)->service_paths;
         const mh_strv *paths = NULL;
 
+        if (f->unlisted)
+                return true;
         if (!f->changed || f->n_restored + f->n_removed == 0)
                 return false;
         for (size_t i = 0; i < m->names.n; i++)
@@ -460,28 +335,6 @@ static bool files_concern(const mh_host *h, const char *unit, const files_result
                 for (size_t j = 0; j < f->removed.n; j++)
                         if (path_under(f->removed.items[j], path) ||
                             path_under(path, f->removed.items[j]))
-                                return true;
-        }
-        return false;
-}
-
-/* Whether a restored or removed file is one systemd reads units from. */
-static bool files_touch_units(const files_result *f) {
-        static const char *const unit_dirs[] = {
-                "/etc/systemd", "/run/systemd/system", "/lib/systemd/system",
-                "/usr/lib/systemd/system",
-        };
-
-        if (!f->changed || f->n_restored + f->n_removed == 0)
-                return false;
-        if (f->restored.n < f->n_restored || f->removed.n < f->n_removed)
-                return true;
-        for (size_t i = 0; i < ELEMENTSOF(unit_dirs); i++) {
-                for (size_t j = 0; j < f->restored.n; j++)
-                        if (path_under(f->restored.items[j], unit_dirs[i]))
-                                return true;
-                for (size_t j = 0; j < f->removed.n; j++)
-                        if (path_under(f->removed.items[j], unit_dirs[i]))
                                 return true;
         }
         return false;
@@ -596,7 +449,7 @@ static int systemd_backup(mh_host *h, mh_backup *b, mh_error *error) {
         if (data->paths.n > 0) {
                 files_result f = {};
 
-                r = run_files(h, "backup", b->dir, &data->paths, false, &f, error);
+                r = run_files(h, "backup", b->dir, &data->paths, false, false, &f, error);
                 if (r < 0)
                         return r;
                 files_result_dispose(&f);
@@ -635,7 +488,8 @@ static int systemd_backup(mh_host *h, mh_backup *b, mh_error *error) {
         return 0;
 }
 
-/* One action on a unit after restoring files. */
+/* What a restore does to a unit: stopped before the files are put back,
+ * started after them, or both. */
 typedef enum unit_action {
         ACTION_NONE,
         ACTION_START,
@@ -643,85 +497,204 @@ typedef enum unit_action {
         ACTION_RESTART,
 } unit_action;
 
-/* Put the services back as they were at backup: stop what was not running
- * (in reverse order), then start or restart the others in order. */
-static int restore_services(mh_host *h, backup_data *data, const files_result *f, bool full,
-                            mh_buf *summary, mh_error *error) {
-        size_t n = data->n_units;
-        _cleanup_free_ unit_action *actions = NULL;
+/* A restore in the making. */
+typedef struct restore_plan {
+        mh_host *h;
+        const mh_backup *b;
+        backup_data *data;
+        bool full, verify;
+        mh_unit_state *states; /* of data->units, when the restore began */
+        unit_action *actions;
+        bool files_done; /* the file script has put the files back already */
+        bool started;    /* a unit was started: what it writes then is the baseline */
+        files_result f;  /* what the files' check found, then what their restore did */
+        mh_buf summary;
+        mh_buf times; /* of each step, for the debug log */
+        uint64_t since;
+} restore_plan;
+
+/* Note in p->times how long step took since the last one. */
+static void plan_step(restore_plan *p, const char *step) {
+        uint64_t now = mh_now_usec();
+
+        (void) mh_buf_printf(&p->times, ", %s %.1f ms", step, (double) (now - p->since) / 1000.0);
+        p->since = now;
+}
+
+static void restore_plan_dispose(restore_plan *p) {
+        free(p->states);
+        free(p->actions);
+        files_result_dispose(&p->f);
+        mh_buf_dispose(&p->summary);
+        mh_buf_dispose(&p->times);
+}
+
+static bool needs_stop(unit_action a) {
+        return a == ACTION_STOP || a == ACTION_RESTART;
+}
+
+static bool needs_start(unit_action a) {
+        return a == ACTION_START || a == ACTION_RESTART;
+}
+
+static int run_plan_files(restore_plan *p, const char *mode, bool probe, mh_error *error) {
+        files_result f = {};
+        int r;
+
+        r = run_files(p->h, mode, p->b->dir, &p->data->paths, p->verify, probe, &f, error);
+        if (r < 0)
+                return r;
+        files_result_dispose(&p->f);
+        p->f = f;
+        return 0;
+}
+
+/*
+ * What changed, in one round trip: the files' probe (and when it finds a
+ * change, what their restore would do, or with no services the restore
+ * itself) and the services' states, asked for before the files and read
+ * after them.
+ */
+static int find_changes(restore_plan *p, mh_error *error) {
+        backup_data *data = p->data;
+        _cleanup_free_ const char **units = NULL;
+        mh_unit_query *q = NULL;
+        int r = 0;
+
+        if (data->n_units > 0) {
+                mh_systemd *sd = bus(p->h, error);
+
+                if (!sd)
+                        return error && error->code < 0 ? error->code : -EIO;
+                units = calloc(data->n_units, sizeof(char *));
+                p->states = calloc(data->n_units, sizeof(mh_unit_state));
+                p->actions = calloc(data->n_units, sizeof(unit_action));
+                if (!units || !p->states || !p->actions)
+                        return mh_error_oom(error);
+                for (size_t i = 0; i < data->n_units; i++)
+                        units[i] = data->units[i].unit;
+                r = mh_systemd_query_units(sd, units, data->n_units, &q, error);
+                if (r < 0)
+                        return r;
+        }
+        /* A full restore stops the services before it looks at a file. */
+        if (data->paths.n > 0 && !p->full) {
+                /* What to restart is known without the list of what changed, unless
+                 * service_paths narrows it down. */
+                const char *mode = data->n_units == 0                          ? "restore"
+                                   : settings_of(p->h)->service_paths.names.n > 0 ? "diff"
+                                   : p->verify                                    ? "diff"
+                                                                                  : "probe";
+
+                r = run_plan_files(p, mode, !p->verify, error);
+                p->files_done = r >= 0 && data->n_units == 0;
+        }
+        if (q) {
+                mh_error e = MH_ERROR_INIT;
+                int k = mh_unit_query_finish(q, p->states, r < 0 ? &e : error);
+
+                if (r >= 0)
+                        r = k;
+        }
+        return r;
+}
+
+/* What to do to each unit, from its state at backup and now; false if nothing. */
+static bool plan_units(restore_plan *p) {
+        const systemd_settings *s = settings_of(p->h);
+        bool any = false;
+
+        for (size_t i = 0; i < p->data->n_units; i++) {
+                const unit_record *u = &p->data->units[i];
+                bool active = state_is_active(&p->states[i]);
+
+                if (!u->active)
+                        p->actions[i] = active ? ACTION_STOP : ACTION_NONE;
+                else if (!active)
+                        p->actions[i] = ACTION_START;
+                else if (p->full || !streq(u->invocation_id, p->states[i].invocation_id) ||
+                         mh_strv_contains(&s->restart_always, u->unit) ||
+                         files_concern(p->h, u->unit, &p->f))
+                        p->actions[i] = ACTION_RESTART;
+                else
+                        p->actions[i] = ACTION_NONE;
+                any = any || p->actions[i] != ACTION_NONE;
+        }
+        return any;
+}
+
+/*
+ * Whether unit carries mhc's own connection to the host: stopped, a runner
+ * killed before it starts it again would leave the host out of reach, so
+ * it is restarted after the files instead (one job, which systemd
+ * finishes whatever happens to the runner).
+ */
+static bool carries_connection(const char *unit) {
+        return streq(unit, "ssh.service") || streq(unit, "sshd.service");
+}
+
+/* Stop, in reverse order, the units that must not run while files are put back. */
+static int stop_units(restore_plan *p, mh_error *error) {
         mh_systemd *sd;
         int ret = 0, r;
 
-        /* Unit files put back: systemd must read them before units restart. */
-        if (files_touch_units(f)) {
-                sd = bus(h, error);
+        for (size_t i = p->data->n_units; i > 0; i--) {
+                const char *unit = p->data->units[i - 1].unit;
+
+                if (!needs_stop(p->actions[i - 1]) ||
+                    (p->actions[i - 1] == ACTION_RESTART && carries_connection(unit)))
+                        continue;
+                sd = bus(p->h, error);
+                if (!sd)
+                        return error && error->code < 0 ? error->code : -EIO;
+                r = mh_systemd_stop_unit(sd, unit, 0, error);
+                if (r < 0 && ret == 0)
+                        ret = r;
+                if (p->actions[i - 1] == ACTION_STOP)
+                        (void) mh_buf_printf(&p->summary, ", stopped %s", unit);
+        }
+        return ret;
+}
+
+/* Start, in order, the units that ran at backup and were stopped or not running. */
+static int start_units(restore_plan *p, mh_error *error) {
+        mh_systemd *sd = NULL;
+        int ret = 0, r;
+
+        /* Unit files put back: systemd must read them before units start. */
+        if (files_touch_units(&p->f)) {
+                sd = bus(p->h, error);
                 if (!sd)
                         return error && error->code < 0 ? error->code : -EIO;
                 r = mh_systemd_daemon_reload(sd, error);
                 if (r < 0)
                         return r;
-                (void) mh_buf_printf(summary, ", reloaded systemd");
+                (void) mh_buf_printf(&p->summary, ", reloaded systemd");
         }
-        if (n == 0)
-                return 0;
-        sd = bus(h, error);
-        if (!sd)
-                return error && error->code < 0 ? error->code : -EIO;
-        actions = calloc(n, sizeof(unit_action));
-        if (!actions)
-                return mh_error_oom(error);
-
-        for (size_t i = 0; i < n; i++) {
-                const unit_record *u = &data->units[i];
-                const char *unit = data->units[i].unit;
+        for (size_t i = 0; i < p->data->n_units; i++) {
+                unit_record *u = &p->data->units[i];
                 mh_unit_state st;
 
-                r = mh_systemd_get_unit(sd, unit, &st, error);
-                if (r < 0)
-                        return r;
-                if (!u->active)
-                        actions[i] = state_is_active(&st) ? ACTION_STOP : ACTION_NONE;
-                else if (!state_is_active(&st))
-                        actions[i] = ACTION_START;
-                else if (full || !streq(u->invocation_id, st.invocation_id) ||
-                         mh_strv_contains(&settings_of(h)->restart_always, unit) ||
-                         files_concern(h, unit, f))
-                        actions[i] = ACTION_RESTART;
-        }
-
-        for (size_t i = n; i > 0; i--) {
-                if (actions[i - 1] != ACTION_STOP)
+                if (!needs_start(p->actions[i]))
                         continue;
-                r = mh_systemd_stop_unit(sd, data->units[i - 1].unit, 0, error);
-                if (r < 0 && ret == 0)
-                        ret = r;
-                (void) mh_buf_printf(summary, ", stopped %s", data->units[i - 1].unit);
-        }
-        for (size_t i = 0; i < n; i++) {
-                unit_record *u = &data->units[i];
-                const char *unit = data->units[i].unit;
-                mh_unit_state st;
-
-                if (actions[i] != ACTION_START && actions[i] != ACTION_RESTART)
-                        continue;
+                sd = bus(p->h, error);
+                if (!sd)
+                        return error && error->code < 0 ? error->code : -EIO;
                 /* Restores restart units more often than StartLimitBurst allows. */
-                r = mh_systemd_reset_failed_unit(sd, unit, error);
-                if (r >= 0 && actions[i] == ACTION_START)
-                        r = mh_systemd_start_unit(sd, unit, 0, error);
+                r = mh_systemd_reset_failed_unit(sd, u->unit, error);
+                if (r >= 0 && p->actions[i] == ACTION_RESTART && carries_connection(u->unit))
+                        r = mh_systemd_restart_unit(sd, u->unit, 0, error);
                 else if (r >= 0)
-                        r = mh_systemd_restart_unit(sd, unit, 0, error);
-                (void) mh_buf_printf(summary, ", %s %s",
-                                     r < 0                        ? "failed to start"
-                                     : actions[i] == ACTION_START ? "started"
-                                                                  : "restarted",
-                                     unit);
-                if (r < 0) {
-                        if (ret == 0)
-                                ret = r;
-                        continue;
-                }
-                /* The new invocation is the baseline now, as the files are. */
-                r = mh_systemd_get_unit(sd, unit, &st, error);
+                        r = mh_systemd_start_unit(sd, u->unit, 0, error);
+                p->started = true;
+                (void) mh_buf_printf(&p->summary, ", %s %s",
+                                     r < 0                           ? "failed to start"
+                                     : p->actions[i] == ACTION_START ? "started"
+                                                                     : "restarted",
+                                     u->unit);
+                if (r >= 0)
+                        /* The new invocation is the baseline now, as the files are. */
+                        r = mh_systemd_get_unit(sd, u->unit, &st, error);
                 if (r < 0) {
                         if (ret == 0)
                                 ret = r;
@@ -733,63 +706,118 @@ static int restore_services(mh_host *h, backup_data *data, const files_result *f
         return ret;
 }
 
-static int systemd_restore(mh_host *h, mh_backup *b, const mh_restore_options *options,
-                           mh_error *error) {
-        mh_systemd_host *sh = systemd_host(h);
-        const systemd_settings *s = settings_of(h);
-        _cleanup_(files_result_dispose) files_result f = {};
-        mh_buf summary = { .max = 4096 };
-        uint64_t t0 = mh_now_usec(), t1;
-        bool full, verify;
+/*
+ * Put the backup back: find what changed (one round trip when nothing
+ * did), stop the services that must not run meanwhile, put the files
+ * back, start the services, and take what they write as they start as the
+ * files' new baseline.
+ */
+static int restore_plan_run(restore_plan *p, mh_error *error) {
+        bool units_change;
         int r;
 
-        if (!sh)
-                return not_systemd(h, error);
-        full = s->full_restore || (options && options->full);
-        verify = s->verify || (options && options->verify);
+        p->since = mh_now_usec();
+        r = find_changes(p, error);
+        plan_step(p, "check");
+        if (r < 0)
+                return r;
+        units_change = plan_units(p);
+        if (!p->full && !units_change && (p->files_done || !p->f.changed))
+                return 0;
 
-        if (!b->data)
-                return mh_error_set(error, -ENOENT, "backup '%s' has no record of the services",
-                                    b->name);
-
-        /* The backup's own paths: a later run's configuration may name others. */
-        if (((backup_data *) b->data)->paths.n > 0) {
-                r = run_files(h, full ? "full" : "restore", b->dir, &((backup_data *) b->data)->paths,
-                              verify, &f, error);
+        r = stop_units(p, error);
+        plan_step(p, "stop");
+        if (r < 0)
+                return r;
+        /* After the stop, which may have written files: the probe again. */
+        if (p->data->paths.n > 0 && !p->files_done) {
+                r = run_plan_files(p, p->full ? "full" : "restore", !p->full && !p->verify, error);
+                plan_step(p, "files");
                 if (r < 0)
                         return r;
         }
-        t1 = mh_now_usec();
+        /* A unit that the files restored now concern, and that no one stopped. */
+        for (size_t i = 0; i < p->data->n_units; i++)
+                if (p->actions[i] == ACTION_NONE && state_is_active(&p->states[i]) &&
+                    files_concern(p->h, p->data->units[i].unit, &p->f)) {
+                        mh_systemd *sd = bus(p->h, error);
 
-        if (f.changed)
-                (void) mh_buf_printf(&summary, "restored %zu paths, removed %zu", f.n_restored,
-                                     f.n_removed);
-        r = restore_services(h, b->data, &f, full, &summary, error);
+                        if (!sd)
+                                return error && error->code < 0 ? error->code : -EIO;
+                        r = mh_systemd_stop_unit(sd, p->data->units[i].unit, 0, error);
+                        if (r < 0)
+                                return r;
+                        p->actions[i] = ACTION_RESTART;
+                }
+        r = start_units(p, error);
+        plan_step(p, "start");
+        if (r < 0)
+                return r;
+        if (p->started && p->data->paths.n > 0) {
+                files_result f = {};
 
-        if (summary.size > 0)
-                mh_log(MH_LOG_INFO, hostname(h), "restore of '%s': %s", b->name,
-                       summary.data + (f.changed ? 0 : 2));
-        for (size_t i = 0; i < f.restored.n && i < 20; i++)
-                mh_log(MH_LOG_DEBUG, hostname(h), "restored %s", f.restored.items[i]);
-        for (size_t i = 0; i < f.removed.n && i < 20; i++)
-                mh_log(MH_LOG_DEBUG, hostname(h), "removed %s", f.removed.items[i]);
-        mh_log(MH_LOG_DEBUG, hostname(h),
-               "restore of '%s': files in %.1f ms, services in %.1f ms%s", b->name,
-               (double) (t1 - t0) / 1000.0, (double) (mh_now_usec() - t1) / 1000.0,
-               summary.size ? "" : ", nothing changed");
-        mh_buf_dispose(&summary);
+                /* Only if they wrote to the paths as they started. */
+                r = run_files(p->h, "rebase", p->b->dir, &p->data->paths, false, true, &f, error);
+                files_result_dispose(&f);
+                plan_step(p, "new baseline");
+        }
+        return r;
+}
+
+static int systemd_restore(mh_host *h, mh_backup *b, const mh_restore_options *options,
+                           mh_error *error) {
+        const systemd_settings *s = settings_of(h);
+        _cleanup_(restore_plan_dispose) restore_plan p = {
+                .h = h,
+                .b = b,
+                .data = b->data,
+                .summary = { .max = 4096 },
+                .times = { .max = 512 },
+        };
+        const files_result *f = &p.f;
+        uint64_t t0 = mh_now_usec();
+        int r;
+
+        if (!systemd_host(h))
+                return not_systemd(h, error);
+        if (!b->data)
+                return mh_error_set(error, -ENOENT, "backup '%s' has no record of the services",
+                                    b->name);
+        p.full = s->full_restore || (options && options->full);
+        p.verify = s->verify || (options && options->verify);
+
+        r = restore_plan_run(&p, error);
+
+        if (f->changed || p.summary.size > 0)
+                mh_log(MH_LOG_INFO, hostname(h), "restore of '%s': restored %zu paths, removed %zu%s%s",
+                       b->name, f->n_restored, f->n_removed,
+                       f->baseline_damaged ? " (its baseline was damaged: all of them)" : "",
+                       strempty(p.summary.data));
+        for (size_t i = 0; i < f->parents.n; i++)
+                mh_log(MH_LOG_INFO, hostname(h), "put back the directory %s", f->parents.items[i]);
+        for (size_t i = 0; i < f->unlinked.n; i++)
+                mh_log(MH_LOG_WARNING, hostname(h),
+                       "%s had hard links outside the backup paths; they are not put back",
+                       f->unlinked.items[i]);
+        for (size_t i = 0; i < f->restored.n && i < 20; i++)
+                mh_log(MH_LOG_DEBUG, hostname(h), "restored %s", f->restored.items[i]);
+        for (size_t i = 0; i < f->removed.n && i < 20; i++)
+                mh_log(MH_LOG_DEBUG, hostname(h), "removed %s", f->removed.items[i]);
+        mh_log(MH_LOG_DEBUG, hostname(h), "restore of '%s': %.1f ms%s%s", b->name,
+               (double) (mh_now_usec() - t0) / 1000.0, strempty(p.times.data),
+               f->changed || p.summary.size ? "" : ", nothing changed");
         if (r < 0)
                 return r;
 
-        if (f.differ.n > 0) {
+        if (f->differ.n > 0) {
                 mh_buf list = { .max = 2048 };
 
-                for (size_t i = 0; i < f.differ.n && i < VERIFY_SHOWN; i++)
-                        (void) mh_buf_printf(&list, "%s'%s'", i ? ", " : "", f.differ.items[i]);
+                for (size_t i = 0; i < f->differ.n && i < VERIFY_SHOWN; i++)
+                        (void) mh_buf_printf(&list, "%s'%s'", i ? ", " : "", f->differ.items[i]);
                 r = mh_error_set(error, -ENOTRECOVERABLE,
                                  "after restoring '%s', %zu%s paths differ from the backup: %s%s",
-                                 b->name, f.differ.n, f.differ.n >= 10 ? " or more" : "",
-                                 strempty(list.data), f.differ.n > VERIFY_SHOWN ? ", ..." : "");
+                                 b->name, f->differ.n, f->differ.n >= 10 ? " or more" : "",
+                                 strempty(list.data), f->differ.n > VERIFY_SHOWN ? ", ..." : "");
                 mh_buf_dispose(&list);
                 return r;
         }

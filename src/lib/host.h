@@ -14,7 +14,7 @@
 
 #include "tunnel.h"
 
-#define MHC_STATE_DIR "/var/lib/mhc"
+#define MHC_STATE_DIR MH_HOST_STATE_DIR
 
 /* A slot of h's type; an empty one is the slot of the type it extends. */
 #define SLOT(h, slot)                                                         \

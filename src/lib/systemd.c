@@ -5,7 +5,7 @@
  * systemd-stdio-bridge on the host, as `systemctl -H` does over ssh(1).
  *
  * Every public function works on a private mh_error and hands a failure to
- * the caller through fail(); no message names the host (the host layer
+ * the caller through systemd_fail(); no message names the host (the host layer
  * does).
  */
 #include <assert.h>
@@ -22,34 +22,9 @@
 #include <mhc/ssh.h>
 #include <mhc/systemd.h>
 
+#include "systemd-bus.h"
 #include "tunnel.h"
 #include "util.h"
-
-#define SYSTEMD_DESTINATION "org.freedesktop.systemd1"
-#define SYSTEMD_PATH        "/org/freedesktop/systemd1"
-#define MANAGER_INTERFACE   "org.freedesktop.systemd1.Manager"
-#define UNIT_INTERFACE      "org.freedesktop.systemd1.Unit"
-#define UNIT_PATH_PREFIX    "/org/freedesktop/systemd1/unit"
-
-#define JOB_TIMEOUT_MSEC_DEFAULT 90000u
-#define JOURNAL_LINES            10
-#define JOURNAL_SHOWN_MAX        600u    /* bytes of journal lines in a message */
-#define WAIT_POLL_MIN_USEC       10000u  /* wait_active polls this often at first */
-#define WAIT_POLL_MAX_USEC       250000u /* and backs off to this */
-
-struct mh_systemd {
-        mh_ssh *ssh;
-        const mh_host_config *host;
-        sd_bus *bus;
-        mh_tunnel *tunnel; /* the bridge's; the bus has a dup of its socket */
-        bool subscribed; /* Subscribe called and the JobRemoved match added */
-        int cancel_fd;   /* > 0: readable ends the waits (mh_systemd_set_cancel_fd()) */
-
-        /* the job being waited for; JobRemoved fills the rest */
-        const char *job_path;
-        bool job_done;
-        char job_result[32];
-};
 
 typedef enum job_kind {
         JOB_START,
@@ -68,23 +43,16 @@ static const struct {
         [JOB_RELOAD] = { "ReloadUnit", "reload" },
 };
 
-static void sd_bus_messagep(sd_bus_message **m) {
-        sd_bus_message_unref(*m);
-}
-
-#define _cleanup_bus_message_ _cleanup_(sd_bus_messagep)
-#define _cleanup_bus_error_   _cleanup_(sd_bus_error_free)
-
-static const char *hostname(const mh_systemd *sd) {
+const char *systemd_hostname(const mh_systemd *sd) {
         return mh_host_config_hostname(sd->host);
 }
 
 /* Hand an internal failure to the caller's error object as it is. */
-static int fail(int r, const mh_error *e, mh_error *error) {
+int systemd_fail(int r, const mh_error *e, mh_error *error) {
         return mh_error_set(error, r, "%s", mh_error_message(e, r));
 }
 
-static uint64_t call_usec(const mh_systemd *sd) {
+uint64_t systemd_call_usec(const mh_systemd *sd) {
         unsigned sec = mh_host_config_command_timeout(sd->host);
 
         return (uint64_t) (sec > 0 ? sec : 60) * 1000000u;
@@ -109,7 +77,7 @@ static void format_bus_message(const sd_bus_error *be, char *buf, size_t size) {
  * Describe a failed bus operation: "<what>: <why>", where why is systemd's
  * own message when it sent one, else what happened to the connection.
  */
-static int bus_fail(mh_error *e, int r, const sd_bus_error *be, const char *what) {
+int systemd_bus_fail(mh_error *e, int r, const sd_bus_error *be, const char *what) {
         char message[512];
         int code;
 
@@ -138,13 +106,13 @@ static int bus_fail(mh_error *e, int r, const sd_bus_error *be, const char *what
 }
 
 /* Handle what is queued (signals of finished jobs) without waiting. */
-static int drain(mh_systemd *sd, mh_error *e) {
+int systemd_drain(mh_systemd *sd, mh_error *e) {
         int r;
 
         while ((r = sd_bus_process(sd->bus, NULL)) > 0)
                 ;
         if (r < 0)
-                return bus_fail(e, r, NULL, "cannot talk to systemd");
+                return systemd_bus_fail(e, r, NULL, "cannot talk to systemd");
         return 0;
 }
 
@@ -176,7 +144,7 @@ static int wait_bus(mh_systemd *sd, uint64_t deadline) {
 }
 
 /* Process the bus until *done or deadline; -ETIMEDOUT and -ECANCELED without a message. */
-static int run_until(mh_systemd *sd, const bool *done, uint64_t deadline, mh_error *e) {
+int systemd_run_until(mh_systemd *sd, const bool *done, uint64_t deadline, mh_error *e) {
         int r;
 
         while (!*done) {
@@ -184,7 +152,7 @@ static int run_until(mh_systemd *sd, const bool *done, uint64_t deadline, mh_err
 
                 r = sd_bus_process(sd->bus, NULL);
                 if (r < 0)
-                        return bus_fail(e, r, NULL, "cannot talk to systemd");
+                        return systemd_bus_fail(e, r, NULL, "cannot talk to systemd");
                 if (r > 0)
                         continue;
                 now = mh_now_usec();
@@ -194,7 +162,7 @@ static int run_until(mh_systemd *sd, const bool *done, uint64_t deadline, mh_err
                 if (r == -ECANCELED)
                         return r;
                 if (r < 0 && r != -EINTR)
-                        return bus_fail(e, r, NULL, "cannot talk to systemd");
+                        return systemd_bus_fail(e, r, NULL, "cannot talk to systemd");
         }
         return 0;
 }
@@ -220,192 +188,6 @@ static int call_manager(mh_systemd *sd, const char *method, uint64_t usec, sd_bu
         return sd_bus_call(sd->bus, m, usec, ret_error, ret);
 }
 
-/* --- properties ---------------------------------------------------------- */
-
-typedef struct prop_batch {
-        size_t pending;
-        bool done; /* pending is 0 */
-} prop_batch;
-
-typedef struct prop_call {
-        const char *interface;
-        const char *name;
-        sd_bus_message *reply;
-        sd_bus_error error;
-        prop_batch *batch;
-} prop_call;
-
-static int on_prop_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        prop_call *c = userdata;
-
-        if (sd_bus_message_is_method_error(m, NULL))
-                (void) sd_bus_error_copy(&c->error, sd_bus_message_get_error(m));
-        else
-                c->reply = sd_bus_message_ref(m);
-        if (--c->batch->pending == 0)
-                c->batch->done = true;
-        return 0;
-}
-
-/*
- * Read n properties of the object at path with every request sent before
- * the first answer is awaited, so that they cost one round trip, not n.
- * Each call ends with either c->reply or c->error; the return value is
- * negative only when the bus failed.
- */
-static int get_properties(mh_systemd *sd, const char *path, prop_call *calls, size_t n,
-                          mh_error *e) {
-        sd_bus_slot *slots[8] = {};
-        uint64_t usec = call_usec(sd), deadline = mh_now_usec() + usec;
-        prop_batch batch = {};
-        int r = 0;
-
-        assert(n <= ELEMENTSOF(slots));
-
-        for (size_t i = 0; i < n; i++) {
-                _cleanup_bus_message_ sd_bus_message *m = NULL;
-
-                calls[i].batch = &batch;
-                r = sd_bus_message_new_method_call(sd->bus, &m, SYSTEMD_DESTINATION, path,
-                                                   "org.freedesktop.DBus.Properties", "Get");
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "ss", calls[i].interface, calls[i].name);
-                if (r >= 0)
-                        r = sd_bus_call_async(sd->bus, &slots[i], m, on_prop_reply, &calls[i],
-                                              usec);
-                if (r < 0) {
-                        r = bus_fail(e, r, NULL, "cannot read unit properties");
-                        goto finish;
-                }
-                batch.pending++;
-        }
-
-        r = run_until(sd, &batch.done, deadline, e);
-        if (r == -ETIMEDOUT && !mh_error_is_set(e))
-                r = mh_error_set(e, r, "cannot read unit properties: systemd did not answer in "
-                                 "time");
-
-finish:
-        for (size_t i = 0; i < n; i++)
-                sd_bus_slot_unref(slots[i]);
-        return r < 0 ? r : 0;
-}
-
-static void prop_call_dispose(prop_call *calls, size_t n) {
-        for (size_t i = 0; i < n; i++) {
-                sd_bus_message_unref(calls[i].reply);
-                sd_bus_error_free(&calls[i].error);
-        }
-}
-
-/* The string inside a Get reply (a variant of s) into buf; "" if it holds none. */
-static int read_string(sd_bus_message *reply, char *buf, size_t size) {
-        const char *s = NULL;
-        int r;
-
-        buf[0] = '\0';
-        r = sd_bus_message_read(reply, "v", "s", &s);
-        if (r < 0)
-                return r;
-        snprintf(buf, size, "%s", strempty(s));
-        return 0;
-}
-
-/* The 16 bytes of a Get reply (a variant of ay) as 32 hex digits; "" if empty. */
-static int read_id128(sd_bus_message *reply, char buf[static 33]) {
-        const uint8_t *p = NULL;
-        size_t size = 0;
-        int r;
-
-        buf[0] = '\0';
-        r = sd_bus_message_enter_container(reply, 'v', "ay");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_read_array(reply, 'y', (const void **) &p, &size);
-        if (r < 0)
-                return r;
-        if (size == 16)
-                for (size_t i = 0; i < 16; i++)
-                        snprintf(buf + 2 * i, 3, "%02x", p[i]);
-        return sd_bus_message_exit_container(reply);
-}
-
-/* The interface that holds the Result property of unit's type, or NULL. */
-static const char *result_interface(const char *unit) {
-        static const struct {
-                const char *suffix;
-                const char *interface;
-        } table[] = {
-                { ".service", "org.freedesktop.systemd1.Service" },
-                { ".socket", "org.freedesktop.systemd1.Socket" },
-                { ".mount", "org.freedesktop.systemd1.Mount" },
-                { ".swap", "org.freedesktop.systemd1.Swap" },
-                { ".timer", "org.freedesktop.systemd1.Timer" },
-                { ".path", "org.freedesktop.systemd1.Path" },
-                { ".automount", "org.freedesktop.systemd1.Automount" },
-                { ".scope", "org.freedesktop.systemd1.Scope" },
-        };
-        const char *dot = strrchr(unit, '.');
-
-        for (size_t i = 0; dot && i < ELEMENTSOF(table); i++)
-                if (streq(dot, table[i].suffix))
-                        return table[i].interface;
-        return NULL;
-}
-
-static int get_unit_impl(mh_systemd *sd, const char *unit, mh_unit_state *ret, mh_error *e) {
-        prop_call calls[] = {
-                { .interface = UNIT_INTERFACE, .name = "LoadState" },
-                { .interface = UNIT_INTERFACE, .name = "ActiveState" },
-                { .interface = UNIT_INTERFACE, .name = "SubState" },
-                { .interface = UNIT_INTERFACE, .name = "InvocationID" },
-                { .interface = result_interface(unit), .name = "Result" },
-        };
-        size_t n = calls[4].interface ? 5 : 4;
-        _cleanup_free_ char *path = NULL;
-        mh_unit_state st = {};
-        char load_state[32] = "", what[300];
-        int r;
-
-        snprintf(what, sizeof(what), "cannot read the state of unit '%s'", unit);
-        r = sd_bus_path_encode(UNIT_PATH_PREFIX, unit, &path);
-        if (r < 0)
-                return mh_error_set(e, r, "%s: out of memory", what);
-
-        r = get_properties(sd, path, calls, n, e);
-        if (r < 0)
-                goto finish;
-
-        /* Result only exists for some unit types; the rest must be there. */
-        for (size_t i = 0; i < 4; i++)
-                if (calls[i].error.name) {
-                        r = bus_fail(e, -EIO, &calls[i].error, what);
-                        goto finish;
-                }
-
-        if ((r = read_string(calls[0].reply, load_state, sizeof(load_state))) < 0 ||
-            (r = read_string(calls[1].reply, st.active_state, sizeof(st.active_state))) < 0 ||
-            (r = read_string(calls[2].reply, st.sub_state, sizeof(st.sub_state))) < 0 ||
-            (r = read_id128(calls[3].reply, st.invocation_id)) < 0 ||
-            (n > 4 && calls[4].reply &&
-             (r = read_string(calls[4].reply, st.result, sizeof(st.result))) < 0)) {
-                r = mh_error_set(e, -MH_ERR_REMOTE, "%s: systemd sent an unexpected reply (%s)",
-                                 what, strerror(-r));
-                goto finish;
-        }
-
-        if (streq(load_state, "not-found") && streq(st.active_state, "inactive")) {
-                r = mh_error_set(e, -ENOENT, "unit '%s' does not exist", unit);
-                goto finish;
-        }
-        *ret = st;
-        r = 0;
-
-finish:
-        prop_call_dispose(calls, n);
-        return r;
-}
-
 /* --- journal ------------------------------------------------------------- */
 
 /* Append c (control characters as spaces) to buf unless it is full. */
@@ -420,7 +202,7 @@ static bool put_char(char *buf, size_t size, size_t *n, char c) {
  * The unit's last journal lines on one line, joined with " | ", cut to
  * JOURNAL_SHOWN_MAX bytes; "" if there are none or they cannot be read.
  */
-static void journal_tail(mh_systemd *sd, const char *unit, char *buf, size_t size) {
+void systemd_journal_tail(mh_systemd *sd, const char *unit, char *buf, size_t size) {
         _cleanup_free_ char *quoted = NULL, *command = NULL;
         mh_exec_options o = { .timeout_msec = 10000, .max_output = 64u << 10 };
         mh_exec_result res = {};
@@ -438,7 +220,7 @@ static void journal_tail(mh_systemd *sd, const char *unit, char *buf, size_t siz
         }
         r = mh_ssh_exec(sd->ssh, command, &o, &res, &e);
         if (r < 0 || res.exit_status != 0) {
-                mh_log(MH_LOG_DEBUG, hostname(sd), "cannot read the journal of '%s': %s", unit,
+                mh_log(MH_LOG_DEBUG, systemd_hostname(sd), "cannot read the journal of '%s': %s", unit,
                        r < 0 ? mh_error_message(&e, r) : strempty(res.err));
                 mh_exec_result_dispose(&res);
                 return;
@@ -489,10 +271,10 @@ static int subscribe(mh_systemd *sd, mh_error *e) {
         r = sd_bus_match_signal(sd->bus, NULL, SYSTEMD_DESTINATION, SYSTEMD_PATH,
                                 MANAGER_INTERFACE, "JobRemoved", on_job_removed, sd);
         if (r < 0)
-                return bus_fail(e, r, NULL, "cannot watch systemd's jobs");
-        r = call_manager(sd, "Subscribe", call_usec(sd), NULL, &be, NULL);
+                return systemd_bus_fail(e, r, NULL, "cannot watch systemd's jobs");
+        r = call_manager(sd, "Subscribe", systemd_call_usec(sd), NULL, &be, NULL);
         if (r < 0)
-                return bus_fail(e, r, &be, "cannot subscribe to systemd's jobs");
+                return systemd_bus_fail(e, r, &be, "cannot subscribe to systemd's jobs");
         sd->subscribed = true;
         return 0;
 }
@@ -510,9 +292,9 @@ static int job_failed(mh_systemd *sd, job_kind kind, const char *unit, const cha
                                     "the %s job of unit '%s' was canceled (another job replaced it)",
                                     verb, unit);
 
-        if (get_unit_impl(sd, unit, &st, &ignored) < 0)
+        if (systemd_get_unit_impl(sd, unit, &st, &ignored) < 0)
                 st.result[0] = '\0';
-        journal_tail(sd, unit, journal, sizeof(journal));
+        systemd_journal_tail(sd, unit, journal, sizeof(journal));
 
         if (streq(result, "failed") && st.result[0])
                 return mh_error_set(e, -MH_ERR_COMMAND, "unit '%s' failed to %s (result: %s)%s%s",
@@ -552,7 +334,7 @@ static int job_refused(job_kind kind, const char *unit, int r, const sd_bus_erro
                                     message);
         }
         snprintf(what, sizeof(what), "cannot %s unit '%s'", jobs[kind].verb, unit);
-        return bus_fail(e, r, be, what);
+        return systemd_bus_fail(e, r, be, what);
 }
 
 static int run_job(mh_systemd *sd, job_kind kind, const char *unit, unsigned timeout_msec,
@@ -568,7 +350,7 @@ static int run_job(mh_systemd *sd, job_kind kind, const char *unit, unsigned tim
                 timeout_msec = JOB_TIMEOUT_MSEC_DEFAULT;
         deadline = start + (uint64_t) timeout_msec * 1000u;
 
-        r = drain(sd, e);
+        r = systemd_drain(sd, e);
         if (r < 0)
                 return r;
         r = subscribe(sd, e);
@@ -588,7 +370,7 @@ static int run_job(mh_systemd *sd, job_kind kind, const char *unit, unsigned tim
         sd->job_path = path;
         sd->job_done = false;
         sd->job_result[0] = '\0';
-        r = run_until(sd, &sd->job_done, deadline, e);
+        r = systemd_run_until(sd, &sd->job_done, deadline, e);
         sd->job_path = NULL;
         if (r == -ETIMEDOUT && !mh_error_is_set(e)) {
                 snprintf(seconds, sizeof(seconds), "%.3g s", timeout_msec / 1000.0);
@@ -601,7 +383,7 @@ static int run_job(mh_systemd *sd, job_kind kind, const char *unit, unsigned tim
         if (r < 0)
                 return r;
 
-        mh_log(MH_LOG_DEBUG, hostname(sd), "%s '%s': %s in %.1f ms", jobs[kind].method, unit,
+        mh_log(MH_LOG_DEBUG, systemd_hostname(sd), "%s '%s': %s in %.1f ms", jobs[kind].method, unit,
                sd->job_result, (double) (mh_now_usec() - start) / 1000.0);
         if (!streq(sd->job_result, "done"))
                 return job_failed(sd, kind, unit, sd->job_result, e);
@@ -618,7 +400,7 @@ static int job(mh_systemd *sd, job_kind kind, const char *unit, unsigned timeout
                                     jobs[kind].verb);
         r = run_job(sd, kind, unit, timeout_msec, &e);
         if (r < 0)
-                return fail(r, &e, error);
+                return systemd_fail(r, &e, error);
         return 0;
 }
 
@@ -700,14 +482,14 @@ static int open_impl(mh_ssh *s, mh_systemd **ret, mh_error *e) {
         r = sd_bus_set_fd(sd->bus, fd, fd);
         if (r < 0) {
                 close(fd);
-                r = bus_fail(e, r, NULL, "cannot set up the D-Bus connection");
+                r = systemd_bus_fail(e, r, NULL, "cannot set up the D-Bus connection");
                 goto fail;
         }
         if ((r = sd_bus_set_bus_client(sd->bus, 1)) < 0 ||
             (r = sd_bus_negotiate_fds(sd->bus, 0)) < 0 ||
             (r = sd_bus_set_description(sd->bus, mh_host_config_hostname(host))) < 0 ||
             (r = sd_bus_start(sd->bus)) < 0) {
-                r = bus_fail(e, r, NULL, "cannot set up the D-Bus connection");
+                r = systemd_bus_fail(e, r, NULL, "cannot set up the D-Bus connection");
                 goto fail;
         }
 
@@ -715,7 +497,7 @@ static int open_impl(mh_ssh *s, mh_systemd **ret, mh_error *e) {
         r = sd_bus_call_method(sd->bus, SYSTEMD_DESTINATION, SYSTEMD_PATH,
                                "org.freedesktop.DBus.Peer", "Ping", &be, NULL, NULL);
         if (r < 0) {
-                r = bus_fail(e, r, &be, "cannot reach systemd over D-Bus");
+                r = systemd_bus_fail(e, r, &be, "cannot reach systemd over D-Bus");
                 goto fail;
         }
 
@@ -738,7 +520,7 @@ int mh_systemd_open(mh_ssh *s, mh_systemd **ret, mh_error *error) {
                 return mh_error_set(error, -EINVAL, "mh_systemd_open: invalid argument");
         r = open_impl(s, ret, &e);
         if (r < 0)
-                return fail(r, &e, error);
+                return systemd_fail(r, &e, error);
         return 0;
 }
 
@@ -788,9 +570,9 @@ int mh_systemd_kill_unit(mh_systemd *sd, const char *unit, int signal, mh_error 
         if (!sd || !unit || !*unit || signal <= 0 || signal >= _NSIG)
                 return mh_error_set(error, -EINVAL, "mh_systemd_kill_unit: invalid argument");
 
-        r = drain(sd, &e);
+        r = systemd_drain(sd, &e);
         if (r >= 0)
-                r = call_manager(sd, "KillUnit", call_usec(sd), NULL, &be, "ssi", unit, "all",
+                r = call_manager(sd, "KillUnit", systemd_call_usec(sd), NULL, &be, "ssi", unit, "all",
                                  (int32_t) signal);
         if (r < 0) {
                 if (sd_bus_error_has_name(&be, "org.freedesktop.systemd1.NoSuchUnit"))
@@ -801,97 +583,11 @@ int mh_systemd_kill_unit(mh_systemd *sd, const char *unit, int signal, mh_error 
                 else {
                         snprintf(what, sizeof(what), "cannot send signal %d to unit '%s'", signal,
                                  unit);
-                        r = bus_fail(&e, r, &be, what);
+                        r = systemd_bus_fail(&e, r, &be, what);
                 }
-                return fail(r, &e, error);
+                return systemd_fail(r, &e, error);
         }
-        mh_log(MH_LOG_DEBUG, hostname(sd), "KillUnit '%s' signal %d", unit, signal);
-        return 0;
-}
-
-int mh_systemd_get_unit(mh_systemd *sd, const char *unit, mh_unit_state *ret, mh_error *error) {
-        mh_error e = MH_ERROR_INIT;
-        mh_unit_state st;
-        int r;
-
-        if (!sd || !unit || !*unit || !ret)
-                return mh_error_set(error, -EINVAL, "mh_systemd_get_unit: invalid argument");
-        r = drain(sd, &e);
-        if (r >= 0)
-                r = get_unit_impl(sd, unit, &st, &e);
-        if (r < 0)
-                return fail(r, &e, error);
-        mh_log(MH_LOG_DEBUG, hostname(sd), "unit '%s': %s/%s result %s", unit, st.active_state,
-               st.sub_state, st.result[0] ? st.result : "-");
-        *ret = st;
-        return 0;
-}
-
-/* Sleep usec; true when cancel_fd became readable meanwhile. */
-static bool sleep_or_cancel(mh_systemd *sd, uint64_t usec) {
-        struct pollfd p = { .fd = sd->cancel_fd, .events = POLLIN };
-
-        if (sd->cancel_fd <= 0) {
-                usleep((useconds_t) usec);
-                return false;
-        }
-        return poll(&p, 1, (int) ((usec + 999) / 1000)) > 0 && (p.revents & POLLIN);
-}
-
-static int wait_active_impl(mh_systemd *sd, const char *unit, unsigned timeout_msec,
-                            mh_error *e) {
-        uint64_t deadline = mh_now_usec() + (uint64_t) timeout_msec * 1000u;
-        uint64_t interval = WAIT_POLL_MIN_USEC;
-        char journal[JOURNAL_SHOWN_MAX + 1];
-        mh_unit_state st;
-        int r;
-
-        for (;;) {
-                uint64_t now;
-
-                r = get_unit_impl(sd, unit, &st, e);
-                if (r < 0)
-                        return r;
-                if (streq(st.active_state, "active"))
-                        return 0;
-                if (streq(st.active_state, "failed")) {
-                        journal_tail(sd, unit, journal, sizeof(journal));
-                        return mh_error_set(e, -MH_ERR_COMMAND, "unit '%s' failed (result: %s)%s%s",
-                                            unit, st.result[0] ? st.result : "unknown",
-                                            journal[0] ? ": " : "", journal);
-                }
-                now = mh_now_usec();
-                if (now >= deadline)
-                        return mh_error_set(e, -ETIMEDOUT,
-                                            "unit '%s' did not become active within %.3g s "
-                                            "(it is %s/%s)",
-                                            unit, timeout_msec / 1000.0, st.active_state,
-                                            st.sub_state);
-                if (interval > deadline - now)
-                        interval = deadline - now;
-                if (sleep_or_cancel(sd, interval))
-                        return mh_error_set(e, -ECANCELED,
-                                            "cancelled: waiting for unit '%s' to become active",
-                                            unit);
-                if (interval < WAIT_POLL_MAX_USEC)
-                        interval *= 2;
-        }
-}
-
-int mh_systemd_wait_active(mh_systemd *sd, const char *unit, unsigned timeout_msec,
-                           mh_error *error) {
-        mh_error e = MH_ERROR_INIT;
-        int r;
-
-        if (!sd || !unit || !*unit)
-                return mh_error_set(error, -EINVAL, "mh_systemd_wait_active: invalid argument");
-        if (timeout_msec == 0)
-                timeout_msec = JOB_TIMEOUT_MSEC_DEFAULT;
-        r = drain(sd, &e);
-        if (r >= 0)
-                r = wait_active_impl(sd, unit, timeout_msec, &e);
-        if (r < 0)
-                return fail(r, &e, error);
+        mh_log(MH_LOG_DEBUG, systemd_hostname(sd), "KillUnit '%s' signal %d", unit, signal);
         return 0;
 }
 
@@ -904,21 +600,21 @@ int mh_systemd_system_state(mh_systemd *sd, char *buf, size_t size, mh_error *er
         if (!sd || !buf || size == 0)
                 return mh_error_set(error, -EINVAL, "mh_systemd_system_state: invalid argument");
 
-        r = drain(sd, &e);
+        r = systemd_drain(sd, &e);
         if (r >= 0)
-                r = get_properties(sd, SYSTEMD_PATH, &call, 1, &e);
+                r = systemd_get_properties(sd, SYSTEMD_PATH, &call, 1, &e);
         if (r >= 0 && call.error.name)
-                r = bus_fail(&e, -EIO, &call.error, "cannot read the system state");
-        if (r >= 0 && (r = read_string(call.reply, state, sizeof(state))) < 0)
+                r = systemd_bus_fail(&e, -EIO, &call.error, "cannot read the system state");
+        if (r >= 0 && (r = systemd_read_string(call.reply, state, sizeof(state))) < 0)
                 r = mh_error_set(&e, -MH_ERR_REMOTE,
                                  "cannot read the system state: unexpected reply (%s)",
                                  strerror(-r));
         if (r >= 0 && strlen(state) >= size)
                 r = mh_error_set(&e, -ENOBUFS, "the system state '%s' does not fit in %zu bytes",
                                  state, size);
-        prop_call_dispose(&call, 1);
+        systemd_prop_call_dispose(&call, 1);
         if (r < 0)
-                return fail(r, &e, error);
+                return systemd_fail(r, &e, error);
         snprintf(buf, size, "%s", state);
         return 0;
 }
@@ -931,16 +627,16 @@ int mh_systemd_daemon_reload(mh_systemd *sd, mh_error *error) {
 
         if (!sd)
                 return mh_error_set(error, -EINVAL, "mh_systemd_daemon_reload: invalid argument");
-        r = drain(sd, &e);
+        r = systemd_drain(sd, &e);
         if (r >= 0) {
                 /* systemd answers once the reload is complete. */
-                r = call_manager(sd, "Reload", call_usec(sd), NULL, &be, NULL);
+                r = call_manager(sd, "Reload", systemd_call_usec(sd), NULL, &be, NULL);
                 if (r < 0)
-                        r = bus_fail(&e, r, &be, "cannot reload systemd's configuration");
+                        r = systemd_bus_fail(&e, r, &be, "cannot reload systemd's configuration");
         }
         if (r < 0)
-                return fail(r, &e, error);
-        mh_log(MH_LOG_DEBUG, hostname(sd), "daemon-reload in %.1f ms",
+                return systemd_fail(r, &e, error);
+        mh_log(MH_LOG_DEBUG, systemd_hostname(sd), "daemon-reload in %.1f ms",
                (double) (mh_now_usec() - start) / 1000.0);
         return 0;
 }
@@ -952,16 +648,16 @@ int mh_systemd_reset_failed_unit(mh_systemd *sd, const char *unit, mh_error *err
 
         if (!sd || !unit)
                 return mh_error_set(error, -EINVAL, "mh_systemd_reset_failed_unit: invalid argument");
-        r = drain(sd, &e);
+        r = systemd_drain(sd, &e);
         if (r >= 0) {
-                r = call_manager(sd, "ResetFailedUnit", call_usec(sd), NULL, &be, "s", unit);
+                r = call_manager(sd, "ResetFailedUnit", systemd_call_usec(sd), NULL, &be, "s", unit);
                 /* A unit that is not loaded has nothing to reset. */
                 if (r < 0 && sd_bus_error_has_name(&be, "org.freedesktop.systemd1.NoSuchUnit"))
                         r = 0;
                 if (r < 0)
-                        r = bus_fail(&e, r, &be, "cannot reset the failed state of the unit");
+                        r = systemd_bus_fail(&e, r, &be, "cannot reset the failed state of the unit");
         }
         if (r < 0)
-                return fail(r, &e, error);
+                return systemd_fail(r, &e, error);
         return 0;
 }

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "artifacts-script.h" /* artifacts_script[], made from src/mhtest/artifacts.sh */
 #include "mhtest.h"
 #include "util.h"
 
@@ -18,6 +19,7 @@
 #define LISTING_MAX   ((size_t) 1 << 20)   /* bytes of the list of the host's files */
 #define JOURNAL_MAX   ((size_t) 64 << 20)  /* bytes of journal.log */
 #define COMPONENT_MAX 128                  /* bytes kept of a test, topology or host name */
+#define LINKS_MAX     100                  /* symbolic links named in errors.log */
 
 /* --- local paths ----------------------------------------------------------- */
 
@@ -248,8 +250,8 @@ static int collect_journal(collector *c, mh_ssh *s, uint64_t since_usec) {
         return k;
 }
 
-/* The shell command that lists the files the host's artifacts: globs match as
- * "SIZE PATH\0" entries, or NULL when memory runs out. */
+/* The shell command that lists what the host's artifacts: globs match (see
+ * artifacts.sh), or NULL when memory runs out. */
 static char *listing_command(const mh_host_config *hc) {
         _cleanup_free_ char *command = NULL;
         size_t size = 0;
@@ -258,9 +260,7 @@ static char *listing_command(const mh_host_config *hc) {
 
         if (!f)
                 return NULL;
-        /* Each glob goes in quoted and is expanded unquoted with IFS empty: pathname
-         * expansion only, no splitting, no command substitution. */
-        fputs("IFS=; for p in", f);
+        fputs("sh -s list", f);
         for (size_t i = 0; ok && i < mh_host_config_n_artifacts(hc); i++) {
                 _cleanup_free_ char *quoted = NULL;
 
@@ -268,21 +268,60 @@ static char *listing_command(const mh_host_config *hc) {
                 if (ok)
                         fprintf(f, " %s", quoted);
         }
-        /* A relative match gets "./" so that find never takes it for an option. */
-        fprintf(f,
-                "; do for f in $p; do case $f in /*) ;; *) f=./$f ;; esac; "
-                "[ -e \"$f\" ] && find \"$f\" -type f -printf '%%s %%p\\0'; "
-                "done; done | head -c %zu",
-                LISTING_MAX);
+        fprintf(f, " | head -c %zu", LISTING_MAX);
         if (fclose(f) != 0 || !ok)
                 return NULL;
         return TAKE_PTR(command);
 }
 
+/*
+ * Read the regular file at remote (as listed) into *ret: through
+ * artifacts.sh, which refuses it when what it opened is not the regular
+ * file at that path, reached through no symbolic link, whatever changed
+ * since the listing.  A refusal or a failure is noted, and is 0 with *ret
+ * left NULL.
+ */
+static int read_remote(collector *c, mh_ssh *s, const char *remote, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *quoted = NULL, *command = NULL;
+        mh_exec_options options = {
+                .input = artifacts_script,
+                .input_size = sizeof(artifacts_script) - 1,
+                .max_output = FILE_SIZE_MAX,
+        };
+        mh_exec_result result = { 0 };
+        mh_error e = MH_ERROR_INIT;
+        char line[256];
+        int k;
+
+        if (mh_shell_quote(remote, &quoted) < 0 ||
+            asprintf(&command, "sh -s read %s", quoted) < 0) {
+                command = NULL;
+                return mh_error_oom(c->error);
+        }
+        k = mh_ssh_exec(s, command, &options, &result, &e);
+        if (k == -EFBIG)
+                return note(c, "%s: not collected, it grew over the limit of %zu bytes", remote,
+                            FILE_SIZE_MAX);
+        if (k < 0)
+                return note(c, "%s: %s", remote, e.message);
+        if (result.exit_status == 0) {
+                *ret = TAKE_PTR(result.out);
+                *ret_size = result.out_size;
+        } else if (result.exit_status == 3)
+                k = note(c, "%s: not collected, %s", remote, first_line(result.err, line));
+        else {
+                char why[MH_EXEC_SUMMARY_SIZE];
+
+                k = note(c, "%s: cannot read it: %s", remote,
+                         mh_exec_result_summary(&result, why, sizeof(why)));
+        }
+        mh_exec_result_dispose(&result);
+        return k;
+}
+
 static int collect_file(collector *c, mh_ssh *s, const char *remote, uint64_t size) {
         _cleanup_free_ char *relative = NULL, *path = NULL, *data = NULL;
-        mh_error e = MH_ERROR_INIT;
-        size_t n;
+        size_t n = 0;
         int k;
 
         if (size > FILE_SIZE_MAX)
@@ -296,9 +335,9 @@ static int collect_file(collector *c, mh_ssh *s, const char *remote, uint64_t si
                 return mh_error_oom(c->error);
         if (k < 0)
                 return note(c, "%s: not collected, it cannot be kept under its own path", remote);
-        k = mh_ssh_read_file(s, remote, FILE_SIZE_MAX, &data, &n, &e);
-        if (k < 0)
-                return note(c, "%s: %s", remote, e.message);
+        k = read_remote(c, s, remote, &data, &n);
+        if (k < 0 || !data)
+                return k;
         c->bytes += n;
 
         /* Text (no NUL) is written without the secrets; binary files as they are. */
@@ -326,14 +365,40 @@ static bool listed_before(char *const *list, size_t n, const char *entry) {
         return false;
 }
 
-/* Fetch the files the host's artifacts: globs match, up to FILES_MAX. */
+/* Note the symbolic link of a listing's "L PATH" (kind 'L') or "T LINK" entry: once
+ * each, and the first LINKS_MAX by name. */
+static int note_link(collector *c, char kind, char *path, char **noted, size_t *n_noted) {
+        if (*n_noted > LINKS_MAX || listed_before(noted, *n_noted, path))
+                return 0;
+        if (*n_noted == LINKS_MAX) {
+                (*n_noted)++;
+                return note(c,
+                            "more than %d symbolic links where the artifacts: globs look, none "
+                            "was followed",
+                            LINKS_MAX);
+        }
+        noted[(*n_noted)++] = path;
+        if (kind == 'L')
+                return note(c, "%s: not collected, a symbolic link (not followed)", path);
+        return note(c,
+                    "%s: a symbolic link to a directory, not followed: nothing under it was "
+                    "collected",
+                    path);
+}
+
+/* Fetch the regular files the host's artifacts: globs match, up to FILES_MAX, and note the
+ * symbolic links, which are not followed. */
 static int collect_files(collector *c, mh_ssh *s, const mh_host_config *hc) {
         _cleanup_free_ char *command = NULL;
-        _cleanup_free_ char **seen = NULL;
-        mh_exec_options options = { .max_output = LISTING_MAX + 4096 };
+        _cleanup_free_ char **seen = NULL, **noted = NULL;
+        mh_exec_options options = {
+                .input = artifacts_script,
+                .input_size = sizeof(artifacts_script) - 1,
+                .max_output = LISTING_MAX + 4096,
+        };
         mh_exec_result result = { 0 };
         mh_error e = MH_ERROR_INIT;
-        size_t n_seen = 0;
+        size_t n_seen = 0, n_noted = 0;
         char line[256];
         int k = 0;
 
@@ -341,7 +406,8 @@ static int collect_files(collector *c, mh_ssh *s, const mh_host_config *hc) {
                 return 0;
         command = listing_command(hc);
         seen = calloc(FILES_MAX, sizeof(*seen));
-        if (!command || !seen)
+        noted = calloc(LINKS_MAX, sizeof(*noted));
+        if (!command || !seen || !noted)
                 return mh_error_oom(c->error);
         k = mh_ssh_exec(s, command, &options, &result, &e);
         if (k < 0)
@@ -351,7 +417,8 @@ static int collect_files(collector *c, mh_ssh *s, const mh_host_config *hc) {
         if (k >= 0 && result.out_size >= LISTING_MAX)
                 k = note(c, "listing the artifacts: the list was cut at %zu bytes", LISTING_MAX);
 
-        /* "SIZE PATH\0" entries; one cut short at the end is dropped. */
+        /* "F SIZE PATH\0", "L PATH\0" and "T LINK\0" entries; one cut short at the end is
+         * dropped. */
         for (size_t at = 0; k >= 0 && at < result.out_size;) {
                 char *entry = result.out + at;
                 char *end = memchr(entry, '\0', result.out_size - at);
@@ -361,6 +428,15 @@ static int collect_files(collector *c, mh_ssh *s, const mh_host_config *hc) {
                 if (!end)
                         break;
                 at = (size_t) (end - result.out) + 1;
+                if (end - entry < 3 || entry[1] != ' ')
+                        continue;
+                if (entry[0] == 'L' || entry[0] == 'T') {
+                        k = note_link(c, entry[0], entry + 2, noted, &n_noted);
+                        continue;
+                }
+                if (entry[0] != 'F')
+                        continue;
+                entry += 2;
                 size = strtoull(entry, &path, 10);
                 if (path == entry || *path != ' ' || !*++path || listed_before(seen, n_seen, path))
                         continue;

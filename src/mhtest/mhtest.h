@@ -137,9 +137,10 @@ int report_close(report *r, bool interrupted, mh_error *error);
 
 /*
  * Collect one host's artifacts of one test into
- * DIR/<topology>/<test>/<host>/: the files matching the host's
- * `artifacts:` globs (directories: the files below them) under their
- * absolute path (DIR/.../<host>/var/log/x.log), the journal since
+ * DIR/<topology>/<test>/<host>/: the regular files matching the host's
+ * `artifacts:` globs (directories: the regular files below them) under
+ * their absolute path (DIR/.../<host>/var/log/x.log), never through a
+ * symbolic link (the links are noted in errors.log), the journal since
  * since_realtime_usec (journal.log) and the commands run on it during the
  * test (commands.log, given as text).  Secrets listed in secrets (a
  * NULL-terminated list, may be NULL) are replaced by "********" in what is

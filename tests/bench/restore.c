@@ -17,6 +17,7 @@
  *     tests/lab/exec tests/bench/restore [--skip-db] [--skip-parallel]
  */
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -34,7 +35,8 @@
 #include "bench.h"
 
 #define COMMAND_TIMEOUT 900 /* s: a full restore or a dump of 200 MB on a busy machine */
-#define MAX_RUNS        5
+#define MAX_RUNS        20
+#define NONE_RUNS       20 /* no-change restores, each beside a bare round trip and a walk */
 #define MAX_HOSTS       64
 #define MIB             (1024.0 * 1024.0)
 #define CPU_MIN_TICKS   20 /* fewer in a figure: no CPU share shown */
@@ -65,6 +67,7 @@ typedef struct figure {
         double samples[MAX_RUNS];
         size_t n;
         unsigned long long cpu_busy, cpu_total; /* clock ticks of all CPUs */
+        unsigned long long host_usec;           /* CPU time of the lab's hosts */
         unsigned unchanged;
         unsigned restores; /* 0: not a restore */
 } figure;
@@ -72,7 +75,7 @@ typedef struct figure {
 /* A sample being timed. */
 typedef struct stopwatch {
         double start;
-        unsigned long long busy, total;
+        unsigned long long busy, total, host_usec;
 } stopwatch;
 
 typedef struct bench {
@@ -81,7 +84,7 @@ typedef struct bench {
 
         size_t files_count;
         unsigned long long files_bytes;
-        figure files_backup, files_none, files_one, files_full;
+        figure files_backup, files_bare, files_walk, files_none, files_one, files_full;
 
         bool db_ran;
         unsigned long long db_bytes;
@@ -145,8 +148,65 @@ static void cpu_ticks(unsigned long long *ret_busy, unsigned long long *ret_tota
         *ret_busy = total - v[3] - v[4]; /* less idle and iowait */
 }
 
+/* Whether the process pid runs in a lab host: its cgroup (any hierarchy)
+ * is under /mhc-lab/NAME, as tests/lab/up puts each host. */
+static bool in_lab_host(const char *pid) {
+        char path[300], line[512];
+        bool found = false;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%s/cgroup", pid);
+        f = fopen(path, "re");
+        while (f && !found && fgets(line, sizeof(line), f))
+                found = strstr(line, ":/mhc-lab/") != NULL;
+        if (f)
+                fclose(f);
+        return found;
+}
+
+/*
+ * The CPU time the lab's hosts have spent so far, in usec: of each process
+ * in them, its own and that of its children it has waited for (so that
+ * what ended since the last look counts, in its parent).  The resolution
+ * is the kernel's clock tick; summed over samples, it evens out.
+ */
+static unsigned long long hosts_cpu_usec(void) {
+        static long tick;
+        unsigned long long sum = 0;
+        struct dirent *d;
+        DIR *proc = opendir("/proc");
+
+        if (!tick)
+                tick = sysconf(_SC_CLK_TCK);
+        while (proc && (d = readdir(proc))) {
+                unsigned long long utime, stime, cutime, cstime;
+                char path[300], text[1024], *close_paren;
+                FILE *f;
+
+                if (d->d_name[0] < '0' || d->d_name[0] > '9' || !in_lab_host(d->d_name))
+                        continue;
+                snprintf(path, sizeof(path), "/proc/%s/stat", d->d_name);
+                f = fopen(path, "re");
+                if (!f)
+                        continue;
+                close_paren = fgets(text, sizeof(text), f) ? strrchr(text, ')') : NULL;
+                fclose(f);
+                /* after "pid (comm)": state and 10 fields, then the four times */
+                if (close_paren && sscanf(close_paren + 2,
+                                          "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+                                          "%llu %llu %llu %llu",
+                                          &utime, &stime, &cutime, &cstime) == 4)
+                        sum += (utime + stime + cutime + cstime) * 1000000ULL /
+                               (unsigned long long) tick;
+        }
+        if (proc)
+                closedir(proc);
+        return sum;
+}
+
 static void stopwatch_start(stopwatch *w) {
         cpu_ticks(&w->busy, &w->total);
+        w->host_usec = hosts_cpu_usec();
         w->start = now_msec();
 }
 
@@ -156,6 +216,7 @@ static void stopwatch_stop(const stopwatch *w, figure *f) {
         unsigned long long busy, total;
 
         cpu_ticks(&busy, &total);
+        f->host_usec += hosts_cpu_usec() - w->host_usec;
         assert(f->n < MAX_RUNS);
         f->samples[f->n++] = msec;
         f->cpu_busy += busy - w->busy;
@@ -358,6 +419,24 @@ static int time_restore(figure *f, mh_host **hosts, size_t n, bool parallel, con
         return r;
 }
 
+/* Time command on h's own session; it must print nothing. */
+static int time_command(figure *f, mh_host *h, const char *command) {
+        char *out = NULL;
+        stopwatch w;
+        int r;
+
+        stopwatch_start(&w);
+        r = remote(h, command, &out);
+        if (r >= 0)
+                stopwatch_stop(&w, f);
+        if (r >= 0 && out && *out) {
+                fprintf(stderr, "restore: '%s' printed '%.80s'\n", command, out);
+                r = -EBADMSG;
+        }
+        free(out);
+        return r;
+}
+
 /* Drop backup from h if it holds it; for the clean-up. */
 static void drop_backup(mh_host *h, const char *backup) {
         mh_error e = MH_ERROR_INIT;
@@ -432,8 +511,21 @@ static int bench_files(bench *b) {
                 (double) b->files_bytes / MIB, (now_msec() - t0) / 1000.0);
 
         r = time_backup(&b->files_backup, &h, 1, FILES_BACKUP);
-        for (unsigned i = 0; r >= 0 && !interrupted && i < 5; i++)
-                r = time_restore(&b->files_none, &h, 1, false, FILES_BACKUP, NULL, SKIP_FILES);
+        /* Side by side: a bare round trip, the walk that a no-change restore
+         * cannot avoid (one find over the same tree, nothing newer than a
+         * stamp made now), and the restore. */
+        if (r >= 0)
+                r = remote(h, "touch /run/mhc-bench-stamp", NULL);
+        for (unsigned i = 0; r >= 0 && !interrupted && i < NONE_RUNS; i++) {
+                r = time_command(&b->files_bare, h, "true");
+                if (r >= 0)
+                        r = time_command(&b->files_walk, h,
+                                         "find " FILES_DIR " -newercm /run/mhc-bench-stamp "
+                                         "-print -quit");
+                if (r >= 0)
+                        r = time_restore(&b->files_none, &h, 1, false, FILES_BACKUP, NULL,
+                                         SKIP_FILES);
+        }
         for (unsigned i = 0; r >= 0 && !interrupted && i < 5; i++) {
                 r = remote(h, "printf x >>" FILES_DIR "/d0/f000", NULL);
                 if (r >= 0)
@@ -451,7 +543,8 @@ out:
                            "systemctl stop " FILES_UNIT " 2>/dev/null; "
                            "rm -f " FILES_UNIT_DIR "/" FILES_UNIT "; systemctl daemon-reload; "
                            "systemctl reset-failed " FILES_UNIT " 2>/dev/null; "
-                           "rm -rf " FILES_DIR " && ! test -e " FILES_UNIT_DIR "/" FILES_UNIT,
+                           "rm -rf " FILES_DIR " /run/mhc-bench-stamp && ! test -e " FILES_UNIT_DIR
+                           "/" FILES_UNIT,
                            NULL);
                 if (k < 0 && r >= 0)
                         r = k;
@@ -706,7 +799,8 @@ static void print_figure(figure *f) {
         if (f->cpu_total >= CPU_MIN_TICKS)
                 snprintf(cpu, sizeof(cpu), "%.0f%%",
                          100.0 * (double) f->cpu_busy / (double) f->cpu_total);
-        printf("  %-44s %4zu %12.1f %19s %5s", f->what, f->n, m, range, cpu);
+        printf("  %-44s %4zu %12.1f %19s %5s %9.1f", f->what, f->n, m, range, cpu,
+               (double) f->host_usec / 1000.0 / (double) f->n);
         if (f->restores > 0)
                 printf(" %7u/%u", f->unchanged, f->restores);
         printf("\n");
@@ -729,9 +823,23 @@ static void print_ratio(const char *what, double r, const char *target, bool met
         printf("\n");
 }
 
+/* The least wall time f could take when the hosts' CPU work is the bound:
+ * their CPU time spread over every CPU of the machine. */
+static void print_floor(figure *f) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        double host_msec;
+
+        if (f->n == 0 || cpus <= 0)
+                return;
+        host_msec = (double) f->host_usec / 1000.0 / (double) f->n;
+        printf("  %-44s %4s %12.1f   (hosts' CPU %.1f ms / %ld CPUs; measured %.1f: %.2fx)\n",
+               "  CPU-bound floor of the line above", "", host_msec / (double) cpus, host_msec,
+               cpus, median_of(f), median_of(f) / (host_msec / (double) cpus));
+}
+
 static void print_header(void) {
-        printf("  %-44s %4s %12s %19s %5s %9s\n", "what", "runs", "median ms", "min..max ms", "cpu",
-               "unchanged");
+        printf("  %-44s %4s %12s %19s %5s %9s %9s\n", "what", "runs", "median ms", "min..max ms",
+               "cpu", "hosts ms", "unchanged");
 }
 
 static void print_results(bench *b, bool skip_db, bool skip_parallel) {
@@ -739,17 +847,24 @@ static void print_results(bench *b, bool skip_db, bool skip_parallel) {
 
         printf("\nrestore: one run on the lab; medians in ms; \"cpu\": how busy the machine's "
                "%ld CPUs\nwere during the timed calls (the lab's hosts run on them); "
-               "\"unchanged\": host restores\nthat found nothing to restore (from the "
-               "library's debug log)\n",
+               "\"hosts ms\": the CPU time\nthe lab's hosts spent per run (all their "
+               "processes, at the kernel's clock tick);\n\"unchanged\": host restores "
+               "that found nothing to restore (from the library's\ndebug log)\n",
                sysconf(_SC_NPROCESSORS_ONLN));
 
         printf("\n1. systemd host server: %zu files, %.1f MiB in %s, service %s\n", b->files_count,
                (double) b->files_bytes / MIB, FILES_DIR, FILES_UNIT);
         print_header();
         print_figure(&b->files_backup);
+        print_figure(&b->files_bare);
+        print_figure(&b->files_walk);
         print_figure(&b->files_none);
         print_figure(&b->files_one);
         print_figure(&b->files_full);
+        r = ratio(&b->files_none, &b->files_bare);
+        print_ratio("restore after no change / bare round trip", r, "<= 1.5x", r <= 1.5);
+        print_ratio("restore after no change / the walk alone", ratio(&b->files_none, &b->files_walk),
+                    NULL, false);
         r = ratio(&b->files_full, &b->files_none);
         print_ratio("full restore / restore after no change", r, ">= 20x", r >= 20);
         print_ratio("full restore / restore after one change", ratio(&b->files_full, &b->files_one),
@@ -784,12 +899,14 @@ static void print_results(bench *b, bool skip_db, bool skip_parallel) {
                 print_figure(&b->par_seq);
                 r = ratio(&b->par_all, &b->par_one);
                 print_ratio("all in parallel / one host", r, "<= 2x", r <= 2);
+                print_floor(&b->par_all);
                 print_ratio("all one after the other / all in parallel",
                             ratio(&b->par_seq, &b->par_all), NULL, false);
                 print_figure(&b->par_one_clean);
                 print_figure(&b->par_all_clean);
                 r = ratio(&b->par_all_clean, &b->par_one_clean);
                 print_ratio("no change: all in parallel / one host", r, "<= 2x", r <= 2);
+                print_floor(&b->par_all_clean);
         } else
                 printf("\n3. parallel: %s\n", skip_parallel ? "skipped" : "not run");
 }
@@ -824,6 +941,8 @@ int main(int argc, char **argv) {
                 .n_files = 5000,
                 .mb = 200,
                 .files_backup = { .what = "backup (mh_host_backup)" },
+                .files_bare = { .what = "bare round trip (`true`, same session)" },
+                .files_walk = { .what = "the walk alone (one `find` of the tree)" },
                 .files_none = { .what = "restore after no change" },
                 .files_one = { .what = "restore after one changed file" },
                 .files_full = { .what = "full restore (options.full = 1)" },

@@ -9,8 +9,9 @@
 
 #include <mhc/ssh.h>
 
-/* Run a shell command on the lab host name over a session of our own; its exit status. */
-static inline int on_host(const char *name, const char *command) {
+/* Run a shell command on the lab host name over a session of our own; its exit status,
+ * and its standard output in *ret_out unless ret_out is NULL. */
+static inline int on_host_output(const char *name, const char *command, char **ret_out) {
         mh_config *config = NULL;
         mh_error e = MH_ERROR_INIT;
         const mh_host_config *host = lab_config_one(name, NULL, &config, &e);
@@ -22,10 +23,19 @@ static inline int on_host(const char *name, const char *command) {
         ck_assert_msg(mh_ssh_connect(host, &s, &e) >= 0, "%s", e.message);
         ck_assert_msg(mh_ssh_exec(s, command, NULL, &res, &e) >= 0, "%s", e.message);
         status = res.exit_status;
+        if (ret_out) {
+                *ret_out = res.out;
+                res.out = NULL;
+        }
         mh_exec_result_dispose(&res);
         mh_ssh_free(s);
         mh_config_free(config);
         return status;
+}
+
+/* Run a shell command on the lab host name over a session of our own; its exit status. */
+static inline int on_host(const char *name, const char *command) {
+        return on_host_output(name, command, NULL);
 }
 
 #endif

@@ -99,6 +99,24 @@ static inline char *path_in(const fixture *f, const char *relative) {
         return p;
 }
 
+/* Where a run in f puts file (NULL: the directory) of the client for test of one-client. */
+static inline char *artifact(const fixture *f, const char *dir, const char *test, const char *file) {
+        _cleanup_free_ char *relative = NULL;
+
+        ck_assert_int_ge(asprintf(&relative, "%s/one-client/%s/client.lab.test%s%s", dir, test,
+                                  file ? "/" : "", file ? file : ""),
+                         0);
+        return path_in(f, relative);
+}
+
+/* The text of artifact(f, dir, test, file), "" if there is none. */
+static inline char *artifact_text(const fixture *f, const char *dir, const char *test,
+                                  const char *file) {
+        _cleanup_free_ char *path = artifact(f, dir, test, file);
+
+        return read_all(path);
+}
+
 /* A fixture whose mhc.yaml holds the lab hosts names[0..n), conns[i] for each. */
 static inline void fixture_init(fixture *f, size_t n, const char *const *names, const lab_conn *conns) {
         _cleanup_free_ char *yaml = lab_config_yaml(n, names, conns), *topo = NULL;

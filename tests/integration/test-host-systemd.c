@@ -192,9 +192,9 @@ static void teardown(void) {
         host_config = mh_config_free(host_config);
         if (admin) {
                 free(sh("systemctl stop %1$s; rm -rf /run/systemd/system/%1$s %2$s "
-                        "/run/systemd/system/%1$s.d; "
+                        "/run/systemd/system/%1$s.d /usr/local/lib/systemd/system/%1$s.d; "
                         "systemctl daemon-reload; systemctl reset-failed %1$s; "
-                        "rm -rf %3$s %4$s; true",
+                        "rm -rf %3$s %4$s %3$s-victim %3$s-absent-link; true",
                         unit, fail_flag, dir, absent));
                 admin = mh_ssh_free(admin);
         }
@@ -238,6 +238,12 @@ static void capture_info(mh_log_level level, const char *h, const char *message,
                 strcat(info_lines, message);
                 strcat(info_lines, "\n");
         }
+}
+
+static void capture_warnings(mh_log_level level, const char *h, const char *message,
+                             void *userdata) {
+        if (level == MH_LOG_WARNING)
+                capture_info(MH_LOG_INFO, h, message, userdata);
 }
 
 /* Change everything restore must undo. */
@@ -461,30 +467,37 @@ END_TEST
 /* A drop-in of the unit added by a test is removed by the restore, and
  * systemd reads the unit again before restarting it. */
 START_TEST(test_unit_file_change_reloads) {
-        char paths[256], *env, *reload;
+        /* Drop-ins under each directory that systemd reads units from. */
+        static const char *const unit_dirs[] = { "/run/systemd/system",
+                                                 "/usr/local/lib/systemd/system" };
 
-        sh_ok("mkdir -p /run/systemd/system/%s.d", unit);
-        snprintf(paths, sizeof(paths), "'%s', '/run/systemd/system/%s.d'", dir, unit);
-        make_host_with(paths, "");
-        backup("t");
+        for (size_t i = 0; i < sizeof(unit_dirs) / sizeof(unit_dirs[0]); i++) {
+                char paths[256], *env, *reload;
 
-        sh_ok("printf '[Service]\\nEnvironment=MHC_TEST=changed\\n' "
-              ">/run/systemd/system/%1$s.d/env.conf && systemctl daemon-reload && "
-              "systemctl restart %1$s",
-              unit);
-        env = unit_property("Environment");
-        ck_assert_str_eq(env, "MHC_TEST=changed");
-        free(env);
+                sh_ok("mkdir -p %s/%s.d", unit_dirs[i], unit);
+                snprintf(paths, sizeof(paths), "'%s', '%s/%s.d'", dir, unit_dirs[i], unit);
+                make_host_with(paths, "");
+                backup("t");
 
-        restore("t", NULL);
-        env = unit_property("Environment");
-        reload = unit_property("NeedDaemonReload");
-        ck_assert_str_eq(env, "");
-        ck_assert_str_eq(reload, "no");
-        assert_unit_active();
-        free(env);
-        free(reload);
-        host_free();
+                sh_ok("printf '[Service]\\nEnvironment=MHC_TEST=changed\\n' "
+                      ">%2$s/%1$s.d/env.conf && systemctl daemon-reload && "
+                      "systemctl restart %1$s",
+                      unit, unit_dirs[i]);
+                env = unit_property("Environment");
+                ck_assert_str_eq(env, "MHC_TEST=changed");
+                free(env);
+
+                restore("t", NULL);
+                env = unit_property("Environment");
+                reload = unit_property("NeedDaemonReload");
+                ck_assert_msg(strcmp(env, "") == 0, "%s: Environment=%s", unit_dirs[i], env);
+                ck_assert_str_eq(reload, "no");
+                assert_unit_active();
+                free(env);
+                free(reload);
+                host_free();
+                sh_ok("rm -rf %s/%s.d", unit_dirs[i], unit);
+        }
 }
 END_TEST
 
@@ -627,7 +640,8 @@ START_TEST(test_verify) {
          */
         sh_ok("touch -d 2001-01-01 %1$s/sub/deep/c && cd / && "
               "find %2$s \\( -type d -printf 'd 0 %%m %%U %%G %%T@ %%C@ %%i %%n %%p\\0' "
-              "-o -printf '%%y %%s %%m %%U %%G %%T@ %%C@ %%i %%n %%p\\0' \\) | LC_ALL=C sort -z "
+              "-o -printf '%%y %%s %%m %%U %%G %%T@ %%C@ %%i %%n %%p\\0' \\) | LC_ALL=C sort -z >%3$s/t/c && "
+              "{ cat %3$s/t/c; printf '#end %%s\\0' $(tr -cd '\\000' <%3$s/t/c | wc -c); } "
               ">%3$s/t/current",
               dir, dir + 1, host->run_dir);
         restore("t", NULL);
@@ -642,7 +656,8 @@ START_TEST(test_verify) {
         backup("t");
         sh_ok("cd / && touch -d 2001-01-01 %1$s/a && "
               "find %2$s \\( -type d -printf 'd 0 %%m %%U %%G %%T@ %%C@ %%i %%n %%p\\0' "
-              "-o -printf '%%y %%s %%m %%U %%G %%T@ %%C@ %%i %%n %%p\\0' \\) | LC_ALL=C sort -z "
+              "-o -printf '%%y %%s %%m %%U %%G %%T@ %%C@ %%i %%n %%p\\0' \\) | LC_ALL=C sort -z >%3$s/t/c && "
+              "{ cat %3$s/t/c; printf '#end %%s\\0' $(tr -cd '\\000' <%3$s/t/c | wc -c); } "
               ">%3$s/t/current",
               dir, dir + 1, host->run_dir);
         mh_error_clear(&e);
@@ -681,7 +696,7 @@ START_TEST(test_restore_failure_message) {
 
         make_host("");
         backup("t");
-        sh_ok("rm %s/t/files.sh", host->run_dir);
+        sh_ok("rm %s/t/files.sh && echo changed >>%s/a", host->run_dir, dir);
         r = mh_host_restore(host, "t", NULL, &e);
         ck_assert_int_eq(r, -MH_ERR_COMMAND);
         snprintf(want, sizeof(want),
@@ -689,6 +704,203 @@ START_TEST(test_restore_failure_message) {
                  "cannot open %s/t/files.sh: No such file",
                  host->run_dir);
         ck_assert_str_eq(e.message, want);
+        host_free();
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------- */
+/* Exactness: what a restore must never do, and what it must put back. */
+
+/* A parent of a backup path swapped for a link: nothing outside the path
+ * changes, the parent comes back as the directory it was, the path too. */
+START_TEST(test_symlinked_parent) {
+        static const char *const modes[] = { "restore", "full" };
+
+        for (size_t i = 0; i < 2; i++) {
+                const mh_restore_options full = { .full = 1 };
+                char paths[256], *before, *after, *out;
+
+                sh_ok("set -e; mkdir -p %1$s/app/data %1$s-victim/data; echo mine >%1$s/app/data/f; "
+                      "echo victim >%1$s-victim/data/f; echo keep >%1$s-victim/data/keep; "
+                      "chmod 750 %1$s/app",
+                      dir);
+                snprintf(paths, sizeof(paths), "'%s/app/data'", dir);
+                make_host_with(paths, "");
+                backup("t");
+                before = sh("cd %1$s-victim && find . -printf '%%y %%m %%p\\n' | sort && cat data/*",
+                            dir);
+
+                sh_ok("rm -rf %1$s/app && ln -s %1$s-victim %1$s/app", dir);
+                restore("t", i == 1 ? &full : NULL);
+
+                after = sh("cd %1$s-victim && find . -printf '%%y %%m %%p\\n' | sort && cat data/*",
+                           dir);
+                ck_assert_msg(strcmp(before, after) == 0, "%s changed %s-victim:\n%s\nnow:\n%s",
+                              modes[i], dir, before, after);
+                out = sh("stat -c '%%F %%a' %1$s/app && cat %1$s/app/data/f", dir);
+                ck_assert_str_eq(out, "directory 750\nmine\n");
+                free(out);
+                free(before);
+                free(after);
+                host_free();
+                sh_ok("rm -rf %1$s/app %1$s-victim", dir);
+        }
+}
+END_TEST
+
+/* A backup path below a link is refused at backup, with the link named. */
+START_TEST(test_backup_under_link) {
+        mh_error e = MH_ERROR_INIT;
+        char paths[256];
+        int r;
+
+        sh_ok("mkdir -p %1$s/real/data && ln -s real %1$s/link", dir);
+        snprintf(paths, sizeof(paths), "'%s/link/data'", dir);
+        make_host_with(paths, "");
+        r = mh_host_backup(host, "t", &e);
+        ck_assert_int_eq(r, -MH_ERR_COMMAND);
+        ck_assert_msg(strstr(e.message, "/link is a symbolic link"), "%s", e.message);
+        host_free();
+}
+END_TEST
+
+/* A baseline cut short, empty or missing: everything comes back. */
+START_TEST(test_damaged_baseline) {
+        static const char *const damage[] = { "truncate -s -7", ": >", "rm" };
+
+        make_host("");
+        backup("t");
+        for (size_t i = 0; i < sizeof(damage) / sizeof(damage[0]); i++) {
+                char *before = snapshot(), *after;
+
+                mess_up();
+                sh_ok("%s %s/t/current", damage[i], host->run_dir);
+                info_lines[0] = '\0';
+                mh_log_set_handler(capture_info, MH_LOG_INFO, NULL);
+                restore("t", NULL);
+                mh_log_set_handler(NULL, MH_LOG_ERROR, NULL);
+                after = snapshot();
+                ck_assert_msg(strcmp(before, after) == 0, "after '%s': not put back", damage[i]);
+                ck_assert_msg(strstr(info_lines, "its baseline was damaged"), "%s", info_lines);
+                free(before);
+                free(after);
+        }
+        /* And the backup's own list damaged: refused. */
+        mess_up();
+        sh_ok("truncate -s -7 %s/t/manifest", host->run_dir);
+        {
+                mh_error e = MH_ERROR_INIT;
+                int r = mh_host_restore(host, "t", NULL, &e);
+
+                ck_assert_int_eq(r, -MH_ERR_COMMAND);
+                ck_assert_msg(strstr(e.message, "is damaged"), "%s", e.message);
+        }
+        host_free();
+}
+END_TEST
+
+/* What a unit writes as it stops is not carried into the next test. */
+START_TEST(test_unit_writes_at_stop) {
+        char text[512], path[128], *state;
+
+        snprintf(path, sizeof(path), "/run/systemd/system/%s.d/stop.conf", unit);
+        snprintf(text, sizeof(text), "[Service]\nExecStop=/bin/sh -c 'echo stopped >>%s/state'\n",
+                 dir);
+        sh_ok("mkdir -p /run/systemd/system/%s.d && echo started >%s/state", unit, dir);
+        {
+                mh_error e = MH_ERROR_INIT;
+                int r = mh_ssh_write_file(admin, path, text, strlen(text), 0644, &e);
+
+                ck_assert_msg(r == 0, "%s", mh_error_message(&e, r));
+        }
+        sh_ok("systemctl daemon-reload && systemctl restart %s && echo started >%s/state", unit,
+              dir);
+        make_host("");
+        backup("t");
+
+        /* A changed file (the unit restarts) and a restarted unit, in turn. */
+        sh_ok("echo changed >>%s/a", dir);
+        restore("t", NULL);
+        state = sh("cat %s/state", dir);
+        ck_assert_str_eq(state, "started\n");
+        free(state);
+        sh_ok("systemctl restart %s", unit);
+        restore("t", NULL);
+        state = sh("cat %s/state", dir);
+        ck_assert_str_eq(state, "started\n");
+        free(state);
+        assert_unit_active();
+        host_free();
+}
+END_TEST
+
+/* A file written all along the backup: refused, with the file named. */
+START_TEST(test_file_written_during_backup) {
+        mh_error e = MH_ERROR_INIT;
+        char writer[96];
+        int r;
+
+        snprintf(writer, sizeof(writer), "mhc-test-hs-%d-writer", (int) getpid());
+        sh_ok("systemd-run --unit=%s --quiet /bin/sh -c 'while :; do echo x >>%s/sub/busy; done'",
+              writer, dir);
+        make_host("");
+        r = mh_host_backup(host, "t", &e);
+        sh_ok("systemctl stop %s; systemctl reset-failed %s 2>/dev/null; true", writer, writer);
+        ck_assert_int_eq(r, -MH_ERR_COMMAND);
+        ck_assert_msg(strstr(e.message, "sub/busy changed while it was backed up"), "%s",
+                      e.message);
+        host_free();
+}
+END_TEST
+
+/* Extended attributes added to a directory, in every namespace that the
+ * host lets root set, and a socket: gone after the restore. */
+START_TEST(test_dir_xattrs_and_socket) {
+        char *before, *after, *out;
+
+        make_host("");
+        backup("t");
+        before = sh("getfattr -h -d -m - --absolute-names %1$s/sub %1$s 2>&1; ls -la %1$s", dir);
+        sh_ok("setfattr -n user.added -v 1 %1$s/sub && setfattr -n trusted.added -v 2 %1$s/sub && "
+              "setfattr -n security.added -v 3 %1$s && "
+              "perl -MIO::Socket::UNIX -e 'IO::Socket::UNIX->new(Type => SOCK_STREAM(), "
+              "Local => q(%1$s/sock), Listen => 1) or die qq($!)'",
+              dir);
+        out = sh("getfattr -h -d -m - --absolute-names %1$s/sub %1$s 2>&1; test -S %1$s/sock",
+                 dir);
+        ck_assert_msg(strstr(out, "trusted.added") && strstr(out, "security.added"), "%s", out);
+        free(out);
+        restore("t", NULL);
+        after = sh("getfattr -h -d -m - --absolute-names %1$s/sub %1$s 2>&1; ls -la %1$s", dir);
+        ck_assert_str_eq(before, after);
+        free(before);
+        free(after);
+        host_free();
+}
+END_TEST
+
+/* A file with a hard link outside the backup paths keeps it when its
+ * contents come back; one replaced by another file is named. */
+START_TEST(test_hard_link_outside) {
+        char *out;
+
+        sh_ok("ln %1$s/a %1$s-absent-link", dir);
+        make_host("");
+        backup("t");
+        sh_ok("echo changed >%s/a", dir);
+        restore("t", NULL);
+        out = sh("cat %1$s-absent-link; stat -c %%h %1$s/a", dir);
+        ck_assert_str_eq(out, "hello\n3\n");
+        free(out);
+
+        sh_ok("rm %1$s/a && echo other >%1$s/a", dir);
+        info_lines[0] = '\0';
+        mh_log_set_handler(capture_warnings, MH_LOG_INFO, NULL);
+        restore("t", NULL);
+        mh_log_set_handler(NULL, MH_LOG_ERROR, NULL);
+        ck_assert_msg(strstr(info_lines, "/a had hard links outside the backup paths"), "%s",
+                      info_lines);
+        sh_ok("rm -f %s-absent-link", dir);
         host_free();
 }
 END_TEST
@@ -704,6 +916,12 @@ START_TEST(test_config_errors) {
                 { "        config:\n          restart_always: [other.service]\n",
                   "'other.service' in 'restart_always' is not one of the host's services" },
                 { "        config:\n          restart_always: x\n", "must be a sequence" },
+                { "        backup:\n          paths: [/var]\n",
+                  "backup path '/var' holds or lies in /var/lib/mhc" },
+                { "        backup:\n          paths: [/etc, /var/lib/]\n",
+                  "backup path '/var/lib/' holds or lies in /var/lib/mhc" },
+                { "        backup:\n          paths: [/var/lib/mhc/run-x]\n",
+                  "backup path '/var/lib/mhc/run-x' holds or lies in /var/lib/mhc" },
         };
         const char *names[] = { "server" };
 
@@ -760,7 +978,12 @@ static void remove_leftovers(void) {
                                  "systemctl stop mhc-test-hs-%1$d.service; "
                                  "rm -rf /run/systemd/system/mhc-test-hs-%1$d.service "
                                  "/run/mhc-test-hs-%1$d-fail /srv/mhc-test-hs-%1$d "
-                                 "/srv/mhc-test-hs-%1$d-absent; systemctl daemon-reload; "
+                                 "/srv/mhc-test-hs-%1$d-absent /srv/mhc-test-hs-%1$d-victim "
+                                 "/srv/mhc-test-hs-%1$d-absent-link "
+                                 "/run/systemd/system/mhc-test-hs-%1$d.service.d "
+                                 "/usr/local/lib/systemd/system/mhc-test-hs-%1$d.service.d; "
+                                 "systemctl stop mhc-test-hs-%1$d-writer 2>/dev/null; "
+                                 "systemctl daemon-reload; "
                                  "systemctl reset-failed mhc-test-hs-%1$d.service; true",
                                  pid);
                         (void) mh_ssh_exec(s, command, NULL, &done, &e);
@@ -795,6 +1018,13 @@ static Suite *host_systemd_suite(void) {
         tcase_add_test(tc, test_restore_failure_message);
         tcase_add_test(tc, test_unit_file_change_reloads);
         tcase_add_test(tc, test_config_errors);
+        tcase_add_test(tc, test_symlinked_parent);
+        tcase_add_test(tc, test_backup_under_link);
+        tcase_add_test(tc, test_damaged_baseline);
+        tcase_add_test(tc, test_unit_writes_at_stop);
+        tcase_add_test(tc, test_file_written_during_backup);
+        tcase_add_test(tc, test_dir_xattrs_and_socket);
+        tcase_add_test(tc, test_hard_link_outside);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -473,15 +473,6 @@ END_TEST
 
 /* --- reports and artifacts ----------------------------------------------------- */
 
-static char *artifact(const fixture *f, const char *dir, const char *test, const char *file) {
-        _cleanup_free_ char *relative = NULL;
-
-        ck_assert_int_ge(asprintf(&relative, "%s/one-client/%s/client.lab.test%s%s", dir, test,
-                                  file ? "/" : "", file ? file : ""),
-                         0);
-        return path_in(f, relative);
-}
-
 /* Artifacts of failures by default, of every test with always, of none with never. */
 START_TEST(test_artifacts) {
         _cleanup_free_ char *behaviours = module("behaviours"), *text = NULL, *path = NULL;
@@ -507,20 +498,16 @@ START_TEST(test_artifacts) {
         MHTEST(&f, &r, "--tests", behaviours, "-k", "writes_artifact", "--artifacts-dir", "all",
                "--collect-artifacts", "always");
         ck_assert_exit(&r, 0);
-        path = artifact(&f, "all", "writes_artifact", "root/mhc-run-artifact.log");
-        text = read_all(path);
+        text = artifact_text(&f, "all", "writes_artifact", "root/mhc-run-artifact.log");
         ck_assert_str_eq(text, "artifact-of-the-test\n");
-        free(path);
         free(text);
-        path = artifact(&f, "all", "writes_artifact", "commands.log");
-        text = read_all(path);
+        text = artifact_text(&f, "all", "writes_artifact", "commands.log");
         ck_assert_ptr_nonnull(strstr(text, "$ echo artifact-of-the-test"));
         run_dispose(&r);
 
         MHTEST(&f, &r, "--tests", behaviours, "-k", "fails", "--artifacts-dir", "none",
                "--collect-artifacts", "never");
         ck_assert_exit(&r, 1);
-        free(path);
         path = path_in(&f, "none");
         ck_assert(!exists(path));
         run_dispose(&r);

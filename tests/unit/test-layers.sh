@@ -22,7 +22,7 @@ done
 found=$(grep -n -E 'mh_host_type_(systemd|postgresql|script)|<mhc/postgresql\.h>|"(systemd|postgresql|script)"' \
         src/lib/*.[ch]) && fail "the core names a host type: $found"
 
-found=$(grep -n '^#include "' hosts/*.c | grep -v -E '"(macro|postgresql|postgresql-wal|systemd-files)\.h"') &&
+found=$(grep -n '^#include "' hosts/*.c | grep -v -E '"(macro|postgresql|postgresql-wal|systemd-files|systemd-script)\.h"') &&
         fail "hosts/ includes a header that is neither installed nor its own: $found"
 
 for file in src/*/*.c hosts/*.c; do
@@ -30,7 +30,7 @@ for file in src/*/*.c hosts/*.c; do
         [ "$lines" -le 1000 ] || fail "$file has $lines lines: more than one concept?"
 done
 
-found=$(grep -n "host '%s'" src/lib/ssh*.c src/lib/tunnel.c src/lib/systemd.c 2>/dev/null) &&
+found=$(grep -n "host '%s'" src/lib/ssh*.c src/lib/tunnel.c src/lib/systemd*.c 2>/dev/null) &&
         fail "a layer below the host layer names the host: $found"
 
 [ $status -eq 0 ] && echo "test-layers: the tree obeys the layers"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Runs shellcheck over the shell that runs on hosts (the systemd type's file
-# script) and the shell tests.  Without shellcheck the test is skipped,
+# script, mhtest's artifact collection) and the shell tests.  Without shellcheck the test is skipped,
 # except under CI=true, where that is an error.
 set -u
 srcdir=${MH_TEST_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -17,5 +17,6 @@ if ! command -v "$shellcheck" >/dev/null 2>&1; then
 fi
 cd "$srcdir" || exit 99
 "$shellcheck" --version | sed -n 's/^version: /test-shellcheck: shellcheck /p'
-exec "$shellcheck" hosts/systemd-files.sh hosts/postgresql-wal.sh tests/unit/test-layers.sh tests/unit/test-shellcheck.sh \
+exec "$shellcheck" hosts/systemd-files.sh hosts/postgresql-wal.sh src/mhtest/artifacts.sh \
+        tests/unit/test-artifacts-script.sh tests/unit/test-layers.sh tests/unit/test-shellcheck.sh \
         tests/unit/test-postgresql-wal.sh tests/unit/test-systemd-files.sh tests/soak/test-soak.sh

@@ -289,6 +289,96 @@ files bogus 0 1000
 check '[ "$status" = 1 ] && [ "$(cat "$out.err")" = "mhc: unknown mode bogus" ]' \
         "unknown mode: status $status, stderr: $(cat "$out.err")"
 
+
+# The probe of the baseline (sourced, as hosts/systemd.c does): true while
+# nothing changed, false after any change, a missing stamp or a clock that
+# went back.
+probe() {
+        # The probe is written by the script under test.
+        # shellcheck disable=SC1091
+        (. "$bk/probe") >/dev/null 2>&1
+}
+files restore 0 1000
+check 'probe' "probe after a restore says changed: $(cat "$bk/probe")"
+for change in "echo x >>'$root/etc/app/conf'" "chmod 600 '$root/etc/app/conf'" \
+        "touch '$root/srv/my data/new'" "rm '$root/srv/my data/db'" \
+        "mkdir -p '$root/var/absent'" "ln '$root/etc/app/conf' '$scratch/outside-link'" \
+        "touch -d tomorrow '$bk/stamp'" "rm '$bk/stamp'"; do
+        eval "$change"
+        check '! probe' "probe after '$change' says unchanged"
+        files restore 0 1000
+        check '[ "$status" = 0 ] && same_as_before && probe' \
+                "restore after '$change': status $status, $(cat "$out.err")"
+done
+rm -f "$scratch/outside-link"
+files restore 0 1000
+
+# A parent of a backup path swapped for a link: nothing is written or
+# removed through it, and the directory comes back.
+mkdir -p "$scratch/victim/app"
+echo victim >"$scratch/victim/app/conf"
+mv "$root/etc" "$scratch/etc.moved"
+ln -s "$scratch/victim" "$root/etc"
+files diff 0 1000
+check '[ "$status" = 0 ] && has_record "A etc" && [ -L "$root/etc" ]' \
+        "diff with a symlinked parent: status $status, $(tr '\n' '|' <"$out")"
+files restore 0 1000
+check '[ "$status" = 0 ] && has_record "A etc" && [ -d "$root/etc" ] && [ ! -L "$root/etc" ]' \
+        "restore with a symlinked parent: status $status, $(tr '\n' '|' <"$out")"
+check '[ "$(cat "$scratch/victim/app/conf")" = victim ] && [ "$(ls "$scratch/victim/app")" = conf ]' \
+        "restore with a symlinked parent changed what the link leads to"
+check 'same_as_before' "restore with a symlinked parent did not put the tree back"
+rm -rf "$scratch/etc.moved"
+
+# A baseline cut short or missing puts everything back; a damaged backup
+# list is refused.
+for damage in "truncate -s -3" "rm -f"; do
+        mess_up
+        $damage "$bk/current"
+        files restore 0 1000
+        check '[ "$status" = 0 ] && has_record F && same_as_before' \
+                "restore after '$damage current': status $status, $(tr '\n' '|' <"$out")"
+done
+cp "$bk/manifest" "$scratch/manifest"
+truncate -s -3 "$bk/manifest"
+files restore 0 1000
+check '[ "$status" = 1 ] && grep -q "is damaged" "$out.err"' \
+        "restore with a damaged manifest: status $status, $(cat "$out.err")"
+cp "$scratch/manifest" "$bk/manifest"
+files restore 0 1000
+
+# A socket that appears is removed.
+if command -v python3 >/dev/null; then
+        python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' \
+                "$root/etc/app/sock"
+        check '[ -S "$root/etc/app/sock" ]' "no socket made"
+        files restore 0 1000
+        check '[ "$status" = 0 ] && [ ! -e "$root/etc/app/sock" ] && same_as_before' \
+                "restore after a socket: status $status, $(tr '\n' '|' <"$out")"
+fi
+
+# Extended attributes of every namespace added to a directory are removed.
+if [ "$xattrs" = yes ] && [ "$(id -u)" = 0 ] &&
+        setfattr -n trusted.mhc -v 1 "$root/etc/app/sub" 2>/dev/null; then
+        files restore 0 1000
+        check '! getfattr -h -n trusted.mhc "$root/etc/app/sub" >/dev/null 2>&1' \
+                "trusted.mhc on a directory survived the restore"
+fi
+
+# Without getfattr and setfattr, backup is refused, saying why.
+mkdir "$scratch/bin"
+for tool in sh tar find sort sed grep cat mv rm mkdir tr wc head tail stat cp comm paste \
+        uniq xargs sleep chown chmod touch date cmp; do
+        ln -s "$(command -v "$tool")" "$scratch/bin/$tool"
+done
+mkdir -m 700 "$scratch/bk2"
+cp "$bk/files.sh" "$scratch/bk2/files.sh"
+status=0
+PATH=$scratch/bin sh "$scratch/bk2/files.sh" backup "$scratch/bk2" "$root" 0 10 etc/app \
+        >/dev/null 2>"$out.err" || status=$?
+check '[ "$status" = 1 ] && grep -q "getfattr and setfattr are missing" "$out.err"' \
+        "backup without getfattr: status $status, $(cat "$out.err")"
+
 finished=yes
 echo "test-systemd-files: $checks checks, $failures failed"
 [ "$failures" = 0 ]

@@ -64,6 +64,21 @@ typedef struct mh_unit_state {
 MH_EXPORT int mh_systemd_get_unit(mh_systemd *sd, const char *unit, mh_unit_state *ret,
                                   mh_error *error);
 
+/*
+ * The state of n units at once, in two steps so that something else (a
+ * command on the host) can run meanwhile: mh_systemd_query_units() sends
+ * every request and waits for nothing, mh_unit_query_finish() waits for
+ * the answers, fills states[n] (in the order of units) and frees q; both
+ * cost one round trip together.  mh_unit_query_free() drops a query whose
+ * answers are not wanted.
+ */
+typedef struct mh_unit_query mh_unit_query;
+
+MH_EXPORT int mh_systemd_query_units(mh_systemd *sd, const char *const *units, size_t n,
+                                     mh_unit_query **ret, mh_error *error);
+MH_EXPORT int mh_unit_query_finish(mh_unit_query *q, mh_unit_state *states, mh_error *error);
+MH_EXPORT mh_unit_query *mh_unit_query_free(mh_unit_query *q);
+
 /* Wait until unit is active, at most timeout_msec; a unit that fails
  * meanwhile ends the wait with its Result. */
 MH_EXPORT int mh_systemd_wait_active(mh_systemd *sd, const char *unit, unsigned timeout_msec,

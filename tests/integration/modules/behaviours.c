@@ -82,6 +82,19 @@ MH_TEST(writes_artifact, .topology = "one-client", .timeout = 20) {
                          "echo artifact-of-the-test > /root/mhc-run-artifact.log");
 }
 
+/*
+ * Symbolic links where the artifacts: of test-run's fixture look, all under
+ * /root, which the restore puts back: a directory with a file and links to
+ * /etc and /etc/shadow in it, a link to /etc that a glob goes through, and
+ * an artifact path that is a link to /etc/shadow.
+ */
+MH_TEST(plants_links, .topology = "one-client", .timeout = 20) {
+        MH_ASSERT_RUN_OK(t, mh_role(t, "client", 0),
+                         "mkdir /root/mhc-art && echo ok-artifact >/root/mhc-art/ok.log && "
+                         "ln -s /etc /root/mhc-art/etc && ln -s /etc/shadow /root/mhc-art/shadow && "
+                         "ln -s /etc /root/mhc-art-etc && ln -s /etc/shadow /root/mhc-art-shadow");
+}
+
 /* Ten quick tests that talk to no host, for --shuffle. */
 #define ORDER_TEST(n)                                                    \
         MH_TEST(order_##n, .topology = "no-controller", .timeout = 20) { \

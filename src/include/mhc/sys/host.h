@@ -120,6 +120,11 @@ MH_EXPORT const void *mh_host_settings(const mh_host *h, const mh_host_type *lev
 MH_EXPORT int mh_host_config_fail_setting(const mh_host_config *h, const char *key, size_t index,
                                           mh_error *error, const char *fmt, ...) MH_PRINTF(5, 6);
 
+/* Where mhc keeps its own state on each host (runs, backups, the lock):
+ * no host type may back it up, restore it or write there but through the
+ * backup directories it is given. */
+#define MH_HOST_STATE_DIR "/var/lib/mhc"
+
 /* The common keys of a host, besides conn:, that a type gives meaning to;
  * a host of a type that does not honour one it has is refused at load. */
 #define MH_HOST_KEY_SERVICES     0x1u /* services: */
