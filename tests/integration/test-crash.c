@@ -221,6 +221,59 @@ START_TEST(test_kill_postgresql) {
 END_TEST
 
 /*
+ * A run whose restore re-created postgres and the admin database, killed
+ * later: its vanilla record has the oids of before, and the next run's
+ * recovery must take the databases of those names for the backed-up ones
+ * (not drop them as new, not drop the one it is connected to).
+ */
+START_TEST(test_kill_after_recreating_postgres) {
+        const char *names[] = { "db" };
+        const lab_conn conns[] = { {
+                .yaml = "        type: postgresql\n"
+                        "        services: [postgresql@15-main.service]\n"
+                        "        backup:\n          paths: [/etc/postgresql]\n"
+                        "        config:\n          user: mhc\n"
+                        "          password_file: " LAB_STATE "/pg-password\n",
+        } };
+        _cleanup_free_ char *crash = module("crash");
+        const char *oids = "runuser -u postgres -- psql -Atc \"SELECT string_agg(oid::text, ' ' "
+                           "ORDER BY datname) FROM pg_database WHERE datname IN ('postgres', "
+                           "'mhc')\"";
+        _cleanup_free_ char *before = NULL, *after = NULL;
+        fixture f;
+        run r = {};
+        pid_t pid;
+
+        ck_assert_int_eq(on_host("db", "rm -f /run/mhc-crash-ready; runuser -u postgres -- psql -q "
+                                       "-d mhc -c 'DROP TABLE IF EXISTS crash_poison' && "
+                                       "runuser -u postgres -- dropdb --if-exists crash_new"),
+                         0);
+        ck_assert_int_eq(on_host_output("db", oids, &before), 0);
+        fixture_init(&f, 1, names, conns);
+        pid = mhtest_start(&f, (const char *const[]){ "--tests", crash, "-k", "rewrites_postgres",
+                                                      "-k", "dirties_db", NULL });
+        if (!wait_on("db", "test -e /run/mhc-crash-ready", pid)) {
+                kill_run(pid);
+                ck_abort_msg("dirties_db never ran");
+        }
+        kill_run(pid);
+        /* the restore after rewrites_postgres re-created both */
+        ck_assert_int_eq(on_host_output("db", oids, &after), 0);
+        ck_assert_msg(!streq(before, after), "postgres and mhc were not re-created: %s", after);
+
+        MHTEST(&f, &r, "--tests", crash, "-k", "clean_db");
+        ck_assert_exit(&r, 0);
+        ck_assert_result(&r, "clean_db", "crash-db", "PASSED", "");
+        ck_assert_int_eq(on_host("db", "cd / && for d in postgres mhc; do test \"$(runuser -u postgres "
+                                       "-- psql -d $d -Atc \"SELECT count(*) FROM pg_tables WHERE "
+                                       "tablename = 'crash_pg'\")\" = 0 || exit 1; done"),
+                         0);
+        run_dispose(&r);
+        fixture_dispose(&f);
+}
+END_TEST
+
+/*
  * The run that recovers from a dead one is killed while it drops the dead
  * run's vanilla backup (its tar already gone, as a postgresql backup's
  * template copies go): that backup is no longer whole, so the next run
@@ -354,6 +407,7 @@ static Suite *crash_suite(void) {
         tcase_add_test(tc, test_kill_in_restore);
         tcase_add_test(tc, test_kill_in_vanilla_restore);
         tcase_add_test(tc, test_kill_postgresql);
+        tcase_add_test(tc, test_kill_after_recreating_postgres);
         tcase_add_test(tc, test_kill_while_dropping_a_dead_run);
         tcase_add_test(tc, test_two_runs_at_once);
         tcase_add_test(tc, test_no_recover_then_recover);

@@ -60,6 +60,15 @@ MH_TEST(daemon_gone, .topology = "crash-clean", .timeout = 30) {
         MH_ASSERT(t, mh_run(t, mh_role(t, "server", 0), "kill -0 $(cat /run/mhc-crash-daemon)") != 0);
 }
 
+/* Tables in postgres and in the admin database: the restore after it re-creates both, so
+ * that their oids are not those of the run's vanilla record any more. */
+MH_TEST(rewrites_postgres, .topology = "crash-db", .timeout = 60) {
+        mh_host *db = mh_role(t, "db", 0);
+
+        MH_ASSERT_RUN_OK(t, db, "runuser -u postgres -- psql -q -d postgres -c 'CREATE TABLE crash_pg (x int)'");
+        MH_ASSERT_RUN_OK(t, db, "runuser -u postgres -- psql -q -d mhc -c 'CREATE TABLE crash_pg (x int)'");
+}
+
 /* The database server: a table in a backed-up database, a new database, then killed. */
 MH_TEST(dirties_db, .topology = "crash-db", .timeout = 60) {
         mh_host *db = mh_role(t, "db", 0);
