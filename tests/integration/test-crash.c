@@ -181,15 +181,17 @@ START_TEST(test_kill_in_vanilla_restore) {
 END_TEST
 
 /* The postgresql type's backups are read back: the database is put back, the copies dropped. */
+/* The lab's db as a postgresql host, for the runs below. */
+static const char *const db_names[] = { "db" };
+static const lab_conn db_conns[] = { {
+        .yaml = "        type: postgresql\n"
+                "        services: [postgresql@15-main.service]\n"
+                "        backup:\n          paths: [/etc/postgresql]\n"
+                "        config:\n          user: mhc\n"
+                "          password_file: " LAB_STATE "/pg-password\n",
+} };
+
 START_TEST(test_kill_postgresql) {
-        const char *names[] = { "db" };
-        const lab_conn conns[] = { {
-                .yaml = "        type: postgresql\n"
-                        "        services: [postgresql@15-main.service]\n"
-                        "        backup:\n          paths: [/etc/postgresql]\n"
-                        "        config:\n          user: mhc\n"
-                        "          password_file: " LAB_STATE "/pg-password\n",
-        } };
         _cleanup_free_ char *crash = module("crash");
         fixture f;
         run r = {};
@@ -198,7 +200,7 @@ START_TEST(test_kill_postgresql) {
                                        "-d mhc -c 'DROP TABLE IF EXISTS crash_poison' && "
                                        "runuser -u postgres -- dropdb --if-exists crash_new"),
                          0);
-        fixture_init(&f, 1, names, conns);
+        fixture_init(&f, 1, db_names, db_conns);
         kill_in(&f, "dirties_db", "db", "test -e /run/mhc-crash-ready");
         ck_assert_int_eq(on_host("db", "runuser -u postgres -- psql -Atc \"SELECT 1 FROM pg_database "
                                        "WHERE datname = 'crash_new'\" | grep -q 1"),
@@ -227,14 +229,6 @@ END_TEST
  * (not drop them as new, not drop the one it is connected to).
  */
 START_TEST(test_kill_after_recreating_postgres) {
-        const char *names[] = { "db" };
-        const lab_conn conns[] = { {
-                .yaml = "        type: postgresql\n"
-                        "        services: [postgresql@15-main.service]\n"
-                        "        backup:\n          paths: [/etc/postgresql]\n"
-                        "        config:\n          user: mhc\n"
-                        "          password_file: " LAB_STATE "/pg-password\n",
-        } };
         _cleanup_free_ char *crash = module("crash");
         const char *oids = "runuser -u postgres -- psql -Atc \"SELECT string_agg(oid::text, ' ' "
                            "ORDER BY datname) FROM pg_database WHERE datname IN ('postgres', "
@@ -249,7 +243,7 @@ START_TEST(test_kill_after_recreating_postgres) {
                                        "runuser -u postgres -- dropdb --if-exists crash_new"),
                          0);
         ck_assert_int_eq(on_host_output("db", oids, &before), 0);
-        fixture_init(&f, 1, names, conns);
+        fixture_init(&f, 1, db_names, db_conns);
         pid = mhtest_start(&f, (const char *const[]){ "--tests", crash, "-k", "rewrites_postgres",
                                                       "-k", "dirties_db", NULL });
         if (!wait_on("db", "test -e /run/mhc-crash-ready", pid)) {
