@@ -96,7 +96,9 @@ static const char lease_script[] =
         "cg=$base/mhc.slice/mhc-run-$id.service\n"
         "if [ -e $base/cgroup.controllers ] && command -v systemd-run >/dev/null; then\n"
         "  [ -d \"$cg\" ] || systemd-run --quiet --collect --unit=\"mhc-run-$id\" --slice=mhc.slice \\\n"
-        "    -p Delegate=yes -p KillMode=control-group flock -x \"$run/.lease\" true >&2 || :\n"
+        "    -p Delegate=yes -p KillMode=control-group \\\n"
+        "    -p \"ExecStopPost=-/bin/sh $run/faults/fault.sh heal-all $run\" \\\n"
+        "    flock -x \"$run/.lease\" true >&2 || :\n"
         "fi\n"
         "[ -e \"$cg/cgroup.kill\" ] || cg=\n"
         "flock -u 9; exec 9>&-\n"
@@ -422,19 +424,23 @@ static int kill_ended_test(const mh_host *h, mh_buf *out) {
 
         if (!in->test_ended)
                 return 0;
-        if (asprintf(&path, "%s/test", in->cgroup) < 0) {
-                path = NULL;
-                return -ENOMEM;
+        if (in->cgroup) {
+                if (asprintf(&path, "%s/test", in->cgroup) < 0) {
+                        path = NULL;
+                        return -ENOMEM;
+                }
+                if (mh_shell_quote(path, &quoted) < 0 ||
+                    mh_buf_printf(out,
+                                  "if [ -e %1$s/cgroup.kill ]; then echo 1 >%1$s/cgroup.kill; "
+                                  "i=0; while read -r l <%1$s/cgroup.events && [ \"$l\" != "
+                                  "'populated 0' ]; do i=$((i + 1)); [ $i -le %2$d ] || { echo "
+                                  "'mhc: the processes of the last test do not end' >&2; exit "
+                                  "125; }; sleep 0.01; done; fi\n",
+                                  quoted, END_PROCESSES_TRIES) < 0)
+                        return -ENOMEM;
         }
-        if (mh_shell_quote(path, &quoted) < 0)
-                return -ENOMEM;
-        return mh_buf_printf(
-                out,
-                "if [ -e %1$s/cgroup.kill ]; then echo 1 >%1$s/cgroup.kill; i=0; "
-                "while read -r l <%1$s/cgroup.events && [ \"$l\" != 'populated 0' ]; do "
-                "i=$((i + 1)); [ $i -le %2$d ] || { echo 'mhc: the processes of the last test do "
-                "not end' >&2; exit 125; }; sleep 0.01; done; fi\n",
-                quoted, END_PROCESSES_TRIES);
+        /* then the faults it left are healed: nothing of the test makes them again */
+        return mh_host_heal_prelude(h->run_dir, out);
 }
 
 /* Put the shell in cgroup/NAME, making it when missing. */
@@ -466,10 +472,8 @@ static int contain_run(mh_host *h, mh_error *e) {
         mh_buf prelude = MH_BUF_INIT(8192);
         int r;
 
-        if (!internal_of(h)->cgroup)
-                return mh_ssh_set_prelude(h->ssh, NULL);
         r = kill_ended_test(h, &prelude);
-        if (r >= 0)
+        if (r >= 0 && internal_of(h)->cgroup)
                 r = join_cgroup(h, "run", false, &prelude);
         if (r >= 0)
                 r = mh_ssh_set_prelude(h->ssh, prelude.data);
@@ -693,6 +697,23 @@ static int drop_dead(mh_host *h, const dead_run *d, mh_error *e) {
         return r;
 }
 
+/* Heal the faults the dead runs left (their timers would, later), before
+ * anything is restored: a full filesystem or a paused unit would fail it. */
+static int heal_dead(mh_host *h, const internal *in, mh_error *e) {
+        mh_buf b = MH_BUF_INIT(LEASE_OUTPUT_MAX);
+        _cleanup_free_ char *command = NULL;
+        int r = 0;
+
+        for (size_t i = 0; r >= 0 && i < in->n_dead; i++)
+                r = mh_host_heal_prelude(in->dead[i].dir, &b);
+        if (r < 0) {
+                mh_buf_dispose(&b);
+                return mh_error_oom(e);
+        }
+        command = mh_buf_steal(&b, NULL);
+        return mh_host_run_command(h, command, "heal the faults of the dead runs", NULL, e);
+}
+
 /* The dead run whose vanilla backup holds the host's state before them all. */
 static const dead_run *oldest_vanilla(const internal *in) {
         const dead_run *best = NULL;
@@ -722,6 +743,10 @@ int mh_host_recover(mh_host *h, mh_error *error) {
         if (in->n_dead == 0)
                 return 0;
 
+        r = heal_dead(h, in, &e);
+        if (r < 0)
+                return mh_error_set(error, r, "host '%s': %s", mh_host_name(h),
+                                    mh_error_message(&e, r));
         from = oldest_vanilla(in);
         if (from) {
                 mh_host_set_step(h, "recovery from run %s", from->id);
@@ -757,13 +782,10 @@ int mh_host_exec(mh_host *h, const char *command, const mh_exec_options *options
                 return mh_error_set(error, -ENOTCONN, "host '%s' is not connected",
                                     mh_host_name(h));
         in = internal_of(h);
-        if (!in->cgroup)
-                return mh_ssh_exec(h->ssh, command, options, ret, error);
-
         if (options)
                 o = *options;
         r = kill_ended_test(h, &prelude);
-        if (r >= 0)
+        if (r >= 0 && in->cgroup)
                 r = join_cgroup(h, "test", true, &prelude);
         if (r < 0) {
                 mh_buf_dispose(&prelude);

@@ -58,6 +58,7 @@ typedef struct internal {
         char *cgroup;           /* the run's cgroup on the host, NULL: none */
         bool test_used;         /* a command of the test ran in cgroup/test */
         bool test_ended;        /* every command's prelude ends what is in cgroup/test */
+        unsigned n_faults;      /* started by this run (fault.c), the last one's number */
         dead_run *dead;
         size_t n_dead;
         char holder_runner[128]; /* of the run found holding the host, "" if none */
@@ -71,6 +72,10 @@ static inline internal *internal_of(const mh_host *h) {
 /* In a forked test process: let the host's type forget, without closing,
  * what the runner's process holds open (its after_fork() slot). */
 void mh_host_after_fork(mh_host *h);
+
+/* fault.c: shell that heals the run's faults on the host, for a prelude
+ * (exit 125, what is left on stderr, when one stays). */
+int mh_host_heal_prelude(const char *run_dir, mh_buf *out);
 
 /* host.c */
 int mh_host_fail(const mh_host *h, int r, const mh_error *e, mh_error *error);

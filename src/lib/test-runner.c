@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include <mhc/fault.h>
 #include <mhc/host.h>
 #include <mhc/ssh.h>
 #include <mhc/systemd.h>
@@ -29,6 +32,7 @@
  */
 
 #define UNIT_TIMEOUT_MSEC 90000u
+#define FAULT_HEAL_MARGIN_SEC 30u /* after the test's deadline: a fault's dead man's switch */
 #define EXIT_POLL_MSEC    20u /* how often the process is looked at without a pidfd */
 
 typedef struct runner {
@@ -149,6 +153,8 @@ static int unit_verb_run(mh_systemd *sd, mh_test_wire_verb verb, const char *uni
                 return mh_systemd_reload_unit(sd, unit, timeout_msec, e);
         case MH_TEST_WIRE_STATE:
                 return mh_systemd_get_unit(sd, unit, state, e);
+        case MH_TEST_WIRE_KILL:
+                break;
         }
         return mh_error_set(e, -EBADMSG, "unknown request");
 }
@@ -159,20 +165,23 @@ static int serve_unit(runner *rn, mh_test_wire_reader *rd) {
         mh_unit_state state = {};
         mh_buf b = { .max = MH_TEST_WIRE_FRAME_MAX };
         const char *unit;
-        uint32_t verb;
+        uint32_t verb, signal = 0;
         unsigned timeout_msec = remaining_msec(rn, UNIT_TIMEOUT_MSEC);
         mh_systemd *sd;
         int r;
 
         if (!h || mh_test_wire_get_u32(rd, &verb) < 0 ||
-            mh_test_wire_get_bytes(rd, &unit, NULL) < 0)
+            mh_test_wire_get_bytes(rd, &unit, NULL) < 0 ||
+            (verb == MH_TEST_WIRE_KILL && mh_test_wire_get_u32(rd, &signal) < 0))
                 return -EBADMSG;
         if (timeout_msec == 0)
                 return -ETIME;
         sd = mh_host_systemd(h, &e);
         if (sd) {
                 mh_systemd_set_cancel_fd(sd, rn->plan->cancel_fd);
-                r = unit_verb_run(sd, verb, unit, timeout_msec, &state, &e);
+                r = verb == MH_TEST_WIRE_KILL
+                            ? mh_systemd_kill_unit(sd, unit, (int) signal, &e)
+                            : unit_verb_run(sd, verb, unit, timeout_msec, &state, &e);
                 mh_systemd_set_cancel_fd(sd, -1);
         } else
                 r = e.code;
@@ -194,14 +203,116 @@ static int serve_unit(runner *rn, mh_test_wire_reader *rd) {
         return r;
 }
 
+/* A line of the test's log from the runner: a fault started or healed. */
+static void runner_note(runner *rn, const char *fmt, ...) MH_PRINTF(2, 3);
+
+static void runner_note(runner *rn, const char *fmt, ...) {
+        _cleanup_free_ char *line = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(&line, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return;
+        (void) mh_buf_printf(&rn->notes, "note: %s\n", line);
+        if (rn->plan->on_note)
+                rn->plan->on_note(line, rn->plan->userdata);
+}
+
+static int get_u64(mh_test_wire_reader *rd, uint64_t *ret) {
+        const char *s;
+        char *end;
+
+        if (mh_test_wire_get_bytes(rd, &s, NULL) < 0)
+                return -EBADMSG;
+        errno = 0;
+        *ret = strtoull(s, &end, 10);
+        return errno || end == s || *end ? -EBADMSG : 0;
+}
+
+/* The fault of a START request; its peers point into the frame. */
+static int get_fault(mh_test_wire_reader *rd, mh_fault *f, const char **peers) {
+        uint32_t kind, direction, reject, percent, n;
+        const char *unit, *path;
+
+        if (mh_test_wire_get_u32(rd, &kind) < 0 || mh_test_wire_get_u32(rd, &direction) < 0 ||
+            mh_test_wire_get_u32(rd, &reject) < 0 || mh_test_wire_get_u32(rd, &percent) < 0 ||
+            get_u64(rd, &f->bytes_per_sec) < 0 || mh_test_wire_get_bytes(rd, &unit, NULL) < 0 ||
+            mh_test_wire_get_bytes(rd, &path, NULL) < 0 || get_u64(rd, &f->max_fs_bytes) < 0 ||
+            mh_test_wire_get_u32(rd, &n) < 0 || n > MH_TEST_WIRE_PEERS_MAX)
+                return -EBADMSG;
+        for (uint32_t i = 0; i < n; i++)
+                if (mh_test_wire_get_bytes(rd, &peers[i], NULL) < 0)
+                        return -EBADMSG;
+        peers[n] = NULL;
+        f->kind = (mh_fault_kind) kind;
+        f->direction = (mh_fault_direction) direction;
+        f->reject = (int) reject;
+        f->percent = percent;
+        f->unit = unit;
+        f->path = path;
+        f->peers = peers;
+        return 0;
+}
+
+/*
+ * Start or heal a fault.  It heals by itself FAULT_HEAL_MARGIN_SEC after
+ * the test's deadline if nothing else healed it (the runner killed or cut
+ * off); the end of the test heals it before the restore.
+ */
+static int serve_fault(runner *rn, mh_test_wire_reader *rd) {
+        const char *peers[MH_TEST_WIRE_PEERS_MAX + 1];
+        mh_host *h = request_host(rn, rd);
+        mh_error e = MH_ERROR_INIT;
+        mh_buf b = { .max = MH_TEST_WIRE_FRAME_MAX };
+        mh_fault f = {};
+        uint32_t verb, n = 0;
+        int r;
+
+        if (!h || mh_test_wire_get_u32(rd, &verb) < 0)
+                return -EBADMSG;
+        if (verb == MH_TEST_WIRE_FAULT_START) {
+                unsigned after = remaining_msec(rn, UINT_MAX) / 1000 + FAULT_HEAL_MARGIN_SEC;
+                _cleanup_free_ char *what = NULL;
+                unsigned got = 0;
+
+                if (get_fault(rd, &f, peers) < 0)
+                        return -EBADMSG;
+                r = mh_host_start_fault(h, &f, after, &got, &e);
+                n = got;
+                if (r >= 0 && mh_fault_describe(&f, &what, NULL) >= 0)
+                        runner_note(rn, "%s: fault %u started: %s (heals by itself in %u s)",
+                                    mh_host_name(h), n, what, after);
+        } else if (verb == MH_TEST_WIRE_FAULT_HEAL) {
+                if (mh_test_wire_get_u32(rd, &n) < 0)
+                        return -EBADMSG;
+                r = mh_host_heal_fault(h, n, &e);
+                if (r >= 0)
+                        runner_note(rn, "%s: fault %u healed", mh_host_name(h), n);
+        } else
+                return -EBADMSG;
+        if (r == -ETIMEDOUT && remaining_msec(rn, 1) == 0)
+                return -ETIME;
+
+        r = mh_test_wire_put_u32(&b, (uint32_t) (r < 0 ? r : 0));
+        if (r >= 0)
+                r = mh_test_wire_put_u32(&b, n);
+        if (r >= 0)
+                r = mh_test_wire_put_str(&b, e.code < 0 ? e.message : "");
+        if (r >= 0)
+                r = reply(rn, MH_TEST_WIRE_FAULT_REPLY, &b);
+        mh_buf_dispose(&b);
+        return r;
+}
+
 static int serve_note(runner *rn, mh_test_wire_reader *rd) {
         const char *line;
 
         if (mh_test_wire_get_bytes(rd, &line, NULL) < 0)
                 return -EBADMSG;
-        (void) mh_buf_printf(&rn->notes, "note: %s\n", line);
-        if (rn->plan->on_note)
-                rn->plan->on_note(line, rn->plan->userdata);
+        runner_note(rn, "%s", line);
         return 0;
 }
 
@@ -233,6 +344,8 @@ static int serve(runner *rn, uint32_t type, const mh_buf *payload) {
                 return serve_unit(rn, &rd);
         case MH_TEST_WIRE_NOTE:
                 return serve_note(rn, &rd);
+        case MH_TEST_WIRE_FAULT:
+                return serve_fault(rn, &rd);
         case MH_TEST_WIRE_END:
                 return serve_end(rn, &rd);
         }

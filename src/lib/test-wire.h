@@ -26,7 +26,21 @@ enum {
         MH_TEST_WIRE_END,        /* test -> runner: status, message, details */
         MH_TEST_WIRE_EXEC_REPLY, /* runner -> test: code, exit status, stdout, stderr, message */
         MH_TEST_WIRE_UNIT_REPLY, /* runner -> test: code, state or message */
+        MH_TEST_WIRE_FAULT,      /* test -> runner: host, verb, the fault or its number */
+        MH_TEST_WIRE_FAULT_REPLY, /* runner -> test: code, number, message */
 };
+
+/* What a MH_TEST_WIRE_FAULT request asks: START is followed by kind,
+ * direction, reject, percent, bytes_per_sec, unit, path, max_fs_bytes
+ * (the numbers of 64 bits as decimal strings), the number of peers and
+ * the peers; HEAL by the fault's number on the host. */
+typedef enum mh_test_wire_fault_verb {
+        MH_TEST_WIRE_FAULT_START,
+        MH_TEST_WIRE_FAULT_HEAL,
+} mh_test_wire_fault_verb;
+
+/* The most peers of one fault. */
+#define MH_TEST_WIRE_PEERS_MAX 256
 
 /* What a MH_TEST_WIRE_UNIT request asks of systemd. */
 typedef enum mh_test_wire_verb {
@@ -35,6 +49,7 @@ typedef enum mh_test_wire_verb {
         MH_TEST_WIRE_RESTART,
         MH_TEST_WIRE_RELOAD,
         MH_TEST_WIRE_STATE,
+        MH_TEST_WIRE_KILL, /* followed by the signal */
 } mh_test_wire_verb;
 
 #define MH_TEST_WIRE_OUTPUT_MAX (64u << 20)  /* per stream of one test command */

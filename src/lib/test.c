@@ -24,12 +24,20 @@
 
 #define SHOWN_MAX       4096 /* of a command's output in a failure's details */
 #define VALUE_SHOWN_MAX 200  /* of a compared string in a failure's message */
+#define FAULTS_MAX      128  /* started by one test, on all its hosts */
 
 typedef enum phase {
         PHASE_SETUP,
         PHASE_BODY,
         PHASE_TEARDOWN,
 } phase;
+
+/* A fault the test started: fault n of one of its hosts, part of fault id. */
+typedef struct test_fault {
+        int id;
+        uint32_t host;
+        uint32_t n;
+} test_fault;
 
 /* Something the test owns, freed with it (mh_test_keep()). */
 typedef struct kept {
@@ -54,6 +62,9 @@ struct mh_test {
         char state[32];
         kept *kept;                     /* freed with the test */
         size_t n_kept;
+        test_fault faults[FAULTS_MAX];  /* healed by the runner at the end */
+        size_t n_faults;
+        int last_fault_id;
 };
 
 const char *mh_test_status_to_string(mh_test_status s) {
@@ -307,6 +318,178 @@ const char *mh_service_state(mh_test *t, mh_host *h, const char *unit) {
                 return NULL;
         snprintf(t->state, sizeof(t->state), "%s", state);
         return t->state;
+}
+
+int mh_service_kill(mh_test *t, mh_host *h, const char *unit, int signal) {
+        mh_buf b = { .max = MH_TEST_WIRE_FRAME_MAX };
+        uint32_t index = host_index(t, h), code;
+        const char *text;
+        mh_test_wire_reader rd;
+
+        if (mh_test_wire_put_u32(&b, index) < 0 || mh_test_wire_put_u32(&b, MH_TEST_WIRE_KILL) < 0 ||
+            mh_test_wire_put_str(&b, unit) < 0 || mh_test_wire_put_u32(&b, (uint32_t) signal) < 0) {
+                mh_buf_dispose(&b);
+                end_with(t, MH_TEST_ERROR, "out of memory");
+        }
+        rd = call(t, MH_TEST_WIRE_UNIT, &b, MH_TEST_WIRE_UNIT_REPLY);
+        mh_buf_dispose(&b);
+        if (mh_test_wire_get_u32(&rd, &code) < 0 || mh_test_wire_get_bytes(&rd, &text, NULL) < 0)
+                runner_lost();
+        snprintf(t->error, sizeof(t->error), "%s", (int32_t) code < 0 ? text : "");
+        return (int32_t) code < 0 ? (int32_t) code : 0;
+}
+
+/* --- faults --------------------------------------------------------------- */
+
+/* Ask the runner to start f on h (as part of fault id) or, f NULL, to heal fault n of h. */
+static int fault_call(mh_test *t, mh_host *h, const mh_fault *f, uint32_t *n) {
+        mh_buf b = { .max = MH_TEST_WIRE_FRAME_MAX };
+        uint32_t index = host_index(t, h), code, peers = 0;
+        char bytes[32], max[32];
+        const char *message;
+        mh_test_wire_reader rd;
+        int r;
+
+        r = mh_test_wire_put_u32(&b, index);
+        if (r >= 0)
+                r = mh_test_wire_put_u32(&b, f ? MH_TEST_WIRE_FAULT_START : MH_TEST_WIRE_FAULT_HEAL);
+        if (r >= 0 && !f)
+                r = mh_test_wire_put_u32(&b, *n);
+        if (r >= 0 && f) {
+                while (f->peers && f->peers[peers])
+                        peers++;
+                if (peers > MH_TEST_WIRE_PEERS_MAX)
+                        end_with(t, MH_TEST_ERROR, "a fault with %u peers (at most %u)", peers,
+                                 MH_TEST_WIRE_PEERS_MAX);
+                snprintf(bytes, sizeof(bytes), "%" PRIu64, f->bytes_per_sec);
+                snprintf(max, sizeof(max), "%" PRIu64, f->max_fs_bytes);
+                r = mh_test_wire_put_u32(&b, f->kind);
+                if (r >= 0)
+                        r = mh_test_wire_put_u32(&b, f->direction);
+                if (r >= 0)
+                        r = mh_test_wire_put_u32(&b, f->reject != 0);
+                if (r >= 0)
+                        r = mh_test_wire_put_u32(&b, f->percent);
+                if (r >= 0)
+                        r = mh_test_wire_put_str(&b, bytes);
+                if (r >= 0)
+                        r = mh_test_wire_put_str(&b, f->unit);
+                if (r >= 0)
+                        r = mh_test_wire_put_str(&b, f->path);
+                if (r >= 0)
+                        r = mh_test_wire_put_str(&b, max);
+                if (r >= 0)
+                        r = mh_test_wire_put_u32(&b, peers);
+                for (uint32_t i = 0; r >= 0 && i < peers; i++)
+                        r = mh_test_wire_put_str(&b, f->peers[i]);
+        }
+        if (r < 0) {
+                mh_buf_dispose(&b);
+                end_with(t, MH_TEST_ERROR, "out of memory");
+        }
+        rd = call(t, MH_TEST_WIRE_FAULT, &b, MH_TEST_WIRE_FAULT_REPLY);
+        mh_buf_dispose(&b);
+        if (mh_test_wire_get_u32(&rd, &code) < 0 || mh_test_wire_get_u32(&rd, n) < 0 ||
+            mh_test_wire_get_bytes(&rd, &message, NULL) < 0)
+                runner_lost();
+        snprintf(t->error, sizeof(t->error), "%s", (int32_t) code < 0 ? message : "");
+        return (int32_t) code < 0 ? (int32_t) code : 0;
+}
+
+/* Heal each part of fault id, newest first; the first error is kept. */
+static int heal_id(mh_test *t, int id) {
+        char first[MH_ERROR_MESSAGE_MAX] = "";
+        int r = 0;
+
+        for (size_t i = t->n_faults; i-- > 0;) {
+                test_fault *f = &t->faults[i];
+                int k;
+
+                if (f->id != id)
+                        continue;
+                k = fault_call(t, t->plan->hosts[f->host], NULL, &f->n);
+                if (k >= 0)
+                        f->id = 0;
+                else if (r == 0) {
+                        r = k;
+                        snprintf(first, sizeof(first), "%s", t->error);
+                }
+        }
+        snprintf(t->error, sizeof(t->error), "%s", first);
+        return r;
+}
+
+/* Start f on h as part of fault id. */
+static int start_as(mh_test *t, mh_host *h, const mh_fault *f, int id) {
+        uint32_t n = 0;
+        int r;
+
+        if (t->n_faults == FAULTS_MAX) {
+                snprintf(t->error, sizeof(t->error), "more than %d faults in one test", FAULTS_MAX);
+                return -ENOSPC;
+        }
+        r = fault_call(t, h, f, &n);
+        if (r < 0)
+                return r;
+        t->faults[t->n_faults++] = (test_fault){ .id = id, .host = host_index(t, h), .n = n };
+        return 0;
+}
+
+int mh_fault_start(mh_test *t, mh_host *h, const mh_fault *f) {
+        int id = t->last_fault_id + 1, r;
+
+        r = start_as(t, h, f, id);
+        if (r < 0)
+                return r;
+        return t->last_fault_id = id;
+}
+
+int mh_partition(mh_test *t, mh_host *const *side, mh_host *const *other, unsigned flags) {
+        const char *peers[MH_TEST_WIRE_PEERS_MAX + 1];
+        mh_fault f = {
+                .kind = MH_FAULT_PARTITION,
+                .direction = flags & MH_PARTITION_ONE_WAY ? MH_FAULT_OUTGOING : MH_FAULT_BOTH_WAYS,
+                .reject = !!(flags & MH_PARTITION_REJECT),
+                .peers = peers,
+        };
+        int id = t->last_fault_id + 1, r = 0;
+        size_t n = 0;
+
+        for (; other && other[n]; n++) {
+                if (n == MH_TEST_WIRE_PEERS_MAX)
+                        end_with(t, MH_TEST_ERROR, "mh_partition(): more than %u hosts",
+                                 MH_TEST_WIRE_PEERS_MAX);
+                (void) host_index(t, other[n]);
+                peers[n] = mh_host_config_address(mh_host_get_config(other[n]));
+        }
+        peers[n] = NULL;
+        if (!side || !side[0] || n == 0)
+                end_with(t, MH_TEST_ERROR, "mh_partition(): a side with no hosts");
+        for (size_t i = 0; r >= 0 && side[i]; i++)
+                r = start_as(t, side[i], &f, id);
+        t->last_fault_id = id;
+        if (r < 0) {
+                /* none of it stays: heal what was made, keep the first error */
+                char first[MH_ERROR_MESSAGE_MAX];
+
+                snprintf(first, sizeof(first), "%s", t->error);
+                (void) heal_id(t, id);
+                snprintf(t->error, sizeof(t->error), "%s", first);
+                return r;
+        }
+        return id;
+}
+
+int mh_fault_heal(mh_test *t, int id) {
+        bool known = false;
+
+        for (size_t i = 0; i < t->n_faults; i++)
+                known = known || t->faults[i].id == id;
+        if (id <= 0 || id > t->last_fault_id) {
+                snprintf(t->error, sizeof(t->error), "no fault %d in this test", id);
+                return -ENOENT;
+        }
+        return known ? heal_id(t, id) : 0;
 }
 
 void mh_test_keep(mh_test *t, void *p, void (*free_fn)(void *)) {

@@ -9,6 +9,7 @@
 #include <mhc/common.h>
 #include <mhc/config.h>
 #include <mhc/error.h>
+#include <mhc/fault.h>
 #include <mhc/host.h>
 #include <mhc/log.h>
 #include <mhc/parallel.h>

@@ -6,6 +6,7 @@
 
 #include <mhc/common.h>
 #include <mhc/error.h>
+#include <mhc/fault.h>
 #include <mhc/host.h>
 #include <mhc/log.h>
 
@@ -160,6 +161,44 @@ MH_EXPORT int mh_service_reload(mh_test *t, mh_host *h, const char *unit);
 /* The unit's ActiveState ("active", "inactive", "failed", ...) borrowed
  * from t until the next call, or NULL with mh_test_error(t) set. */
 MH_EXPORT const char *mh_service_state(mh_test *t, mh_host *h, const char *unit);
+
+/* Send signal (SIGKILL, SIGTERM, ...) to every process of unit (KillUnit);
+ * the restore starts it again if it should run. */
+MH_EXPORT int mh_service_kill(mh_test *t, mh_host *h, const char *unit, int signal);
+
+/*
+ * Faults (<mhc/fault.h>, mhc-test(3) "Faults"): each call returns a fault
+ * id (> 0) for mh_fault_heal(), or a negative code with mh_test_error(t)
+ * saying why (the host and what it lacks).  Every fault the test started
+ * is healed at its end, before the restore, also when it failed, crashed
+ * or timed out; a fault also heals by itself 30 s after the test's
+ * deadline (a dead man's switch on the host), so that a killed runner
+ * leaves none.  The runner's own SSH traffic is never cut.
+ *
+ *     int cut = mh_partition(t, MH_HOSTS(client), MH_HOSTS(server), 0);
+ *     MH_ASSERT_OK(t, cut);
+ *     MH_ASSERT(t, mh_run(t, client, "curl -sf -m 2 http://server/") != 0);
+ *     MH_ASSERT_OK(t, mh_fault_heal(t, cut));
+ */
+
+/* A NULL-terminated list of hosts, for mh_partition(). */
+#define MH_HOSTS(...) ((mh_host *const[]){ __VA_ARGS__, NULL })
+
+/* Start f on h. */
+MH_EXPORT int mh_fault_start(mh_test *t, mh_host *h, const mh_fault *f);
+
+/* mh_partition() flags: cut only what side sends to other; refuse
+ * (ICMP, TCP reset) instead of dropping. */
+#define MH_PARTITION_ONE_WAY (1u << 0)
+#define MH_PARTITION_REJECT  (1u << 1)
+
+/* No traffic between the hosts of side and those of other (by their
+ * addresses in mhc.yaml), made on the hosts of side: one fault. */
+MH_EXPORT int mh_partition(mh_test *t, mh_host *const *side, mh_host *const *other,
+                           unsigned flags);
+
+/* Heal fault id now. */
+MH_EXPORT int mh_fault_heal(mh_test *t, int id);
 
 /* The message of the last call of this test that failed, or "". */
 MH_EXPORT const char *mh_test_error(const mh_test *t);

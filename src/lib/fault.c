@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Faults on a host (<mhc/fault.h>).  The host does the work with
+ * fault.sh (embedded from src/lib/fault.sh), which every start saves as
+ * RUN/faults/fault.sh: the heals that run without the runner (the dead
+ * man's timers, the run's unit as its lease goes, a later run's recovery)
+ * use that copy.  The end of a test heals through the prelude of the
+ * host's next command (mh_host_heal_prelude()), which costs no round trip.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mhc/fault.h>
+#include <mhc/shell.h>
+#include <mhc/strv.h>
+
+#include "fault-script.h"
+#include "host.h"
+#include "util.h"
+
+static const char *const kind_names[] = {
+        [MH_FAULT_PARTITION] = "partition", [MH_FAULT_LOSS] = "loss", [MH_FAULT_RATE] = "rate",
+        [MH_FAULT_PAUSE] = "pause",         [MH_FAULT_FILL] = "fill",
+};
+
+static const char *const direction_names[] = {
+        [MH_FAULT_BOTH_WAYS] = "both",
+        [MH_FAULT_OUTGOING] = "out",
+        [MH_FAULT_INCOMING] = "in",
+};
+
+const char *mh_fault_kind_to_string(mh_fault_kind kind) {
+        return (unsigned) kind < ELEMENTSOF(kind_names) ? kind_names[kind] : "unknown";
+}
+
+static bool is_network(mh_fault_kind kind) {
+        return kind == MH_FAULT_PARTITION || kind == MH_FAULT_LOSS || kind == MH_FAULT_RATE;
+}
+
+static int check_fault(const mh_fault *f, mh_error *e) {
+        if (!f || (unsigned) f->kind >= ELEMENTSOF(kind_names))
+                return mh_error_set(e, -EINVAL, "unknown kind of fault");
+        if (is_network(f->kind)) {
+                if ((unsigned) f->direction >= ELEMENTSOF(direction_names))
+                        return mh_error_set(e, -EINVAL, "%s: unknown direction",
+                                            kind_names[f->kind]);
+                if (!f->peers || !f->peers[0])
+                        return mh_error_set(e, -EINVAL, "%s: no peers", kind_names[f->kind]);
+                for (size_t i = 0; f->peers[i]; i++)
+                        if (!*f->peers[i])
+                                return mh_error_set(e, -EINVAL, "%s: an empty peer",
+                                                    kind_names[f->kind]);
+        }
+        switch (f->kind) {
+        case MH_FAULT_LOSS:
+                if (f->percent < 1 || f->percent > 100)
+                        return mh_error_set(e, -EINVAL, "loss: %u%% is not within 1..100",
+                                            f->percent);
+                break;
+        case MH_FAULT_RATE:
+                if (f->bytes_per_sec == 0)
+                        return mh_error_set(e, -EINVAL, "rate: 0 bytes per second");
+                break;
+        case MH_FAULT_PAUSE:
+                if (!f->unit || !*f->unit)
+                        return mh_error_set(e, -EINVAL, "pause: no unit");
+                break;
+        case MH_FAULT_FILL:
+                if (!f->path || f->path[0] != '/')
+                        return mh_error_set(e, -EINVAL, "fill: '%s' is not an absolute path",
+                                            strempty(f->path));
+                break;
+        case MH_FAULT_PARTITION:
+                break;
+        }
+        return 0;
+}
+
+int mh_fault_describe(const mh_fault *f, char **ret, mh_error *error) {
+        static const char *const ways[] = { "both ways", "outgoing", "incoming" };
+        mh_buf b = MH_BUF_INIT(4096);
+        int r;
+
+        r = check_fault(f, error);
+        if (r < 0)
+                return r;
+        r = mh_buf_printf(&b, "%s", kind_names[f->kind]);
+        if (r >= 0 && f->kind == MH_FAULT_LOSS)
+                r = mh_buf_printf(&b, " of %u%%", f->percent);
+        if (r >= 0 && f->kind == MH_FAULT_RATE)
+                r = mh_buf_printf(&b, " of %" PRIu64 " bytes/s", f->bytes_per_sec);
+        if (r >= 0 && is_network(f->kind))
+                r = mh_buf_printf(&b, " (%s%s) with", ways[f->direction],
+                                  f->kind == MH_FAULT_PARTITION ? (f->reject ? ", reject" : ", drop")
+                                                                : "");
+        for (size_t i = 0; r >= 0 && is_network(f->kind) && f->peers[i]; i++)
+                r = mh_buf_printf(&b, "%s %s", i ? "," : "", f->peers[i]);
+        if (r >= 0 && f->kind == MH_FAULT_PAUSE)
+                r = mh_buf_printf(&b, " of unit %s", f->unit);
+        if (r >= 0 && f->kind == MH_FAULT_FILL)
+                r = mh_buf_printf(&b, " of the filesystem of %s", f->path);
+        if (r < 0) {
+                mh_buf_dispose(&b);
+                return mh_error_oom(error);
+        }
+        *ret = mh_buf_steal(&b, NULL);
+        return 0;
+}
+
+/* fault.sh's arguments after "start RUN N AFTER". */
+static int script_args(const mh_fault *f, mh_strv *v) {
+        char number[32];
+        int r;
+
+        r = mh_strv_consume(v, strdup(kind_names[f->kind]));
+        if (r >= 0 && is_network(f->kind))
+                r = mh_strv_consume(v, strdup(direction_names[f->direction]));
+        switch (f->kind) {
+        case MH_FAULT_PARTITION:
+                if (r >= 0)
+                        r = mh_strv_consume(v, strdup(f->reject ? "reject" : "drop"));
+                break;
+        case MH_FAULT_LOSS:
+                snprintf(number, sizeof(number), "%u", f->percent);
+                if (r >= 0)
+                        r = mh_strv_consume(v, strdup(number));
+                break;
+        case MH_FAULT_RATE:
+                snprintf(number, sizeof(number), "%" PRIu64, f->bytes_per_sec);
+                if (r >= 0)
+                        r = mh_strv_consume(v, strdup(number));
+                break;
+        case MH_FAULT_PAUSE:
+                if (r >= 0)
+                        r = mh_strv_consume(v, strdup(f->unit));
+                break;
+        case MH_FAULT_FILL:
+                snprintf(number, sizeof(number), "%" PRIu64,
+                         f->max_fs_bytes ?: MH_FAULT_FILL_MAX_DEFAULT);
+                if (r >= 0)
+                        r = mh_strv_consume(v, strdup(f->path));
+                if (r >= 0)
+                        r = mh_strv_consume(v, strdup(number));
+                break;
+        }
+        for (size_t i = 0; r >= 0 && is_network(f->kind) && f->peers[i]; i++)
+                r = mh_strv_consume(v, strdup(f->peers[i]));
+        return r;
+}
+
+/* The host's last word on stderr, without fault.sh's "mhc: ". */
+static const char *why(const mh_exec_result *res, char *buf, size_t size) {
+        const char *s = mh_exec_result_summary(res, buf, size), *colon = strstr(s, ": mhc: ");
+
+        return colon ? colon + strlen(": mhc: ") : s;
+}
+
+/* Run fault.sh MODE ARG... on h as the test's command; *ret_failed says why it failed. */
+static int run_script(mh_host *h, const char *mode, const mh_strv *args, bool install,
+                      char *ret_failed, size_t size, mh_error *e) {
+        _cleanup_free_ char *dir = NULL, *script = NULL, *joined = NULL, *command = NULL;
+        mh_exec_options o = {};
+        mh_exec_result res = {};
+        mh_strv argv = {};
+        int r;
+
+        if (asprintf(&dir, "%s/faults", h->run_dir) < 0) {
+                dir = NULL;
+                return mh_error_oom(e);
+        }
+        r = asprintf(&script, "%s/fault.sh", dir) < 0 ? -ENOMEM : 0;
+        if (r >= 0)
+                r = mh_strv_consume(&argv, strdup("sh"));
+        if (r >= 0)
+                r = mh_strv_consume(&argv, strdup(script));
+        if (r >= 0)
+                r = mh_strv_consume(&argv, strdup(mode));
+        if (r >= 0)
+                r = mh_strv_consume(&argv, strdup(h->run_dir));
+        for (size_t i = 0; r >= 0 && i < args->n; i++)
+                r = mh_strv_consume(&argv, strdup(args->items[i]));
+        if (r >= 0) {
+                /* NULL-terminated, as mh_shell_join() wants */
+                _cleanup_free_ const char **list = calloc(argv.n + 1, sizeof(*list));
+
+                for (size_t i = 0; list && i < argv.n; i++)
+                        list[i] = argv.items[i];
+                r = list ? mh_shell_join(list, &joined) : -ENOMEM;
+        }
+        mh_strv_dispose(&argv);
+        if (r < 0)
+                return mh_error_oom(e);
+        if (install) {
+                _cleanup_free_ char *qdir = NULL;
+
+                if (mh_shell_quote(dir, &qdir) < 0 ||
+                    asprintf(&command,
+                             "umask 077 && mkdir -p %1$s && cat >%1$s/fault.sh.new && "
+                             "mv -f %1$s/fault.sh.new %1$s/fault.sh && exec %2$s",
+                             qdir, joined) < 0)
+                        return mh_error_oom(e);
+                o.input = fault_script;
+                o.input_size = strlen(fault_script);
+        }
+        r = mh_host_exec(h, command ?: joined, &o, &res, e);
+        if (r < 0)
+                return r;
+        r = res.exit_status == 0 ? 0 : -MH_ERR_COMMAND;
+        if (r < 0) {
+                char buf[MH_EXEC_SUMMARY_SIZE];
+
+                snprintf(ret_failed, size, "%s", why(&res, buf, sizeof(buf)));
+        }
+        mh_exec_result_dispose(&res);
+        return r;
+}
+
+static int need_run(mh_host *h, const char *what, mh_error *e) {
+        if (!h)
+                return mh_error_set(e, -EINVAL, "%s: invalid argument", what);
+        if (!h->ssh || !h->run_dir)
+                return mh_error_set(e, -ENOTCONN, "host '%s' is not connected", mh_host_name(h));
+        return 0;
+}
+
+int mh_host_start_fault(mh_host *h, const mh_fault *f, unsigned heal_after_sec, unsigned *ret_n,
+                        mh_error *error) {
+        char failed[MH_EXEC_SUMMARY_SIZE], number[16], after[16];
+        _cleanup_free_ char *what = NULL;
+        mh_strv args = {};
+        unsigned n;
+        int r;
+
+        r = need_run(h, "mh_host_start_fault", error);
+        if (r < 0)
+                return r;
+        r = mh_fault_describe(f, &what, error);
+        if (r < 0) {
+                mh_error_prefix(error, "host '%s'", mh_host_name(h));
+                return r;
+        }
+        n = ++internal_of(h)->n_faults;
+        snprintf(number, sizeof(number), "%u", n);
+        snprintf(after, sizeof(after), "%u", heal_after_sec ?: 1);
+        r = mh_strv_consume(&args, strdup(number));
+        if (r >= 0)
+                r = mh_strv_consume(&args, strdup(after));
+        if (r >= 0)
+                r = script_args(f, &args);
+        if (r < 0) {
+                mh_strv_dispose(&args);
+                return mh_error_oom(error);
+        }
+        r = run_script(h, "start", &args, true, failed, sizeof(failed), error);
+        mh_strv_dispose(&args);
+        if (r == -MH_ERR_COMMAND)
+                return mh_error_set(error, r, "host '%s': cannot start the %s: %s",
+                                    mh_host_name(h), what, failed);
+        if (r < 0)
+                return r;
+        if (ret_n)
+                *ret_n = n;
+        return 0;
+}
+
+int mh_host_heal_fault(mh_host *h, unsigned n, mh_error *error) {
+        char failed[MH_EXEC_SUMMARY_SIZE], number[16];
+        mh_strv args = {};
+        int r;
+
+        r = need_run(h, "mh_host_heal_fault", error);
+        if (r < 0)
+                return r;
+        if (n == 0 || n > internal_of(h)->n_faults)
+                return mh_error_set(error, -ENOENT, "host '%s' has no fault %u", mh_host_name(h),
+                                    n);
+        snprintf(number, sizeof(number), "%u", n);
+        if (mh_strv_consume(&args, strdup(number)) < 0)
+                return mh_error_oom(error);
+        r = run_script(h, "heal", &args, false, failed, sizeof(failed), error);
+        mh_strv_dispose(&args);
+        if (r == -MH_ERR_COMMAND)
+                return mh_error_set(error, r, "host '%s': %s", mh_host_name(h), failed);
+        return r;
+}
+
+/* "[ ! -e RUN/faults/fault.sh ] || sh RUN/faults/fault.sh heal-all RUN" */
+static int heal_all_command(const char *run_dir, mh_buf *out) {
+        _cleanup_free_ char *q = NULL;
+
+        if (mh_shell_quote(run_dir, &q) < 0)
+                return -ENOMEM;
+        return mh_buf_printf(out, "{ [ ! -e %1$s/faults/fault.sh ] || sh %1$s/faults/fault.sh "
+                                  "heal-all %1$s; }",
+                             q);
+}
+
+int mh_host_heal_faults(mh_host *h, mh_error *error) {
+        mh_buf b = MH_BUF_INIT(8192);
+        mh_exec_result res = {};
+        int r;
+
+        r = need_run(h, "mh_host_heal_faults", error);
+        if (r < 0)
+                return r;
+        if (heal_all_command(h->run_dir, &b) < 0) {
+                mh_buf_dispose(&b);
+                return mh_error_oom(error);
+        }
+        r = mh_ssh_exec(h->ssh, b.data, NULL, &res, error);
+        mh_buf_dispose(&b);
+        if (r < 0)
+                return r;
+        if (res.exit_status != 0) {
+                char buf[MH_EXEC_SUMMARY_SIZE];
+
+                r = mh_error_set(error, -MH_ERR_COMMAND, "host '%s': %s", mh_host_name(h),
+                                 why(&res, buf, sizeof(buf)));
+        }
+        mh_exec_result_dispose(&res);
+        return r;
+}
+
+int mh_host_heal_prelude(const char *run_dir, mh_buf *out) {
+        int r = heal_all_command(run_dir, out);
+
+        if (r >= 0)
+                r = mh_buf_printf(out, " || exit 125\n");
+        return r;
+}

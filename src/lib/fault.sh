@@ -1,0 +1,244 @@
+# shellcheck shell=sh
+# The faults a run starts on a host, and their healing.  src/lib/fault.c
+# embeds this file and saves it as RUN/faults/fault.sh with the first fault
+# of the run; what heals (the end of a test, the dead man's switch, the run's
+# unit when its lease goes, the next run's recovery) runs that copy.
+#
+#   fault.sh start RUN N HEAL_AFTER_SEC KIND ARG...
+#       start fault N: RUN/faults/N/ gets `what` (one line for messages) and
+#       `heal` (shell that undoes it, may run any number of times, and
+#       fails if the fault is still there) before anything changes; then a
+#       transient timer that heals it after HEAL_AFTER_SEC; then the fault.
+#       KIND ARG...:
+#         partition DIRECTION ACTION PEER...   ACTION: drop | reject
+#         loss DIRECTION PERCENT PEER...
+#         rate DIRECTION BYTES_PER_SEC PEER...
+#         pause UNIT
+#         fill DIR MAX_FS_BYTES
+#       DIRECTION: both | out (to the peers) | in (from the peers).
+#   fault.sh heal RUN N
+#   fault.sh resume RUN UNIT     (the heal of a pause)
+#   fault.sh heal-all RUN
+#       heal every fault of the run, newest first, then look for what no
+#       record heals (a table mhc_fault_* of no fault's); remove RUN/faults when
+#       nothing is left.  Exit 1, each fault left on stderr, otherwise.
+set -u
+
+mode=$1 run=$2
+dir=$run/faults
+id=${run##*/run-}
+
+die() {
+        printf 'mhc: %s\n' "$*" >&2
+        exit 1
+}
+
+# $1 quoted for sh.
+q() {
+        printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
+}
+
+# --- network faults: a table of nftables of their own --------------------
+
+# The addresses of each peer, as this host resolves them.
+addresses() {
+        for p in "$@"; do
+                a=$(getent ahosts "$p" | awk '$2 == "STREAM" { print $1 }' | sort -u)
+                [ -n "$a" ] || die "cannot resolve the peer '$p' on this host"
+                printf '%s\n' "$a"
+        done
+}
+
+# The rules of table $table for KIND DIRECTION PARAM PEER...; the runner's
+# SSH traffic (from $SSH_CONNECTION) is accepted first in every chain.
+net_rules() {
+        kind=$1 direction=$2 param=$3
+        shift 3
+        v4='' v6=''
+        addrs=$(addresses "$@") || exit 1
+        addrs=$(printf '%s\n' "$addrs" | sort -u)
+        for a in $addrs; do
+                case $a in
+                *:*) v6="$v6${v6:+, }$a" ;;
+                *) v4="$v4${v4:+, }$a" ;;
+                esac
+        done
+        case $kind in
+        partition) action=$param ;;
+        loss) if [ "$param" -ge 100 ]; then action=drop; else action="numgen random mod 100 < $param drop"; fi ;;
+        rate) action="limit rate over $param bytes/second drop" ;;
+        esac
+        # shellcheck disable=SC2086 # split into its four fields
+        set -- ${SSH_CONNECTION:-}
+        runner=${1:-} ssh_port=${4:-22} family=ip
+        case $runner in *:*) family=ip6 ;; esac
+        echo "table inet $table {"
+        for chain in input output; do
+                case $chain.$direction in input.out | output.in) continue ;; esac
+                if [ "$chain" = input ]; then peer=saddr port=dport; else peer=daddr port=sport; fi
+                echo "  chain $chain {"
+                echo "    type filter hook $chain priority -300; policy accept;"
+                [ -z "$runner" ] || echo "    $family $peer $runner tcp $port $ssh_port accept"
+                [ -z "$v4" ] || echo "    ip $peer { $v4 } $action"
+                [ -z "$v6" ] || echo "    ip6 $peer { $v6 } $action"
+                echo "  }"
+        done
+        echo "}"
+}
+
+net_fault() {
+        command -v nft >/dev/null 2>&1 || die "no nft on the host (Debian: the nftables package)"
+        rules=$(net_rules "$@") || exit 1
+        printf '%s\n' "$rules" | nft -f - || die "nft refused the rules of fault $n"
+}
+
+# --- a paused unit -------------------------------------------------------
+
+# The pids of unit $1 that are stopped (SIGSTOP), one a line.
+stopped_pids() {
+        cg=$(systemctl show -p ControlGroup --value -- "$1" 2>/dev/null) || return 0
+        [ -n "$cg" ] || return 0
+        for procs in /sys/fs/cgroup$cg/cgroup.procs /sys/fs/cgroup/unified$cg/cgroup.procs \
+                /sys/fs/cgroup/systemd$cg/cgroup.procs; do
+                [ -r "$procs" ] || continue
+                while read -r pid; do
+                        # the state is the field after the name, which ends with ')'
+                        s=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
+                        [ "${s%% *}" != T ] || echo "$pid"
+                done <"$procs"
+                return 0
+        done
+}
+
+# Paused: frozen (cgroup v2), or its processes stopped with SIGSTOP.
+paused() {
+        [ "$(systemctl show -p FreezerState --value -- "$1" 2>/dev/null)" = frozen ] ||
+                [ -n "$(stopped_pids "$1")" ]
+}
+
+pause() {
+        systemctl is-active -q -- "$1" || die "unit $1 is not active"
+        if ! systemctl freeze -- "$1" 2>/dev/null; then
+                # no freezer for the unit (a cgroup v1 or hybrid hierarchy)
+                systemctl kill --signal=SIGSTOP --kill-whom=all -- "$1" ||
+                        die "cannot pause unit $1"
+        fi
+        paused "$1" || die "unit $1 did not pause"
+}
+
+resume() {
+        systemctl thaw -- "$1" >/dev/null 2>&1 || :
+        systemctl kill --signal=SIGCONT --kill-whom=all -- "$1" >/dev/null 2>&1 || :
+        ! paused "$1"
+}
+
+# --- a full filesystem ---------------------------------------------------
+
+fill() {
+        path=$1 max=$2
+        if [ ! -d "$path" ] || [ -L "$path" ]; then die "$path is not a directory"; fi
+        size=$(stat -f -c '%b %S' -- "$path") || die "cannot read the filesystem of $path"
+        size=$(( ${size% *} * ${size#* } ))
+        [ "$size" -le "$max" ] ||
+                die "the filesystem of $path is $size bytes, over the limit of $max for a fill"
+        fallocate -l "$size" -- "$file" 2>/dev/null || :
+        # to the last block (fallocate stops short of it, or is not supported)
+        dd if=/dev/zero of="$file" bs=65536 oflag=append conv=notrunc 2>/dev/null || :
+        dd if=/dev/zero of="$file" bs=512 oflag=append conv=notrunc 2>/dev/null || :
+        avail=$(stat -f -c '%a' -- "$path")
+        [ "$avail" -eq 0 ] || die "$path still has $avail free blocks after the fill"
+}
+
+# --- healing -------------------------------------------------------------
+
+heal_one() {
+        d=$dir/$1
+        [ -d "$d" ] || return 0
+        if sh "$d/heal" >/dev/null 2>&1; then
+                [ ! -r "$d/timer" ] || systemctl stop -- "$(cat "$d/timer")" >/dev/null 2>&1 || :
+                rm -rf -- "$d"
+                return 0
+        fi
+        printf 'mhc: fault %s is still there after its heal: %s\n' "$1" "$(cat "$d/what" 2>/dev/null)" >&2
+        return 1
+}
+
+heal_all() {
+        rc=0
+        for f in $(for d in "$dir"/*/; do
+                e=${d%/} e=${e##*/}
+                case $e in '' | *[!0-9]*) ;; *) echo "$e" ;; esac
+        done | sort -rn); do
+                heal_one "$f" || rc=1
+        done
+        if command -v nft >/dev/null 2>&1; then
+                # mhc_fault_ID_N: fault N of run ID, healed by run-ID/faults/N
+                for t in $(nft list tables 2>/dev/null | awk '$3 ~ /^mhc_fault_/ { print $2 "/" $3 }'); do
+                        name=${t#*/} owner=${t#*/mhc_fault_}
+                        [ ! -d "${run%/*}/run-${owner%_*}/faults/${owner##*_}" ] || continue
+                        printf 'mhc: nftables table %s %s is left, with no fault to heal it\n' \
+                                "${t%/*}" "$name" >&2
+                        rc=1
+                done
+        fi
+        # nothing is left: the next tests' ends pay nothing
+        [ "$rc" -ne 0 ] || rm -rf -- "$dir"
+        return "$rc"
+}
+
+# --- start ---------------------------------------------------------------
+
+start() {
+        n=$1 after=$2 kind=$3
+        shift 3
+        d=$dir/$n
+        table=mhc_fault_${id}_$n
+        case $n in '' | *[!0-9]*) die "bad fault number '$n'" ;; esac
+        [ ! -e "$d" ] || die "fault $n exists already"
+        mkdir -p -- "$d" || die "cannot make $d"
+        case $kind in
+        partition | loss | rate)
+                printf '%s (%s, %s) with %s\n' "$kind" "$1" "$2" "$(shift 2; echo "$*")" >"$d/what"
+                printf 'nft delete table inet %s 2>/dev/null\n! nft list table inet %s >/dev/null 2>&1\n' \
+                        "$table" "$table" >"$d/heal"
+                ;;
+        pause)
+                printf 'pause of unit %s\n' "$1" >"$d/what"
+                printf 'sh %s resume %s %s\n' "$(q "$dir/fault.sh")" "$(q "$run")" "$(q "$1")" >"$d/heal"
+                ;;
+        fill)
+                file=$1/.mhc-fill-$id-$n
+                printf 'fill of the filesystem of %s\n' "$1" >"$d/what"
+                printf 'rm -f -- %s\n! [ -e %s ]\n' "$(q "$file")" "$(q "$file")" >"$d/heal"
+                ;;
+        *) die "unknown fault '$kind'" ;;
+        esac
+        # the dead man's switch: heals it if nothing else did
+        unit=mhc-heal-$id-$n
+        systemd-run --quiet --collect --unit="$unit" --on-active="${after}s" \
+                --timer-property=AccuracySec=1s /bin/sh "$dir/fault.sh" heal "$run" "$n" \
+                >/dev/null 2>&1 || {
+                rm -rf -- "$d"
+                die "cannot start the timer that would heal fault $n (systemd-run)"
+        }
+        echo "$unit.timer" >"$d/timer"
+        case $kind in
+        partition | loss | rate) (net_fault "$kind" "$@") ;;
+        pause) (pause "$1") ;;
+        fill) (fill "$@") ;;
+        esac || {
+                heal_one "$n" || :
+                exit 1
+        }
+}
+
+case $mode in
+start)
+        shift 2
+        start "$@"
+        ;;
+heal) heal_one "$3" ;;
+heal-all) heal_all ;;
+resume) resume "$3" ;;
+*) die "unknown mode '$mode'" ;;
+esac

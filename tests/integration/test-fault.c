@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Faults (<mhc/fault.h>) against the lab's real hosts: each kind made and
+ * healed, what it needs refused with the host named, the dead man's timer,
+ * and what no record heals found.  Runs inside the lab's network namespace
+ * (tests/run-test does that).
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <mhc/mhc.h>
+
+#include "lab.h"
+#include "lab-run.h"
+#include "util.h"
+#include "check-run.h"
+
+/* busybox httpd on server, port 80 (tests/lab/up) */
+#define FETCH     "curl -sf -o /dev/null -m 3 http://server." LAB_DOMAIN "/"
+#define TABLES    "{ nft list tables | grep -c mhc_fault_ || :; }"
+#define FILL_DIR  "/mnt/mhc-test-fill"
+
+static mh_config *config;
+static mh_host *client, *server;
+
+static void setup(void) {
+        const char *names[] = { "client", "server" };
+        mh_error e = MH_ERROR_INIT;
+
+        ck_assert_msg(lab_config_new(2, names, NULL, &config, &e) >= 0, "%s", e.message);
+        ck_assert_msg(mh_host_new(mh_config_host(config, 0), &client, &e) >= 0, "%s", e.message);
+        ck_assert_msg(mh_host_new(mh_config_host(config, 1), &server, &e) >= 0, "%s", e.message);
+        ck_assert_msg(mh_host_connect(client, &e) >= 0, "%s", e.message);
+        ck_assert_msg(mh_host_connect(server, &e) >= 0, "%s", e.message);
+}
+
+static void teardown(void) {
+        mh_error e = MH_ERROR_INIT;
+
+        ck_assert_msg(mh_host_heal_faults(client, &e) >= 0, "%s", e.message);
+        ck_assert_msg(mh_host_heal_faults(server, &e) >= 0, "%s", e.message);
+        client = mh_host_free(client);
+        server = mh_host_free(server);
+        config = mh_config_free(config);
+}
+
+/* The exit status of command on h, through the run's own session. */
+static int run_on(mh_host *h, const char *command) {
+        mh_error e = MH_ERROR_INIT;
+        mh_exec_result res = {};
+        int status;
+
+        ck_assert_msg(mh_host_exec(h, command, NULL, &res, &e) >= 0, "%s", e.message);
+        status = res.exit_status;
+        if (status != 0)
+                fprintf(stderr, "%s: %s: exit status %d%s%s\n", mh_host_name(h), command, status,
+                        *res.err ? ": " : "", strtok(res.err, "\n") ?: "");
+        mh_exec_result_dispose(&res);
+        return status;
+}
+
+/* Its standard output, trimmed; free() it. */
+static char *output_on(mh_host *h, const char *command) {
+        mh_error e = MH_ERROR_INIT;
+        mh_exec_result res = {};
+        char *out;
+
+        ck_assert_msg(mh_host_exec(h, command, NULL, &res, &e) >= 0, "%s", e.message);
+        out = res.out;
+        res.out = NULL;
+        mh_exec_result_dispose(&res);
+        out[strcspn(out, "\n")] = '\0';
+        return out;
+}
+
+static unsigned start(mh_host *h, const mh_fault *f) {
+        mh_error e = MH_ERROR_INIT;
+        unsigned n = 0;
+
+        ck_assert_msg(mh_host_start_fault(h, f, 120, &n, &e) >= 0, "%s", e.message);
+        ck_assert_uint_gt(n, 0);
+        return n;
+}
+
+static void heal(mh_host *h, unsigned n) {
+        mh_error e = MH_ERROR_INIT;
+
+        ck_assert_msg(mh_host_heal_fault(h, n, &e) >= 0, "%s", e.message);
+}
+
+/* Starting f on h fails with a message that holds each of the needles. */
+static void assert_refused(mh_host *h, const mh_fault *f, const char *needle,
+                           const char *needle2) {
+        mh_error e = MH_ERROR_INIT;
+        unsigned n = 0;
+        _cleanup_free_ char *tables = NULL;
+
+        ck_assert_int_lt(mh_host_start_fault(h, f, 120, &n, &e), 0);
+        ck_assert_msg(strstr(e.message, needle) && (!needle2 || strstr(e.message, needle2)),
+                      "'%s' or '%s' not in: %s", needle, strempty(needle2), e.message);
+        tables = output_on(h, TABLES);
+        ck_assert_str_eq(tables, "0");
+}
+
+static void assert_tables(mh_host *h, const char *count) {
+        _cleanup_free_ char *n = output_on(h, TABLES);
+
+        ck_assert_str_eq(n, count);
+}
+
+START_TEST(test_partition) {
+        const char *peers[] = { "server." LAB_DOMAIN, NULL };
+        mh_fault cut = { .kind = MH_FAULT_PARTITION, .peers = peers, .reject = 1 };
+        unsigned n;
+
+        ck_assert_int_eq(run_on(client, FETCH), 0);
+        n = start(client, &cut);
+        assert_tables(client, "1");
+        ck_assert_int_ne(run_on(client, FETCH), 0);
+        /* the runner's own SSH traffic still flows: the commands above and below ran */
+        heal(client, n);
+        heal(client, n); /* healed already: fine */
+        assert_tables(client, "0");
+        ck_assert_int_eq(run_on(client, FETCH), 0);
+
+        /* by address, dropped, outgoing only: no input chain */
+        cut = (mh_fault){ .kind = MH_FAULT_PARTITION, .peers = peers,
+                          .direction = MH_FAULT_OUTGOING };
+        n = start(client, &cut);
+        ck_assert_int_ne(run_on(client, FETCH), 0);
+        ck_assert_int_eq(run_on(client, "nft list ruleset | grep -q 'hook output' && "
+                                        "! nft list ruleset | grep -q 'hook input'"),
+                         0);
+        heal(client, n);
+        ck_assert_int_eq(run_on(client, FETCH), 0);
+}
+END_TEST
+
+START_TEST(test_loss_and_rate) {
+        const char *peers[] = { "server", "server." LAB_DOMAIN, NULL };
+        mh_fault loss = { .kind = MH_FAULT_LOSS, .peers = peers, .percent = 100 };
+        mh_fault some = { .kind = MH_FAULT_LOSS, .peers = peers, .percent = 30 };
+        mh_fault rate = { .kind = MH_FAULT_RATE, .peers = peers, .bytes_per_sec = 4096,
+                          .direction = MH_FAULT_INCOMING };
+        unsigned a, b;
+
+        a = start(client, &loss);
+        ck_assert_int_ne(run_on(client, FETCH), 0);
+        b = start(client, &rate);
+        assert_tables(client, "2");
+        ck_assert_int_eq(run_on(client, "nft list ruleset | grep -Eq 'ip saddr [0-9.]+ limit "
+                                        "rate over 4 kbytes/second drop'"),
+                         0);
+        heal(client, a);
+        ck_assert_int_eq(run_on(client, FETCH), 0);
+        heal(client, b);
+        assert_tables(client, "0");
+        a = start(client, &some);
+        ck_assert_int_eq(run_on(client, "nft list ruleset | grep -q 'numgen random mod 100 < 30 drop'"), 0);
+        heal(client, a);
+
+        loss.percent = 0;
+        assert_refused(client, &loss, "client", "loss: 0% is not within 1..100");
+}
+END_TEST
+
+START_TEST(test_refused) {
+        const char *nowhere[] = { "nowhere.invalid", NULL };
+        const char *none[] = { NULL };
+        mh_fault bad = { .kind = MH_FAULT_PARTITION, .peers = nowhere };
+
+        assert_refused(client, &bad, "host 'client.lab.test'", "cannot resolve the peer 'nowhere.invalid'");
+        bad.peers = none;
+        assert_refused(client, &bad, "client", "no peers");
+        bad = (mh_fault){ .kind = MH_FAULT_PAUSE, .unit = "mhc-no-such.service" };
+        assert_refused(server, &bad, "host 'server.lab.test'", "unit mhc-no-such.service is not active");
+        bad = (mh_fault){ .kind = MH_FAULT_FILL, .path = "/" };
+        assert_refused(server, &bad, "over the limit of 1073741824 for a fill", NULL);
+        bad.path = "relative";
+        assert_refused(server, &bad, "not an absolute path", NULL);
+        /* nothing is left of the refused ones */
+        ck_assert_int_eq(run_on(server, "! ls /var/lib/mhc/run-*/faults/[0-9]* 2>/dev/null"), 0);
+}
+END_TEST
+
+START_TEST(test_pause) {
+        mh_fault pause = { .kind = MH_FAULT_PAUSE, .unit = "mhc-web.service" };
+        unsigned n;
+
+        n = start(server, &pause);
+        ck_assert_int_ne(run_on(client, FETCH), 0);
+        heal(server, n);
+        ck_assert_int_eq(run_on(client, FETCH), 0);
+        ck_assert_int_eq(run_on(server, "systemctl is-active -q mhc-web.service"), 0);
+}
+END_TEST
+
+START_TEST(test_fill) {
+        mh_fault fill = { .kind = MH_FAULT_FILL, .path = FILL_DIR };
+        unsigned n;
+
+        ck_assert_int_eq(run_on(server, "mkdir -p " FILL_DIR " && mount -t tmpfs -o size=16m "
+                                        "mhc-fill " FILL_DIR),
+                         0);
+        n = start(server, &fill);
+        ck_assert_int_ne(run_on(server, "echo x >" FILL_DIR "/x"), 0);
+        heal(server, n);
+        ck_assert_int_eq(run_on(server, "echo x >" FILL_DIR "/x && ! ls -A " FILL_DIR
+                                        " | grep -q mhc-fill"),
+                         0);
+        /* a smaller limit refuses it */
+        fill.max_fs_bytes = 1 << 20;
+        assert_refused(server, &fill, "over the limit of 1048576", NULL);
+        ck_assert_int_eq(run_on(server, "umount " FILL_DIR " && rmdir " FILL_DIR), 0);
+}
+END_TEST
+
+/* The dead man's switch heals a fault that nobody else does. */
+START_TEST(test_heals_by_itself) {
+        const char *peers[] = { "server." LAB_DOMAIN, NULL };
+        mh_fault cut = { .kind = MH_FAULT_PARTITION, .peers = peers };
+        mh_error e = MH_ERROR_INIT;
+        unsigned n = 0;
+        int i;
+
+        ck_assert_msg(mh_host_start_fault(client, &cut, 2, &n, &e) >= 0, "%s", e.message);
+        assert_tables(client, "1");
+        for (i = 0; i < 100 && run_on(client, TABLES " | grep -qx 0") != 0; i++)
+                usleep(200 * 1000);
+        ck_assert_msg(i < 100, "the partition was not healed 20 s after its timer's 2 s");
+        ck_assert_int_eq(run_on(client, FETCH), 0);
+        ck_assert_int_eq(run_on(client, "! ls -d /var/lib/mhc/run-*/faults/[0-9]* 2>/dev/null"),
+                         0);
+}
+END_TEST
+
+/* A table of mhc's faults that no record heals is found, and named. */
+START_TEST(test_left_by_hand) {
+        const char *peers[] = { "server." LAB_DOMAIN, NULL };
+        mh_fault cut = { .kind = MH_FAULT_PARTITION, .peers = peers };
+        mh_error e = MH_ERROR_INIT;
+        unsigned n = start(client, &cut);
+
+        ck_assert_uint_gt(n, 0);
+        ck_assert_int_eq(run_on(client, "rm -rf /var/lib/mhc/run-*/faults/[0-9]*"), 0);
+        ck_assert_int_lt(mh_host_heal_faults(client, &e), 0);
+        ck_assert_msg(strstr(e.message, "host 'client.lab.test'") &&
+                              strstr(e.message, "is left, with no fault to heal it"),
+                      "%s", e.message);
+        ck_assert_int_eq(run_on(client, "nft list tables | awk '/mhc_fault_/ { print $3 }' | "
+                                        "xargs -r -n1 nft delete table inet"),
+                         0);
+        ck_assert_int_eq(run_on(client, FETCH), 0);
+}
+END_TEST
+
+static Suite *fault_suite(void) {
+        Suite *s = suite_create("fault");
+        TCase *tc = tcase_create("lab");
+
+        tcase_set_timeout(tc, 120);
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_partition);
+        tcase_add_test(tc, test_loss_and_rate);
+        tcase_add_test(tc, test_refused);
+        tcase_add_test(tc, test_pause);
+        tcase_add_test(tc, test_fill);
+        tcase_add_test(tc, test_heals_by_itself);
+        tcase_add_test(tc, test_left_by_hand);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        return run_suite(fault_suite());
+}
