@@ -4,8 +4,9 @@
  * fault.sh (embedded from src/lib/fault.sh), which every start saves as
  * RUN/faults/fault.sh: the heals that run without the runner (the dead
  * man's timers, the run's unit as its lease goes, a later run's recovery)
- * use that copy.  The end of a test heals through the prelude of the
- * host's next command (mh_host_heal_prelude()), which costs no round trip.
+ * use that copy.  The runner heals what a test started when the test
+ * ends and again before the host's restore (which fails if one stays), a
+ * round trip that only tests with faults pay.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -254,6 +255,7 @@ int mh_host_start_fault(mh_host *h, const mh_fault *f, unsigned heal_after_sec, 
                 mh_strv_dispose(&args);
                 return mh_error_oom(error);
         }
+        internal_of(h)->faults_pending = true; /* even a failed start may leave some */
         r = run_script(h, "start", &args, true, failed, sizeof(failed), error);
         mh_strv_dispose(&args);
         if (r == -MH_ERR_COMMAND)
@@ -319,12 +321,13 @@ int mh_host_heal_faults(mh_host *h, mh_error *error) {
 
                 r = mh_error_set(error, -MH_ERR_COMMAND, "host '%s': %s", mh_host_name(h),
                                  why(&res, buf, sizeof(buf)));
-        }
+        } else
+                internal_of(h)->faults_pending = false;
         mh_exec_result_dispose(&res);
         return r;
 }
 
-int mh_host_heal_prelude(const char *run_dir, mh_buf *out) {
+int mh_host_heal_command(const char *run_dir, mh_buf *out) {
         int r = heal_all_command(run_dir, out);
 
         if (r >= 0)

@@ -424,23 +424,19 @@ static int kill_ended_test(const mh_host *h, mh_buf *out) {
 
         if (!in->test_ended)
                 return 0;
-        if (in->cgroup) {
-                if (asprintf(&path, "%s/test", in->cgroup) < 0) {
-                        path = NULL;
-                        return -ENOMEM;
-                }
-                if (mh_shell_quote(path, &quoted) < 0 ||
-                    mh_buf_printf(out,
-                                  "if [ -e %1$s/cgroup.kill ]; then echo 1 >%1$s/cgroup.kill; "
-                                  "i=0; while read -r l <%1$s/cgroup.events && [ \"$l\" != "
-                                  "'populated 0' ]; do i=$((i + 1)); [ $i -le %2$d ] || { echo "
-                                  "'mhc: the processes of the last test do not end' >&2; exit "
-                                  "125; }; sleep 0.01; done; fi\n",
-                                  quoted, END_PROCESSES_TRIES) < 0)
-                        return -ENOMEM;
+        if (asprintf(&path, "%s/test", in->cgroup) < 0) {
+                path = NULL;
+                return -ENOMEM;
         }
-        /* then the faults it left are healed: nothing of the test makes them again */
-        return mh_host_heal_prelude(h->run_dir, out);
+        if (mh_shell_quote(path, &quoted) < 0)
+                return -ENOMEM;
+        return mh_buf_printf(
+                out,
+                "if [ -e %1$s/cgroup.kill ]; then echo 1 >%1$s/cgroup.kill; i=0; "
+                "while read -r l <%1$s/cgroup.events && [ \"$l\" != 'populated 0' ]; do "
+                "i=$((i + 1)); [ $i -le %2$d ] || { echo 'mhc: the processes of the last test do "
+                "not end' >&2; exit 125; }; sleep 0.01; done; fi\n",
+                quoted, END_PROCESSES_TRIES);
 }
 
 /* Put the shell in cgroup/NAME, making it when missing. */
@@ -472,8 +468,10 @@ static int contain_run(mh_host *h, mh_error *e) {
         mh_buf prelude = MH_BUF_INIT(8192);
         int r;
 
+        if (!internal_of(h)->cgroup)
+                return mh_ssh_set_prelude(h->ssh, NULL);
         r = kill_ended_test(h, &prelude);
-        if (r >= 0 && internal_of(h)->cgroup)
+        if (r >= 0)
                 r = join_cgroup(h, "run", false, &prelude);
         if (r >= 0)
                 r = mh_ssh_set_prelude(h->ssh, prelude.data);
@@ -705,7 +703,7 @@ static int heal_dead(mh_host *h, const internal *in, mh_error *e) {
         int r = 0;
 
         for (size_t i = 0; r >= 0 && i < in->n_dead; i++)
-                r = mh_host_heal_prelude(in->dead[i].dir, &b);
+                r = mh_host_heal_command(in->dead[i].dir, &b);
         if (r < 0) {
                 mh_buf_dispose(&b);
                 return mh_error_oom(e);
@@ -782,10 +780,13 @@ int mh_host_exec(mh_host *h, const char *command, const mh_exec_options *options
                 return mh_error_set(error, -ENOTCONN, "host '%s' is not connected",
                                     mh_host_name(h));
         in = internal_of(h);
+        if (!in->cgroup)
+                return mh_ssh_exec(h->ssh, command, options, ret, error);
+
         if (options)
                 o = *options;
         r = kill_ended_test(h, &prelude);
-        if (r >= 0 && in->cgroup)
+        if (r >= 0)
                 r = join_cgroup(h, "test", true, &prelude);
         if (r < 0) {
                 mh_buf_dispose(&prelude);

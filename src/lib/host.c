@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <mhc/host.h>
+#include <mhc/fault.h>
 #include <mhc/log.h>
 #include <mhc/parallel.h>
 #include <mhc/shell.h>
@@ -622,6 +623,11 @@ int mh_host_restore(mh_host *h, const char *name, const mh_restore_options *opti
         if (!SLOT(h, restore))
                 return not_supported(h, "restore", error);
 
+        /* what a test's faults changed is not the backup's to put back */
+        if (internal_of(h)->faults_pending && mh_host_heal_faults(h, &e) < 0) {
+                mh_error_prefix(&e, "the faults of the test are not healed");
+                return mh_error_set(error, -MH_ERR_COMMAND, "%s", e.message);
+        }
         r = SLOT(h, restore)(h, &b->backup, options ? options : &none, &e);
         if (r < 0)
                 return mh_host_fail(h, r, &e, error);

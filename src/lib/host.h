@@ -59,6 +59,7 @@ typedef struct internal {
         bool test_used;         /* a command of the test ran in cgroup/test */
         bool test_ended;        /* every command's prelude ends what is in cgroup/test */
         unsigned n_faults;      /* started by this run (fault.c), the last one's number */
+        bool faults_pending;    /* started since the last heal of them all */
         dead_run *dead;
         size_t n_dead;
         char holder_runner[128]; /* of the run found holding the host, "" if none */
@@ -73,9 +74,9 @@ static inline internal *internal_of(const mh_host *h) {
  * what the runner's process holds open (its after_fork() slot). */
 void mh_host_after_fork(mh_host *h);
 
-/* fault.c: shell that heals the run's faults on the host, for a prelude
+/* fault.c: shell that heals the faults of the run in run_dir on the host
  * (exit 125, what is left on stderr, when one stays). */
-int mh_host_heal_prelude(const char *run_dir, mh_buf *out);
+int mh_host_heal_command(const char *run_dir, mh_buf *out);
 
 /* host.c */
 int mh_host_fail(const mh_host *h, int r, const mh_error *e, mh_error *error);

@@ -17,6 +17,7 @@
 #include <mhc/systemd.h>
 #include <mhc/test.h>
 
+#include "host.h"
 #include "test-wire.h"
 #include "util.h"
 
@@ -510,14 +511,23 @@ static int judge(runner *rn, stop_reason why, int wait_status, unsigned timeout_
 }
 
 /* What the test left running on its hosts ends with it, before their next
- * command (mh_host_end_test()); a host where that cannot be arranged is
- * noted in the test's details. */
+ * command (mh_host_end_test()), and the faults it started are healed; a
+ * host where either fails is noted in the test's details. */
 static void end_processes(runner *rn) {
         for (size_t i = 0; i < rn->plan->n_hosts; i++) {
+                mh_host *h = rn->plan->hosts[i];
                 mh_error e = MH_ERROR_INIT;
 
-                if (mh_host_end_test(rn->plan->hosts[i], &e) < 0)
+                if (mh_host_end_test(h, &e) < 0)
                         (void) mh_buf_printf(&rn->notes, "%s\n", e.message);
+                /* then its faults: nothing of the test makes them again (the
+                 * restore tries again, and fails, if one stays) */
+                if (!internal_of(h)->faults_pending)
+                        continue;
+                if (mh_host_heal_faults(h, &e) < 0)
+                        (void) mh_buf_printf(&rn->notes, "%s\n", e.message);
+                else
+                        runner_note(rn, "%s: the test's faults healed", mh_host_name(h));
         }
 }
 

@@ -15,14 +15,18 @@
 #include <mhc/mhc.h>
 
 #include "lab.h"
-#include "lab-run.h"
 #include "util.h"
+#include "mhtest-fixture.h"
 #include "check-run.h"
 
 /* busybox httpd on server, port 80 (tests/lab/up) */
 #define FETCH     "curl -sf -o /dev/null -m 3 http://server." LAB_DOMAIN "/"
 #define TABLES    "{ nft list tables | grep -c mhc_fault_ || :; }"
 #define FILL_DIR  "/mnt/mhc-test-fill"
+/* what the tests of what no record heals leave */
+#define DROP_TABLES                                                                    \
+        "nft list tables | awk '/mhc_fault_/ { print $3 }' | xargs -r -n1 nft delete " \
+        "table inet"
 
 static mh_config *config;
 static mh_host *client, *server;
@@ -251,10 +255,85 @@ START_TEST(test_left_by_hand) {
         ck_assert_msg(strstr(e.message, "host 'client.lab.test'") &&
                               strstr(e.message, "is left, with no fault to heal it"),
                       "%s", e.message);
-        ck_assert_int_eq(run_on(client, "nft list tables | awk '/mhc_fault_/ { print $3 }' | "
-                                        "xargs -r -n1 nft delete table inet"),
-                         0);
+        ck_assert_int_eq(run_on(client, DROP_TABLES), 0);
         ck_assert_int_eq(run_on(client, FETCH), 0);
+}
+END_TEST
+
+/* --- through mhtest: tests with faults (modules/faults.c) ------------------ */
+
+static const char *const run_names[] = { "client", "server" };
+static const lab_conn run_conns[] = {
+        { .yaml = CLIENT_YAML },
+        { .yaml = "        services: [mhc-web.service]\n" },
+};
+
+/* A fault the test leaves, or a crash, does not outlive the test; nor a pause or a kill. */
+START_TEST(test_healed_at_the_end) {
+        _cleanup_free_ char *faults = module("faults");
+        fixture f;
+        run r = {};
+
+        fixture_init(&f, 2, run_names, run_conns);
+        MHTEST(&f, &r, "--tests", faults, "-k", "partition_left", "-k", "no_fault_left", "-k",
+               "partition_crash", "-k", "pause_and_kill", "--seed", "1");
+        ck_assert_msg(r.status == 1, "exit %d:\n%s\n%s", r.status, r.out, r.err);
+        ck_assert_result(&r, "partition_left", "faults", "PASSED", "");
+        ck_assert_result(&r, "partition_crash", "faults", "ERROR", "crashed");
+        ck_assert_result(&r, "pause_and_kill", "faults", "PASSED", "");
+        ck_assert_result(&r, "no_fault_left", "faults", "PASSED", "");
+        run_dispose(&r);
+
+        /* in the other order too: each after the one that leaves a fault */
+        MHTEST(&f, &r, "--tests", faults, "-k", "partition_crash", "-k", "no_fault_left");
+        ck_assert_result(&r, "no_fault_left", "faults", "PASSED", "");
+        run_dispose(&r);
+        fixture_dispose(&f);
+}
+END_TEST
+
+/* What no record heals fails the restore, which names it. */
+START_TEST(test_left_by_hand_fails_the_restore) {
+        _cleanup_free_ char *faults = module("faults");
+        fixture f;
+        run r = {};
+
+        fixture_init(&f, 2, run_names, run_conns);
+        MHTEST(&f, &r, "--tests", faults, "-k", "left_by_hand");
+        /* before the checks, so that a failure leaves nothing to the next tests */
+        ck_assert_int_eq(on_host("client", DROP_TABLES), 0);
+        ck_assert_msg(strstr(r.err, "host client.lab.test is dirty: restore failed (the faults of "
+                                    "the test are not healed: ") &&
+                              strstr(r.err, "is left, with no fault to heal it"),
+                      "no word of the table left:\n%s\n%s", r.out, r.err);
+        run_dispose(&r);
+        fixture_dispose(&f);
+}
+END_TEST
+
+/* mhtest SIGKILLed under a partition: the run's unit heals it as the lease goes. */
+START_TEST(test_runner_killed) {
+        _cleanup_free_ char *faults = module("faults");
+        fixture f;
+        pid_t pid;
+        int i;
+
+        ck_assert_int_eq(on_host("client", "rm -f /run/mhc-fault-ready"), 0);
+        fixture_init(&f, 2, run_names, run_conns);
+        pid = mhtest_start(&f, (const char *const[]){ "--tests", faults, "-k", "cut_and_wait",
+                                                      NULL });
+        for (i = 0; i < 300 && on_host("client", "test -e /run/mhc-fault-ready") != 0; i++)
+                usleep(100 * 1000);
+        ck_assert_int_eq(on_host("client", "nft list tables | grep -q mhc_fault_"), 0);
+        ck_assert_int_eq(kill(pid, SIGKILL), 0);
+        ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+        /* its timer would heal it 90 s on (60 s of timeout and 30 s); the lease's end at once */
+        for (i = 0; i < 100 && on_host("client", "! nft list tables | grep -q mhc_fault_") != 0; i++)
+                usleep(100 * 1000);
+        ck_assert_msg(i < 100, "the partition was still there 10 s after mhtest was killed");
+        ck_assert_int_eq(on_host("client", "curl -sf -o /dev/null -m 3 http://server." LAB_DOMAIN "/"),
+                         0);
+        fixture_dispose(&f);
 }
 END_TEST
 
@@ -271,6 +350,13 @@ static Suite *fault_suite(void) {
         tcase_add_test(tc, test_fill);
         tcase_add_test(tc, test_heals_by_itself);
         tcase_add_test(tc, test_left_by_hand);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("mhtest");
+        tcase_set_timeout(tc, 180);
+        tcase_add_test(tc, test_healed_at_the_end);
+        tcase_add_test(tc, test_left_by_hand_fails_the_restore);
+        tcase_add_test(tc, test_runner_killed);
         suite_add_tcase(s, tc);
         return s;
 }
