@@ -307,6 +307,10 @@ START_TEST(test_left_by_hand_fails_the_restore) {
                               strstr(r.err, "is left, with no fault to heal it"),
                       "no word of the table left:\n%s\n%s", r.out, r.err);
         run_dispose(&r);
+        /* the host was left dirty, with the run's backups: put it back */
+        MHTEST(&f, &r, "--recover");
+        ck_assert_msg(r.status == 0, "--recover: exit %d\n%s\n%s", r.status, r.out, r.err);
+        run_dispose(&r);
         fixture_dispose(&f);
 }
 END_TEST
@@ -315,6 +319,7 @@ END_TEST
 START_TEST(test_runner_killed) {
         _cleanup_free_ char *faults = module("faults");
         fixture f;
+        run r = {};
         pid_t pid;
         int i;
 
@@ -333,6 +338,10 @@ START_TEST(test_runner_killed) {
         ck_assert_msg(i < 100, "the partition was still there 10 s after mhtest was killed");
         ck_assert_int_eq(on_host("client", "curl -sf -o /dev/null -m 3 http://server." LAB_DOMAIN "/"),
                          0);
+        /* the dead run's backups are not the next test program's to recover from */
+        MHTEST(&f, &r, "--recover");
+        ck_assert_msg(r.status == 0, "--recover: exit %d\n%s\n%s", r.status, r.out, r.err);
+        run_dispose(&r);
         fixture_dispose(&f);
 }
 END_TEST

@@ -23,9 +23,10 @@
 #define APP_PASSWORD "app-secret"
 #define SHOP_DB      "shop"
 
-/* curl's exit statuses: connection refused, and an HTTP error with -f. */
+/* curl's exit statuses: connection refused, an HTTP error with -f, a timeout. */
 #define CURL_REFUSED    7
 #define CURL_HTTP_ERROR 22
+#define CURL_TIMED_OUT  28
 
 /* Fetch http://SERVER/path from the client; curl's status, the page in mh_stdout(). */
 static inline int fetch(mh_test *t, mh_host *client, mh_host *server, const char *path) {

@@ -2,7 +2,8 @@
 /*
  * The web server on server, seen from the client: the client fetches the
  * page with curl; tests that change what server serves from /srv/www
- * (backed up in mhc.yaml) find the lab's page again in the next test.
+ * (backed up in mhc.yaml) find the lab's page again in the next test;
+ * faults cut the client off and pause the server, and heal.
  */
 #include <string.h>
 
@@ -52,4 +53,37 @@ MH_TEST(new_page_is_removed, .topology = "client-server")
         MH_ASSERT_RUN_OK(t, server, "echo 'extra page' > /srv/www/extra.html");
         MH_ASSERT(t, fetch(t, client, server, "extra.html") == 0);
         MH_ASSERT_STREQ(t, mh_stdout(t), "extra page\n");
+}
+
+/* During a partition the client cannot reach the page; after the heal it can. */
+MH_TEST(partition_cuts_the_page, .topology = "client-server")
+{
+        mh_host *client = mh_role(t, "client", 0);
+        mh_host *server = mh_role(t, "server", 0);
+        int cut;
+
+        assert_page_served(t, client, server);
+        /* refused rather than dropped: curl fails at once instead of timing out */
+        cut = mh_partition(t, MH_HOSTS(client), MH_HOSTS(server), MH_PARTITION_REJECT);
+        MH_ASSERT_OK(t, cut);
+        MH_ASSERT(t, fetch(t, client, server, "") == CURL_REFUSED);
+        MH_ASSERT_OK(t, mh_fault_heal(t, cut));
+        assert_page_served(t, client, server);
+}
+
+/* A paused web server times the request out and serves it again when resumed. */
+MH_TEST(paused_server_times_out, .topology = "client-server")
+{
+        mh_host *client = mh_role(t, "client", 0);
+        mh_host *server = mh_role(t, "server", 0);
+        mh_fault pause = { .kind = MH_FAULT_PAUSE, .unit = WEB_UNIT };
+        int paused;
+
+        assert_page_served(t, client, server);
+        paused = mh_fault_start(t, server, &pause);
+        MH_ASSERT_OK(t, paused);
+        MH_ASSERT(t, mh_run(t, client, "curl -fsS --max-time 2 http://%s/",
+                            mh_host_name(server)) == CURL_TIMED_OUT);
+        MH_ASSERT_OK(t, mh_fault_heal(t, paused));
+        assert_page_served(t, client, server);
 }
