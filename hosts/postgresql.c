@@ -45,14 +45,6 @@ static const mh_setting pg_settings_table[] = {
 /* clang-format on */
 
 /* What a backup keeps in memory: the parent type's data and the server's state. */
-typedef struct pg_backup {
-        void *parent_data; /* the systemd type's b->data */
-        pg_state state;    /* what a later run can read back (postgresql-state.c) */
-        char *lsn;         /* WAL insert position after the backup or the last restore */
-        char *fingerprint; /* of what changes without WAL (CHECK_SQL), then */
-        mh_strv oids;      /* of state.databases now: changed by their re-creation */
-} pg_backup;
-
 static const char *hostname(const mh_host *h) {
         return mh_host_config_hostname(h->config);
 }
@@ -113,6 +105,9 @@ static void pg_done(mh_host *h) {
         if (!p)
                 return;
         pg_close_all(p);
+        free(p->backups);
+        p->backups = NULL;
+        p->n_backups = 0;
 }
 
 static int drop_database(pg_host *p, const char *database, mh_error *e) {
@@ -237,6 +232,7 @@ static pg_backup *pg_backup_free(pg_backup *d) {
                 return NULL;
         mh_pg_state_dispose(&d->state);
         mh_strv_dispose(&d->oids);
+        mh_strv_dispose(&d->dirty);
         free(d->lsn);
         free(d->fingerprint);
         free(d);
@@ -456,6 +452,8 @@ static int drop_copies(pg_host *p, pg_backup *d, mh_error *e) {
         return r;
 }
 
+static void catch_up(pg_host *p, pg_backup *d);
+
 static int pg_backup_slot(mh_host *h, mh_backup *b, mh_error *e) {
         _cleanup_(pg_backup_freep) pg_backup *d = NULL;
         pg_host *p = pg(h);
@@ -486,6 +484,13 @@ static int pg_backup_slot(mh_host *h, mh_backup *b, mh_error *e) {
                 return r;
         }
 
+        if (pg_news_add(p, d) < 0) {
+                drop_copies(p, d, NULL);
+                (void) CALL_PARENT(drop, h, b, d, NULL);
+                b->data = NULL;
+                return -ENOMEM;
+        }
+        catch_up(p, d);
         mh_log(MH_LOG_DEBUG, hostname(h), "backup '%s': %zu database(s) copied in %.1f ms", b->name,
                d->state.databases.n, (double) (mh_now_usec() - start) / 1000.0);
         b->data = TAKE_PTR(d);
@@ -668,59 +673,104 @@ static int flush_wal(pg_host *p, check_result *now, uint64_t *ret, mh_error *e) 
         return 0;
 }
 
-/* Which databases changed since d->lsn, up to now->lsn (which may move on), by the WAL:
- * marks them in changed[]; *ret_shared when the shared catalogs did (or when it cannot
- * tell). */
-static void changed_by_wal(pg_host *p, pg_backup *d, check_result *now, bool *changed,
-                           bool *ret_shared) {
+/*
+ * What the WAL from `from` up to now->lsn (which may move on) touched, by
+ * pg_waldump on the host: the databases' oids into *ret_oids and whether
+ * the shared catalogs changed; NULL, or why it cannot tell.
+ */
+static const char *read_wal(pg_host *p, const pg_state *st, const char *from, check_result *now,
+                            mh_strv *ret_oids, bool *ret_shared, char *why, size_t size) {
         mh_error e = MH_ERROR_INIT;
-        uint64_t from = 0, to = 0;
-        mh_strv oids = {};
+        uint64_t a = 0, to = 0;
         unsigned flags = 0;
-        const char *why = NULL;
+        const char *no = NULL;
         int r;
 
-        r = pg_lsn_parse(d->lsn, &from);
+        r = pg_lsn_parse(from, &a);
         if (r < 0)
-                r = mh_error_set(&e, r, "unreadable WAL position '%s'", strempty(d->lsn));
+                r = mh_error_set(&e, r, "unreadable WAL position '%s'", strempty(from));
         if (r >= 0)
                 r = flush_wal(p, now, &to, &e);
-        if (r < 0 || to < from)
-                why = r < 0 ? e.message : "the WAL went back";
-        else if (to - from > WAL_READ_MAX)
-                why = "too much WAL to read";
-        else if (!d->state.waldump || !d->state.waldir)
-                why = "no pg_waldump known";
-        if (!why) {
-                r = pg_wal_touched(p, d->state.waldump, d->state.waldir, d->lsn, now->lsn, &oids,
-                                   &flags, &e);
+        if (r < 0 || to < a)
+                no = r < 0 ? e.message : "the WAL went back";
+        else if (to - a > WAL_READ_MAX)
+                no = "too much WAL to read";
+        else if (!st->waldump || !st->waldir)
+                no = "no pg_waldump known";
+        if (!no) {
+                r = pg_wal_touched(p, st->waldump, st->waldir, from, now->lsn, ret_oids, &flags,
+                                   &e);
                 if (r < 0)
-                        why = e.message;
-                else if (flags & PG_WAL_UNKNOWN)
-                        why = "a WAL record that names no database";
+                        no = e.message;
+                else if (flags & PG_WAL_UNKNOWN) {
+                        mh_strv_dispose(ret_oids);
+                        no = "a WAL record that names no database";
+                }
         }
+        if (no) {
+                snprintf(why, size, "%s", no);
+                return why;
+        }
+        *ret_shared = flags & PG_WAL_SHARED;
+        return NULL;
+}
+
+/* Which databases changed since d->lsn, up to now->lsn (which may move on), by the WAL:
+ * marks them in changed[]; *ret_shared when the shared catalogs did (or when it cannot
+ * tell).  The other backups learn it too. */
+static void changed_by_wal(pg_host *p, pg_backup *d, check_result *now, bool *changed,
+                           bool *ret_shared) {
+        char buf[MH_ERROR_MESSAGE_MAX];
+        mh_strv oids = {};
+        bool shared = false;
+        const char *why = read_wal(p, &d->state, d->lsn, now, &oids, &shared, buf, sizeof(buf));
+
         if (why) {
                 mh_log(MH_LOG_DEBUG, pg_hostname(p),
                        "WAL moved from %s to %s; cannot tell which databases changed (%s): all "
                        "are re-created",
-                       d->lsn, now->lsn, why);
+                       strempty(d->lsn), now->lsn, why);
                 for (size_t i = 0; i < d->state.databases.n; i++)
                         changed[i] = true;
                 *ret_shared = true;
-                mh_strv_dispose(&oids);
                 return;
         }
+        pg_news_share(p, d, d->lsn, now->lsn, &oids, shared);
         for (size_t i = 0; i < d->state.databases.n && i < d->oids.n; i++)
                 if (mh_strv_contains(&oids, d->oids.items[i])) {
                         mh_log(MH_LOG_DEBUG, pg_hostname(p), "WAL: database '%s' changed",
                                d->state.databases.items[i]);
                         changed[i] = true;
                 }
-        if (flags & PG_WAL_SHARED) {
+        if (shared) {
                 mh_log(MH_LOG_DEBUG, pg_hostname(p), "WAL: the shared catalogs changed");
                 *ret_shared = true;
         }
         mh_strv_dispose(&oids);
+}
+
+/* The backups behind d (the vanilla one, when d is a topology's) learn what the WAL
+ * up to d's baseline changed, while it is still there. */
+static void catch_up(pg_host *p, pg_backup *d) {
+        char buf[MH_ERROR_MESSAGE_MAX];
+        const char *from = NULL;
+        uint64_t lowest = UINT64_MAX, at;
+        check_result now = {};
+        mh_strv oids = {};
+        bool shared = false;
+
+        for (size_t i = 0; i < p->n_backups; i++)
+                if (p->backups[i] != d && p->backups[i]->lsn &&
+                    pg_lsn_parse(p->backups[i]->lsn, &at) >= 0 && at < lowest) {
+                        lowest = at;
+                        from = p->backups[i]->lsn;
+                }
+        if (!from || check(p, &now, NULL) < 0)
+                return;
+        if (!read_wal(p, &d->state, from, &now, &oids, &shared, buf, sizeof(buf)))
+                pg_news_share(p, d, from, now.lsn, &oids, shared);
+        mh_strv_dispose(&oids);
+        check_result_dispose(&now);
 }
 
 /* Put back the shared state and the databases marked in changed[] (or gone). */
@@ -798,6 +848,7 @@ static int pg_restore(mh_host *h, mh_backup *b, const mh_restore_options *option
         pg_host *p = pg(h);
         uint64_t start = mh_now_usec();
         bool full = options && options->full, shared = full || !d || !d->state.cluster;
+        _cleanup_free_ char *was = NULL;
         check_result now = {};
         size_t n = 0;
         int r;
@@ -820,6 +871,7 @@ static int pg_restore(mh_host *h, mh_backup *b, const mh_restore_options *option
                              mh_strv_contains(&d->state.unlogged, d->state.databases.items[i]);
         if (!full && d->state.cluster && (!d->lsn || !streq(now.lsn, d->lsn)))
                 changed_by_wal(p, d, &now, changed, &shared);
+        pg_news_take(d, changed, &shared);
         if (!d->fingerprint || !streq(now.fingerprint, d->fingerprint))
                 shared = true;
         for (size_t i = 0; !shared && i < d->state.databases.n; i++)
@@ -832,6 +884,7 @@ static int pg_restore(mh_host *h, mh_backup *b, const mh_restore_options *option
                        (double) (mh_now_usec() - start) / 1000.0);
                 return 0;
         }
+        was = TAKE_PTR(now.lsn);
         check_result_dispose(&now);
 
         r = put_back(p, d, changed, &n, e);
@@ -839,6 +892,7 @@ static int pg_restore(mh_host *h, mh_backup *b, const mh_restore_options *option
                 r = record_state(p, d, e);
         if (r < 0)
                 return r;
+        pg_news_put_back(p, d, was, d->lsn);
         mh_log(MH_LOG_DEBUG, hostname(h), "restore '%s': %zu database(s) re-created (%.1f ms)",
                b->name, n, (double) (mh_now_usec() - start) / 1000.0);
         return 0;
@@ -861,6 +915,8 @@ static int pg_load(mh_host *h, mh_backup *b, mh_error *e) {
                 r = mh_strv_consume(&d->oids, strdup(d->state.oids.items[i]));
         if (r >= 0)
                 r = CALL_PARENT(load, h, b, d, e);
+        if (pg_news_add(p, d) < 0 && r >= 0)
+                r = mh_error_oom(e);
         b->data = TAKE_PTR(d);
         return r;
 }
@@ -882,6 +938,7 @@ static int pg_drop(mh_host *h, mh_backup *b, mh_error *e) {
         if (k < 0 && r == 0)
                 r = k;
         b->data = NULL;
+        pg_news_remove(p, d);
         pg_backup_free(d);
         return r;
 }

@@ -67,6 +67,8 @@ typedef struct pg_host {
         mh_ssh_forward *forward; /* connect: ssh, opened on first use */
         const char *admin_db;    /* where administration runs while dbname is re-created;
                                   * NULL: dbname */
+        struct pg_backup **backups; /* the host's, for postgresql-news.c */
+        size_t n_backups;
 } pg_host;
 
 static inline mh_host *pg_host_of(pg_host *p) {
@@ -205,6 +207,37 @@ typedef struct pg_state {
 } pg_state;
 
 void mh_pg_state_dispose(pg_state *s);
+
+/* One backup of the host (b->data). */
+typedef struct pg_backup {
+        void *parent_data; /* the systemd type's b->data */
+        pg_state state;    /* what a later run can read back (postgresql-state.c) */
+        char *lsn;         /* WAL position up to which its changes are known */
+        char *fingerprint; /* of what changes without WAL (CHECK_SQL), at its baseline */
+        mh_strv oids;      /* of state.databases now: changed by their re-creation */
+        /* what the WAL up to lsn changed since its baseline, as another backup's
+         * restore read it (postgresql-news.c) */
+        mh_strv dirty;     /* oids of databases */
+        bool dirty_shared; /* the shared catalogs, or mhc re-created databases */
+} pg_backup;
+
+/* --- one WAL read serves every backup (postgresql-news.c) ----------------------- */
+
+/* Keep track of d, a backup of p (-ENOMEM), or forget it. */
+int pg_news_add(pg_host *p, pg_backup *d);
+void pg_news_remove(pg_host *p, const pg_backup *d);
+
+/* The WAL from..to touched oids (and the shared catalogs if shared): each other
+ * backup whose changes are known up to a position in [from, to] learns it. */
+void pg_news_share(pg_host *p, const pg_backup *reader, const char *from, const char *to,
+                   const mh_strv *oids, bool shared);
+
+/* A restore of reader, whose WAL was read up to was, put databases and the
+ * shared state back up to now: the backups that knew up to was must look. */
+void pg_news_put_back(pg_host *p, const pg_backup *reader, const char *was, const char *now);
+
+/* Mark in changed[] (d's databases) and *shared what d has learnt; forget it. */
+void pg_news_take(pg_backup *d, bool *changed, bool *shared);
 /* Write s into b->dir, or read it back (appending to s's lists). */
 int mh_pg_state_write(mh_host *h, const mh_backup *b, const pg_state *s, mh_error *e);
 int mh_pg_state_read(mh_host *h, const mh_backup *b, pg_state *s, mh_error *e);

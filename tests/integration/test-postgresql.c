@@ -1091,6 +1091,9 @@ START_TEST(test_restore_replication_slots) {
                               strstr(before, "_lazy physical false"),
                       "%s", before);
         free(before);
+        /* _kept holds WAL back: the tests after this one need it recycled */
+        as_test("postgres", "SELECT count(pg_drop_replication_slot(slot_name)) FROM "
+                            "pg_replication_slots WHERE slot_name LIKE '%s%%'", prefix);
 }
 END_TEST
 
@@ -1270,6 +1273,53 @@ START_TEST(test_restore_template1) {
         as_test("postgres", "CREATE DATABASE %s_from_template1", prefix);
         free(before);
         free(flags);
+}
+END_TEST
+
+/*
+ * A backup restored rarely (as the vanilla one, at the end of a topology)
+ * after its WAL was recycled: the restores of a later backup read the WAL
+ * after it and pass on what they found, so that it re-creates only what
+ * changed: db_main, written to before the later backup, and postgres,
+ * re-created by the later backup's restores.
+ */
+START_TEST(test_old_backup_after_wal_recycled) {
+        char *segment, *gone = NULL, *rows;
+
+        backup("b1");
+        segment = state("postgres", "SELECT pg_walfile_name(pg_current_wal_insert_lsn())");
+        write_db_main();
+        backup("b2");
+        /* each restore of b2 re-creates postgres: DROP DATABASE checkpoints, in a new
+         * segment, and the server recycles the ones before it */
+        for (int i = 0; i < 20; i++) {
+                as_test("postgres", "CREATE TABLE recycled (x int)");
+                as_test("postgres", "SELECT pg_switch_wal()");
+                restore("b2");
+                ck_assert_msg(log_has("1 database(s) re-created"), "%s",
+                              strstr(log_text, "WAL") ?: log_text);
+                gone = state("postgres", "SELECT count(*) FROM pg_ls_waldir() WHERE name = '%s'",
+                             segment);
+                if (strcmp(gone, "0") == 0)
+                        break;
+                free(gone);
+                gone = NULL;
+        }
+        /* b1's own WAL is gone: on its own it could not tell, and would re-create all */
+        ck_assert_msg(gone, "WAL segment %s is still there after 20 restores", segment);
+
+        restore("b1");
+        ck_assert_msg(!log_has("cannot tell which databases changed") &&
+                              log_has("2 database(s) re-created"),
+                      "%s", strstr(log_text, "WAL") ?: log_text);
+        rows = state(db_main, "SELECT count(*) FROM t WHERE name = 'written'");
+        ck_assert_str_eq(rows, "0");
+        free(rows);
+        rows = state("postgres", "SELECT count(*) FROM pg_tables WHERE tablename = 'recycled'");
+        ck_assert_str_eq(rows, "0");
+        free(rows);
+        free(segment);
+        free(gone);
 }
 END_TEST
 
@@ -1542,6 +1592,7 @@ static Suite *postgresql_suite(void) {
         tcase_add_test(tc, test_restore_admin_dbname_gone);
         tcase_add_test(tc, test_restore_template1);
         tcase_add_test(tc, test_restore_per_database);
+        tcase_add_test(tc, test_old_backup_after_wal_recycled);
         tcase_add_test(tc, test_restore_unlogged);
         suite_add_tcase(s, tc);
 
