@@ -268,8 +268,9 @@ int mh_run_input(mh_test *t, mh_host *h, const char *input, const char *fmt, ...
         return r;
 }
 
-/* Ask the runner for a systemd call; the reply's text is the state or the error. */
-static int unit_call(mh_test *t, mh_host *h, mh_test_wire_verb verb, const char *unit,
+/* Ask the runner for a systemd call (signal: KILL's); the reply's text is the state or
+ * the error. */
+static int unit_call(mh_test *t, mh_host *h, mh_test_wire_verb verb, const char *unit, int signal,
                      const char **ret_text) {
         mh_buf b = { .max = MH_TEST_WIRE_FRAME_MAX };
         uint32_t index = host_index(t, h), code;
@@ -277,7 +278,8 @@ static int unit_call(mh_test *t, mh_host *h, mh_test_wire_verb verb, const char 
         mh_test_wire_reader rd;
 
         if (mh_test_wire_put_u32(&b, index) < 0 || mh_test_wire_put_u32(&b, verb) < 0 ||
-            mh_test_wire_put_str(&b, unit) < 0) {
+            mh_test_wire_put_str(&b, unit) < 0 ||
+            (verb == MH_TEST_WIRE_KILL && mh_test_wire_put_u32(&b, (uint32_t) signal) < 0)) {
                 mh_buf_dispose(&b);
                 end_with(t, MH_TEST_ERROR, "out of memory");
         }
@@ -296,47 +298,32 @@ static int unit_call(mh_test *t, mh_host *h, mh_test_wire_verb verb, const char 
 }
 
 int mh_service_start(mh_test *t, mh_host *h, const char *unit) {
-        return unit_call(t, h, MH_TEST_WIRE_START, unit, NULL);
+        return unit_call(t, h, MH_TEST_WIRE_START, unit, 0, NULL);
 }
 
 int mh_service_stop(mh_test *t, mh_host *h, const char *unit) {
-        return unit_call(t, h, MH_TEST_WIRE_STOP, unit, NULL);
+        return unit_call(t, h, MH_TEST_WIRE_STOP, unit, 0, NULL);
 }
 
 int mh_service_restart(mh_test *t, mh_host *h, const char *unit) {
-        return unit_call(t, h, MH_TEST_WIRE_RESTART, unit, NULL);
+        return unit_call(t, h, MH_TEST_WIRE_RESTART, unit, 0, NULL);
 }
 
 int mh_service_reload(mh_test *t, mh_host *h, const char *unit) {
-        return unit_call(t, h, MH_TEST_WIRE_RELOAD, unit, NULL);
+        return unit_call(t, h, MH_TEST_WIRE_RELOAD, unit, 0, NULL);
 }
 
 const char *mh_service_state(mh_test *t, mh_host *h, const char *unit) {
         const char *state;
 
-        if (unit_call(t, h, MH_TEST_WIRE_STATE, unit, &state) < 0)
+        if (unit_call(t, h, MH_TEST_WIRE_STATE, unit, 0, &state) < 0)
                 return NULL;
         snprintf(t->state, sizeof(t->state), "%s", state);
         return t->state;
 }
 
 int mh_service_kill(mh_test *t, mh_host *h, const char *unit, int signal) {
-        mh_buf b = { .max = MH_TEST_WIRE_FRAME_MAX };
-        uint32_t index = host_index(t, h), code;
-        const char *text;
-        mh_test_wire_reader rd;
-
-        if (mh_test_wire_put_u32(&b, index) < 0 || mh_test_wire_put_u32(&b, MH_TEST_WIRE_KILL) < 0 ||
-            mh_test_wire_put_str(&b, unit) < 0 || mh_test_wire_put_u32(&b, (uint32_t) signal) < 0) {
-                mh_buf_dispose(&b);
-                end_with(t, MH_TEST_ERROR, "out of memory");
-        }
-        rd = call(t, MH_TEST_WIRE_UNIT, &b, MH_TEST_WIRE_UNIT_REPLY);
-        mh_buf_dispose(&b);
-        if (mh_test_wire_get_u32(&rd, &code) < 0 || mh_test_wire_get_bytes(&rd, &text, NULL) < 0)
-                runner_lost();
-        snprintf(t->error, sizeof(t->error), "%s", (int32_t) code < 0 ? text : "");
-        return (int32_t) code < 0 ? (int32_t) code : 0;
+        return unit_call(t, h, MH_TEST_WIRE_KILL, unit, signal, NULL);
 }
 
 /* --- faults --------------------------------------------------------------- */
