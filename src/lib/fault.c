@@ -25,6 +25,7 @@
 static const char *const kind_names[] = {
         [MH_FAULT_PARTITION] = "partition", [MH_FAULT_LOSS] = "loss", [MH_FAULT_RATE] = "rate",
         [MH_FAULT_PAUSE] = "pause",         [MH_FAULT_FILL] = "fill",
+        [MH_FAULT_RESTART_LOOP] = "restart-loop", [MH_FAULT_CLOCK] = "clock",
 };
 
 static const char *const direction_names[] = {
@@ -69,6 +70,25 @@ static int check_fault(const mh_fault *f, mh_error *e) {
                 if (!f->unit || !*f->unit)
                         return mh_error_set(e, -EINVAL, "pause: no unit");
                 break;
+        case MH_FAULT_RESTART_LOOP:
+                if (!f->unit || !*f->unit)
+                        return mh_error_set(e, -EINVAL, "restart-loop: no unit");
+                if (f->interval_msec < 100)
+                        return mh_error_set(e, -EINVAL,
+                                            "restart-loop: an interval of %u ms (at least 100)",
+                                            f->interval_msec);
+                break;
+        case MH_FAULT_CLOCK:
+                if (!f->unit || !*f->unit)
+                        return mh_error_set(e, -EINVAL, "clock: no unit");
+                /* it goes into a unit file, in double quotes */
+                if (!f->faketime || !*f->faketime || strlen(f->faketime) > 64 ||
+                    strpbrk(f->faketime, "\"\\%\n\r\t'$`"))
+                        return mh_error_set(e, -EINVAL,
+                                            "clock: '%s' is not a FAKETIME of libfaketime "
+                                            "(\"+3600\", \"-1d\", \"+0 x2\")",
+                                            strempty(f->faketime));
+                break;
         case MH_FAULT_FILL:
                 if (!f->path || f->path[0] != '/')
                         return mh_error_set(e, -EINVAL, "fill: '%s' is not an absolute path",
@@ -99,8 +119,13 @@ int mh_fault_describe(const mh_fault *f, char **ret, mh_error *error) {
                                                                 : "");
         for (size_t i = 0; r >= 0 && is_network(f->kind) && f->peers[i]; i++)
                 r = mh_buf_printf(&b, "%s %s", i ? "," : "", f->peers[i]);
-        if (r >= 0 && f->kind == MH_FAULT_PAUSE)
+        if (r >= 0 && (f->kind == MH_FAULT_PAUSE || f->kind == MH_FAULT_RESTART_LOOP ||
+                       f->kind == MH_FAULT_CLOCK))
                 r = mh_buf_printf(&b, " of unit %s", f->unit);
+        if (r >= 0 && f->kind == MH_FAULT_RESTART_LOOP)
+                r = mh_buf_printf(&b, " every %u ms", f->interval_msec);
+        if (r >= 0 && f->kind == MH_FAULT_CLOCK)
+                r = mh_buf_printf(&b, " (FAKETIME=%s)", f->faketime);
         if (r >= 0 && f->kind == MH_FAULT_FILL)
                 r = mh_buf_printf(&b, " of the filesystem of %s", f->path);
         if (r < 0) {
@@ -137,6 +162,19 @@ static int script_args(const mh_fault *f, mh_strv *v) {
         case MH_FAULT_PAUSE:
                 if (r >= 0)
                         r = mh_strv_consume(v, strdup(f->unit));
+                break;
+        case MH_FAULT_RESTART_LOOP:
+                snprintf(number, sizeof(number), "%u", f->interval_msec);
+                if (r >= 0)
+                        r = mh_strv_consume(v, strdup(f->unit));
+                if (r >= 0)
+                        r = mh_strv_consume(v, strdup(number));
+                break;
+        case MH_FAULT_CLOCK:
+                if (r >= 0)
+                        r = mh_strv_consume(v, strdup(f->unit));
+                if (r >= 0)
+                        r = mh_strv_consume(v, strdup(f->faketime));
                 break;
         case MH_FAULT_FILL:
                 snprintf(number, sizeof(number), "%" PRIu64,

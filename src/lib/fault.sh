@@ -14,10 +14,13 @@
 #         loss DIRECTION PERCENT PEER...
 #         rate DIRECTION BYTES_PER_SEC PEER...
 #         pause UNIT
+#         restart-loop UNIT INTERVAL_MSEC
+#         clock UNIT FAKETIME      (libfaketime's FAKETIME: "+3600", "-1d", "+0 x2")
 #         fill DIR MAX_FS_BYTES
 #       DIRECTION: both | out (to the peers) | in (from the peers).
 #   fault.sh heal RUN N
 #   fault.sh resume RUN UNIT     (the heal of a pause)
+#   fault.sh unclock RUN UNIT DROPIN     (the heal of a clock)
 #   fault.sh heal-all RUN
 #       heal every fault of the run, newest first, then look for what no
 #       record heals (a table mhc_fault_* of no fault's); remove RUN/faults when
@@ -132,6 +135,37 @@ resume() {
         ! paused "$1"
 }
 
+# --- a unit restarted again and again -------------------------------------
+
+restart_loop() {
+        systemctl cat -- "$1" >/dev/null 2>&1 || die "no unit $1"
+        systemd-run --quiet --collect --unit="$loop" --on-active="${2}ms" \
+                --on-unit-active="${2}ms" --timer-property=AccuracySec=10ms \
+                systemctl restart -- "$1" >/dev/null || die "cannot start the loop that restarts $1"
+}
+
+# --- a unit's clock (libfaketime) ------------------------------------------
+
+clock() {
+        lib=
+        for f in /usr/lib/*/faketime/libfaketime.so.1; do [ -e "$f" ] && lib=$f; done
+        [ -n "$lib" ] || die "no libfaketime on the host (Debian: the faketime package)"
+        systemctl cat -- "$1" >/dev/null 2>&1 || die "no unit $1"
+        mkdir -p -- "${dropin%/*}" || die "cannot make ${dropin%/*}"
+        printf '[Service]\nEnvironment="LD_PRELOAD=%s" "FAKETIME=%s" "FAKETIME_DONT_RESET=1"\n' \
+                "$lib" "$2" >"$dropin" || die "cannot write $dropin"
+        systemctl daemon-reload || die "systemctl daemon-reload failed"
+        systemctl try-restart -- "$1" || die "cannot restart $1 with its clock"
+}
+
+# The heal of a clock: the drop-in gone, the unit on the real clock again.
+unclock() {
+        rm -f -- "$2"
+        systemctl daemon-reload
+        systemctl try-restart -- "$1"
+        [ ! -e "$2" ] && ! systemctl show -p Environment --value -- "$1" | grep -q FAKETIME=
+}
+
 # --- a full filesystem ---------------------------------------------------
 
 fill() {
@@ -206,6 +240,18 @@ start() {
                 printf 'pause of unit %s\n' "$1" >"$d/what"
                 printf 'sh %s resume %s %s\n' "$(q "$dir/fault.sh")" "$(q "$run")" "$(q "$1")" >"$d/heal"
                 ;;
+        restart-loop)
+                loop=mhc-fault-$id-$n-loop
+                printf 'restart loop of unit %s\n' "$1" >"$d/what"
+                printf 'systemctl stop -- %s.timer %s.service 2>/dev/null\n! systemctl is-active -q -- %s.timer\n' \
+                        "$loop" "$loop" "$loop" >"$d/heal"
+                ;;
+        clock)
+                dropin=/run/systemd/system/$1.d/mhc-fault-$id-$n.conf
+                printf 'clock of unit %s (%s)\n' "$1" "$2" >"$d/what"
+                printf 'sh %s unclock %s %s %s\n' "$(q "$dir/fault.sh")" "$(q "$run")" "$(q "$1")" \
+                        "$(q "$dropin")" >"$d/heal"
+                ;;
         fill)
                 file=$1/.mhc-fill-$id-$n
                 printf 'fill of the filesystem of %s\n' "$1" >"$d/what"
@@ -225,6 +271,8 @@ start() {
         case $kind in
         partition | loss | rate) (net_fault "$kind" "$@") ;;
         pause) (pause "$1") ;;
+        restart-loop) (restart_loop "$@") ;;
+        clock) (clock "$@") ;;
         fill) (fill "$@") ;;
         esac || {
                 heal_one "$n" || :
@@ -240,5 +288,6 @@ start)
 heal) heal_one "$3" ;;
 heal-all) heal_all ;;
 resume) resume "$3" ;;
+unclock) unclock "$3" "$4" ;;
 *) die "unknown mode '$mode'" ;;
 esac

@@ -235,12 +235,14 @@ static int get_u64(mh_test_wire_reader *rd, uint64_t *ret) {
 
 /* The fault of a START request; its peers point into the frame. */
 static int get_fault(mh_test_wire_reader *rd, mh_fault *f, const char **peers) {
-        uint32_t kind, direction, reject, percent, n;
-        const char *unit, *path;
+        uint32_t kind, direction, reject, percent, interval, n;
+        const char *unit, *faketime, *path;
 
         if (mh_test_wire_get_u32(rd, &kind) < 0 || mh_test_wire_get_u32(rd, &direction) < 0 ||
             mh_test_wire_get_u32(rd, &reject) < 0 || mh_test_wire_get_u32(rd, &percent) < 0 ||
-            get_u64(rd, &f->bytes_per_sec) < 0 || mh_test_wire_get_bytes(rd, &unit, NULL) < 0 ||
+            mh_test_wire_get_u32(rd, &interval) < 0 || get_u64(rd, &f->bytes_per_sec) < 0 ||
+            mh_test_wire_get_bytes(rd, &unit, NULL) < 0 ||
+            mh_test_wire_get_bytes(rd, &faketime, NULL) < 0 ||
             mh_test_wire_get_bytes(rd, &path, NULL) < 0 || get_u64(rd, &f->max_fs_bytes) < 0 ||
             mh_test_wire_get_u32(rd, &n) < 0 || n > MH_TEST_WIRE_PEERS_MAX)
                 return -EBADMSG;
@@ -252,7 +254,9 @@ static int get_fault(mh_test_wire_reader *rd, mh_fault *f, const char **peers) {
         f->direction = (mh_fault_direction) direction;
         f->reject = (int) reject;
         f->percent = percent;
+        f->interval_msec = interval;
         f->unit = unit;
+        f->faketime = faketime;
         f->path = path;
         f->peers = peers;
         return 0;

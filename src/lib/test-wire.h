@@ -31,9 +31,10 @@ enum {
 };
 
 /* What a MH_TEST_WIRE_FAULT request asks: START is followed by kind,
- * direction, reject, percent, bytes_per_sec, unit, path, max_fs_bytes
- * (the numbers of 64 bits as decimal strings), the number of peers and
- * the peers; HEAL by the fault's number on the host. */
+ * direction, reject, percent, interval_msec, bytes_per_sec, unit,
+ * faketime, path, max_fs_bytes (the numbers of 64 bits as decimal
+ * strings), the number of peers and the peers; HEAL by the fault's number
+ * on the host. */
 typedef enum mh_test_wire_fault_verb {
         MH_TEST_WIRE_FAULT_START,
         MH_TEST_WIRE_FAULT_HEAL,

@@ -358,9 +358,13 @@ static int fault_call(mh_test *t, mh_host *h, const mh_fault *f, uint32_t *n) {
                 if (r >= 0)
                         r = mh_test_wire_put_u32(&b, f->percent);
                 if (r >= 0)
+                        r = mh_test_wire_put_u32(&b, f->interval_msec);
+                if (r >= 0)
                         r = mh_test_wire_put_str(&b, bytes);
                 if (r >= 0)
                         r = mh_test_wire_put_str(&b, f->unit);
+                if (r >= 0)
+                        r = mh_test_wire_put_str(&b, f->faketime);
                 if (r >= 0)
                         r = mh_test_wire_put_str(&b, f->path);
                 if (r >= 0)

@@ -223,6 +223,69 @@ START_TEST(test_fill) {
 }
 END_TEST
 
+/* A unit of the test's own that writes its clock and its start count. */
+#define CLOCK_UNIT "mhc-test-clock.service"
+#define MAKE_CLOCK_UNIT                                                                     \
+        "printf '[Service]\\nExecStart=/bin/sh -c \"echo x >>/run/mhc-test-starts; while :; " \
+        "do date +%%%%s >/run/mhc-test-clock; sleep 0.2; done\"\\n' "                           \
+        ">/run/systemd/system/" CLOCK_UNIT " && rm -f /run/mhc-test-starts && "            \
+        "systemctl daemon-reload && systemctl start " CLOCK_UNIT
+
+/* seconds between the unit's clock and the host's, once it wrote since now */
+#define CLOCK_AHEAD                                                                          \
+        "sleep 0.5; echo $(( $(cat /run/mhc-test-clock) - $(date +%s) ))"
+
+START_TEST(test_clock) {
+        mh_fault clock = { .kind = MH_FAULT_CLOCK, .unit = CLOCK_UNIT, .faketime = "+3600" };
+        _cleanup_free_ char *ahead = NULL, *back = NULL;
+        unsigned n;
+
+        ck_assert_int_eq(run_on(server, MAKE_CLOCK_UNIT), 0);
+        n = start(server, &clock);
+        ahead = output_on(server, CLOCK_AHEAD);
+        ck_assert_msg(atoi(ahead) >= 3595 && atoi(ahead) <= 3605, "an hour ahead: %s", ahead);
+        heal(server, n);
+        back = output_on(server, CLOCK_AHEAD);
+        ck_assert_msg(abs(atoi(back)) <= 5, "back on the host's clock: %s", back);
+        ck_assert_int_eq(run_on(server, "! ls /run/systemd/system/" CLOCK_UNIT ".d/mhc-fault-* "
+                                        "2>/dev/null"),
+                         0);
+
+        clock.faketime = "+1\" x";
+        assert_refused(server, &clock, "is not a FAKETIME of libfaketime", NULL);
+        clock = (mh_fault){ .kind = MH_FAULT_CLOCK, .unit = "mhc-no-such.service",
+                            .faketime = "+1" };
+        assert_refused(server, &clock, "no unit mhc-no-such.service", NULL);
+        ck_assert_int_eq(run_on(server, "systemctl stop " CLOCK_UNIT " && rm -f "
+                                        "/run/systemd/system/" CLOCK_UNIT " && systemctl "
+                                        "daemon-reload"),
+                         0);
+}
+END_TEST
+
+START_TEST(test_restart_loop) {
+        mh_fault loop = { .kind = MH_FAULT_RESTART_LOOP, .unit = CLOCK_UNIT, .interval_msec = 300 };
+        _cleanup_free_ char *starts = NULL, *later = NULL;
+        unsigned n;
+
+        ck_assert_int_eq(run_on(server, MAKE_CLOCK_UNIT), 0);
+        n = start(server, &loop);
+        ck_assert_int_eq(run_on(server, "sleep 2"), 0);
+        heal(server, n);
+        starts = output_on(server, "wc -l </run/mhc-test-starts");
+        ck_assert_msg(atoi(starts) >= 3, "started %s times in 2 s", starts);
+        later = output_on(server, "sleep 1; wc -l </run/mhc-test-starts");
+        ck_assert_str_eq(later, starts);
+
+        loop.interval_msec = 10;
+        assert_refused(server, &loop, "an interval of 10 ms (at least 100)", NULL);
+        ck_assert_int_eq(run_on(server, "systemctl stop " CLOCK_UNIT " && rm -f "
+                                        "/run/systemd/system/" CLOCK_UNIT " && systemctl "
+                                        "daemon-reload"),
+                         0);
+}
+END_TEST
+
 /* The dead man's switch heals a fault that nobody else does. */
 START_TEST(test_heals_by_itself) {
         const char *peers[] = { "server." LAB_DOMAIN, NULL };
@@ -357,6 +420,8 @@ static Suite *fault_suite(void) {
         tcase_add_test(tc, test_refused);
         tcase_add_test(tc, test_pause);
         tcase_add_test(tc, test_fill);
+        tcase_add_test(tc, test_clock);
+        tcase_add_test(tc, test_restart_loop);
         tcase_add_test(tc, test_heals_by_itself);
         tcase_add_test(tc, test_left_by_hand);
         suite_add_tcase(s, tc);

@@ -30,6 +30,8 @@ typedef enum mh_fault_kind {
         MH_FAULT_RATE,      /* drop what passes bytes_per_sec (nftables' limit) */
         MH_FAULT_PAUSE,     /* unit paused: frozen (cgroup v2) or SIGSTOP */
         MH_FAULT_FILL,      /* the filesystem of path full: writes get ENOSPC */
+        MH_FAULT_RESTART_LOOP, /* unit restarted every interval_msec */
+        MH_FAULT_CLOCK,     /* unit's clock moved or sped up (libfaketime), restarted */
 } mh_fault_kind;
 
 typedef enum mh_fault_direction {
@@ -51,14 +53,17 @@ typedef struct mh_fault {
                                          * of dropping */
         unsigned percent;               /* loss: 1..100 */
         uint64_t bytes_per_sec;         /* rate: > 0 */
-        /* pause: */
+        /* pause, restart loop, clock: */
         const char *unit;
+        unsigned interval_msec;         /* restart loop: at least 100 */
+        const char *faketime;           /* clock: libfaketime's FAKETIME, such as "+3600"
+                                         * (an hour ahead), "-1d", "+0 x2" (twice as fast) */
         /* fill: */
         const char *path;               /* a directory of the filesystem to fill */
         uint64_t max_fs_bytes;          /* refused on a larger filesystem; 0: the default */
 } mh_fault;
 
-/* "partition", "loss", "rate", "pause", "fill". */
+/* "partition", "loss", "rate", "pause", "fill", "restart-loop", "clock". */
 MH_EXPORT const char *mh_fault_kind_to_string(mh_fault_kind kind);
 
 /*
