@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/* What a fault says of itself, and the faults refused before any host is asked. */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mhc/fault.h>
+
+#include "util.h"
+#include "check-run.h"
+
+static const char *const peers[] = { "server.lab.test", "10.0.0.2", NULL };
+
+static void check_describe(const mh_fault *f, const char *expected) {
+        _cleanup_free_ char *what = NULL;
+        mh_error e = MH_ERROR_INIT;
+
+        ck_assert_msg(mh_fault_describe(f, &what, &e) == 0, "%s", e.message);
+        ck_assert_str_eq(what, expected);
+}
+
+static void check_refused(const mh_fault *f, const char *message) {
+        char *what = NULL;
+        mh_error e = MH_ERROR_INIT;
+
+        ck_assert_int_eq(mh_fault_describe(f, &what, &e), -EINVAL);
+        ck_assert_ptr_null(what);
+        ck_assert_str_eq(e.message, message);
+}
+
+START_TEST(test_describe) {
+        check_describe(&(mh_fault){ .kind = MH_FAULT_PARTITION, .peers = peers },
+                       "partition (both ways, drop) with server.lab.test, 10.0.0.2");
+        check_describe(&(mh_fault){ .kind = MH_FAULT_PARTITION, .peers = peers, .reject = 1,
+                                    .direction = MH_FAULT_OUTGOING },
+                       "partition (outgoing, reject) with server.lab.test, 10.0.0.2");
+        check_describe(&(mh_fault){ .kind = MH_FAULT_LOSS, .peers = peers + 1, .percent = 30,
+                                    .direction = MH_FAULT_INCOMING },
+                       "loss of 30% (incoming) with 10.0.0.2");
+        check_describe(&(mh_fault){ .kind = MH_FAULT_RATE, .peers = peers + 1,
+                                    .bytes_per_sec = 4096 },
+                       "rate of 4096 bytes/s (both ways) with 10.0.0.2");
+        check_describe(&(mh_fault){ .kind = MH_FAULT_PAUSE, .unit = "web.service" },
+                       "pause of unit web.service");
+        check_describe(&(mh_fault){ .kind = MH_FAULT_RESTART_LOOP, .unit = "web.service",
+                                    .interval_msec = 500 },
+                       "restart-loop of unit web.service every 500 ms");
+        check_describe(&(mh_fault){ .kind = MH_FAULT_CLOCK, .unit = "kdc.service",
+                                    .faketime = "+0 x2" },
+                       "clock of unit kdc.service (FAKETIME=+0 x2)");
+        check_describe(&(mh_fault){ .kind = MH_FAULT_FILL, .path = "/srv" },
+                       "fill of the filesystem of /srv");
+        ck_assert_str_eq(mh_fault_kind_to_string(MH_FAULT_RESTART_LOOP), "restart-loop");
+        ck_assert_str_eq(mh_fault_kind_to_string((mh_fault_kind) 99), "unknown");
+}
+END_TEST
+
+START_TEST(test_refused) {
+        static const char *const none[] = { NULL }, *const empty[] = { "a", "", NULL };
+
+        check_refused(NULL, "unknown kind of fault");
+        check_refused(&(mh_fault){ .kind = (mh_fault_kind) 42 }, "unknown kind of fault");
+        check_refused(&(mh_fault){ .kind = MH_FAULT_PARTITION }, "partition: no peers");
+        check_refused(&(mh_fault){ .kind = MH_FAULT_PARTITION, .peers = none },
+                      "partition: no peers");
+        check_refused(&(mh_fault){ .kind = MH_FAULT_RATE, .peers = empty, .bytes_per_sec = 1 },
+                      "rate: an empty peer");
+        check_refused(&(mh_fault){ .kind = MH_FAULT_LOSS, .peers = peers,
+                                   .direction = (mh_fault_direction) 7, .percent = 1 },
+                      "loss: unknown direction");
+        check_refused(&(mh_fault){ .kind = MH_FAULT_LOSS, .peers = peers, .percent = 101 },
+                      "loss: 101% is not within 1..100");
+        check_refused(&(mh_fault){ .kind = MH_FAULT_RATE, .peers = peers },
+                      "rate: 0 bytes per second");
+        check_refused(&(mh_fault){ .kind = MH_FAULT_PAUSE, .unit = "" }, "pause: no unit");
+        check_refused(&(mh_fault){ .kind = MH_FAULT_RESTART_LOOP, .unit = "a.service",
+                                   .interval_msec = 99 },
+                      "restart-loop: an interval of 99 ms (at least 100)");
+        /* what would break out of the drop-in's double quotes, or be a specifier */
+        for (const char *const *bad = (const char *const[]){ "+1\"", "+1\\", "50%", "+1\nX=y",
+                                                             "$HOME", "", NULL };
+             *bad; bad++) {
+                char *what = NULL;
+                mh_error e = MH_ERROR_INIT;
+
+                ck_assert_int_eq(mh_fault_describe(&(mh_fault){ .kind = MH_FAULT_CLOCK,
+                                                                .unit = "a.service",
+                                                                .faketime = *bad },
+                                                   &what, &e),
+                                 -EINVAL);
+                ck_assert_msg(strstr(e.message, "is not a FAKETIME of libfaketime"), "%s",
+                              e.message);
+        }
+        check_refused(&(mh_fault){ .kind = MH_FAULT_FILL, .path = "srv" },
+                      "fill: 'srv' is not an absolute path");
+}
+END_TEST
+
+static Suite *fault_suite(void) {
+        Suite *s = suite_create("fault");
+        TCase *tc = tcase_create("describe");
+
+        tcase_add_test(tc, test_describe);
+        tcase_add_test(tc, test_refused);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        return run_suite(fault_suite());
+}
