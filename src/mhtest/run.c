@@ -61,6 +61,7 @@ typedef struct run {
         const char **secrets;   /* NULL-terminated */
         /* the test running now */
         mh_controller *current;
+        const char *current_test;
         uint64_t tests_usec;    /* of the current topology's tests */
         command_log *logs;      /* one per host of current */
         char **failures;        /* reproducers of the failed tests, for the summary */
@@ -449,6 +450,7 @@ static void on_command(const mh_command_record *record, void *userdata) {
 static void on_note(const char *line, void *userdata) {
         run *rn = userdata;
 
+        report_event(rn->report, "note", "test", rn->current_test, "line", line, NULL);
         if (rn->args->verbosity > 0)
                 console_printf(rn->console, "    note: %s\n", line);
 }
@@ -534,6 +536,7 @@ static void run_one(run *rn, const topology_plan *p, mh_controller *c, const pla
         }
         report_event(rn->report, "test-start", "test", t->info->name, "topology", plan.topology,
                      NULL);
+        rn->current_test = t->info->name;
         mh_controller_set_step(c, "test %s of topology %s", t->info->name, plan.topology);
         close_logs(rn, mh_controller_n_hosts(c));
         (void) open_logs(rn, mh_controller_n_hosts(c));

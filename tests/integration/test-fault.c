@@ -333,18 +333,27 @@ static const lab_conn run_conns[] = {
 
 /* A fault the test leaves, or a crash, does not outlive the test; nor a pause or a kill. */
 START_TEST(test_healed_at_the_end) {
-        _cleanup_free_ char *faults = module("faults");
+        _cleanup_free_ char *faults = module("faults"), *json = NULL, *events = NULL;
         fixture f;
         run r = {};
 
         fixture_init(&f, 2, run_names, run_conns);
+        json = path_in(&f, "events.json");
         MHTEST(&f, &r, "--tests", faults, "-k", "partition_left", "-k", "no_fault_left", "-k",
-               "partition_crash", "-k", "pause_and_kill", "--seed", "1");
+               "partition_crash", "-k", "pause_and_kill", "--seed", "1", "--json", "events.json");
         ck_assert_msg(r.status == 1, "exit %d:\n%s\n%s", r.status, r.out, r.err);
         ck_assert_result(&r, "partition_left", "faults", "PASSED", "");
         ck_assert_result(&r, "partition_crash", "faults", "ERROR", "crashed");
         ck_assert_result(&r, "pause_and_kill", "faults", "PASSED", "");
         ck_assert_result(&r, "no_fault_left", "faults", "PASSED", "");
+        /* each start and heal is an event of the log */
+        events = read_all(json);
+        ck_assert_msg(strstr(events, "\"event\": \"note\", \"test\": \"partition_left\", "
+                                     "\"line\": \"client.lab.test: fault 1 started: partition "
+                                     "(both ways, reject) with server.lab.test") &&
+                              strstr(events, "\"line\": \"client.lab.test: the test's faults "
+                                             "healed\""),
+                      "%s", events);
         run_dispose(&r);
 
         /* in the other order too: each after the one that leaves a fault */
