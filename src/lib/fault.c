@@ -42,6 +42,16 @@ static bool is_network(mh_fault_kind kind) {
         return kind == MH_FAULT_PARTITION || kind == MH_FAULT_LOSS || kind == MH_FAULT_RATE;
 }
 
+/* A unit's name as systemd allows it (it goes into a path on the host). */
+static bool is_unit_name(const char *s) {
+        size_t n = s ? strlen(s) : 0;
+
+        if (n == 0 || n > 255 || !strchr(s, '.') || s[0] == '.' || s[0] == '-')
+                return false;
+        return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.\\@-") ==
+               n;
+}
+
 static int check_fault(const mh_fault *f, mh_error *e) {
         if (!f || (unsigned) f->kind >= ELEMENTSOF(kind_names))
                 return mh_error_set(e, -EINVAL, "unknown kind of fault");
@@ -56,6 +66,11 @@ static int check_fault(const mh_fault *f, mh_error *e) {
                                 return mh_error_set(e, -EINVAL, "%s: an empty peer",
                                                     kind_names[f->kind]);
         }
+        if ((f->kind == MH_FAULT_PAUSE || f->kind == MH_FAULT_RESTART_LOOP ||
+             f->kind == MH_FAULT_CLOCK) &&
+            f->unit && *f->unit && !is_unit_name(f->unit))
+                return mh_error_set(e, -EINVAL, "%s: '%s' is not a unit's name",
+                                    kind_names[f->kind], f->unit);
         switch (f->kind) {
         case MH_FAULT_LOSS:
                 if (f->percent < 1 || f->percent > 100)

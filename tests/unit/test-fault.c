@@ -92,6 +92,14 @@ START_TEST(test_refused) {
                 ck_assert_msg(strstr(e.message, "is not a FAKETIME of libfaketime"), "%s",
                               e.message);
         }
+        /* a unit's name goes into a path of the host (the clock's drop-in) */
+        check_refused(&(mh_fault){ .kind = MH_FAULT_CLOCK, .unit = "../../etc/x.service",
+                                   .faketime = "+1" },
+                      "clock: '../../etc/x.service' is not a unit's name");
+        check_refused(&(mh_fault){ .kind = MH_FAULT_PAUSE, .unit = "a b.service" },
+                      "pause: 'a b.service' is not a unit's name");
+        check_describe(&(mh_fault){ .kind = MH_FAULT_PAUSE, .unit = "getty@tty1.service" },
+                       "pause of unit getty@tty1.service");
         check_refused(&(mh_fault){ .kind = MH_FAULT_FILL, .path = "srv" },
                       "fill: 'srv' is not an absolute path");
 }
