@@ -18,6 +18,9 @@
 #define EXAMPLE_CONF "/etc/mhc-example.conf"
 #define EXAMPLE_DIR  "/etc/mhc-example.d"
 
+/* The PostgreSQL server of db. */
+#define DB_UNIT "postgresql@15-main.service"
+
 /* A role and a database that tests create on db; the lab has neither. */
 #define APP_ROLE     "mhc_app"
 #define APP_PASSWORD "app-secret"

@@ -5,6 +5,7 @@
  * The client logs in as a role the test makes with a known password (mhc
  * drops it afterwards), so that no lab password goes to the client.
  */
+#include <signal.h>
 #include <stdio.h>
 
 #include <mhc/mhc.h>
@@ -93,4 +94,27 @@ MH_TEST(new_database_is_dropped, .topology = "client-db")
                                     "WHERE datname = '" SHOP_DB "'"),
                         APP_ROLE);
         MH_ASSERT_STREQ(t, client_sql(t, client, db, SHOP_DB, "SELECT qty FROM stock"), "5\n");
+}
+
+/* The server killed (SIGKILL): the client's queries fail, and work again once it is
+ * started; the restore after the test finds it running. */
+MH_TEST(client_reconnects_after_kill, .topology = "client-db")
+{
+        mh_host *client = mh_role(t, "client", 0);
+        mh_host *db = mh_role(t, "db", 0);
+        char login[256];
+
+        assert_db_vanilla(t, db);
+        app_role_create(t, db);
+        snprintf(login, sizeof(login),
+                 "PGHOST=%s PGUSER=" APP_ROLE " PGPASSWORD=" APP_PASSWORD " PGCONNECT_TIMEOUT=2",
+                 mh_host_name(db));
+        MH_ASSERT_RUN_OK(t, client, "%s psql -X -At -d mhc -c 'SELECT 1'", login);
+        MH_ASSERT_OK(t, mh_service_kill(t, db, DB_UNIT, SIGKILL));
+        MH_ASSERT(t, mh_run(t, client, "%s psql -X -At -d mhc -c 'SELECT 1'", login) != 0);
+        MH_ASSERT_OK(t, mh_service_start(t, db, DB_UNIT));
+        MH_ASSERT_RUN_OK(t, client,
+                         "for i in $(seq 50); do %s psql -X -At -d mhc -c 'SELECT 1' && exit 0; "
+                         "sleep 0.2; done; exit 1",
+                         login);
 }
