@@ -62,7 +62,7 @@ char *line_at(const char *p) {
  * (type, mode, owner, size of files, target of links; not times: a
  * restore may change those of directories) and the sha256 of each file;
  * is-active and is-enabled of each service; what is in mhc's state
- * directory; on a postgresql host the databases, a hash of pg_dumpall and
+ * directory; the faults' nftables rules, units and drop-ins; on a postgresql host the databases, a hash of pg_dumpall and
  * of each database's pg_dump (their version comments and \restrict keys
  * left out).
  */
@@ -70,7 +70,13 @@ static int script(const mh_host_config *h, char **ret) {
         mh_buf b = MH_BUF_INIT((size_t) 1 << 20);
         int r = mh_buf_printf(&b,
                               "cd / || exit 1; export LC_ALL=C\n"
-                              "echo \"state $(ls -A /var/lib/mhc 2>/dev/null | tr '\\n' ' ')\"\n");
+                              "echo \"state $(ls -A /var/lib/mhc 2>/dev/null | tr '\\n' ' ')\"\n"
+                              /* faults: nftables rules, timers and drop-ins */
+                              "! command -v nft >/dev/null || nft list ruleset | sed 's/^/nft /'\n"
+                              "systemctl list-units --all --plain --no-legend 'mhc-heal-*' "
+                              "'mhc-fault-*' | sed 's/^/fault unit /'\n"
+                              "ls -d /run/systemd/system/*.d/mhc-fault-* 2>/dev/null | "
+                              "sed 's/^/fault drop-in /'\n");
 
         for (size_t i = 0; r >= 0 && i < mh_host_config_n_backup_paths(h); i++) {
                 _cleanup_free_ char *q = NULL;
