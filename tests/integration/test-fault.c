@@ -231,6 +231,12 @@ END_TEST
         ">/run/systemd/system/" CLOCK_UNIT " && rm -f /run/mhc-test-starts && "            \
         "systemctl daemon-reload && systemctl start " CLOCK_UNIT
 
+/* stopped (its shell ends by SIGTERM: failed), forgotten, removed: the host is not degraded */
+#define REMOVE_CLOCK_UNIT                                                                    \
+        "systemctl stop " CLOCK_UNIT "; systemctl reset-failed " CLOCK_UNIT " 2>/dev/null; "  \
+        "rm -f /run/systemd/system/" CLOCK_UNIT " /run/mhc-test-clock /run/mhc-test-starts && " \
+        "systemctl daemon-reload && ! systemctl is-failed -q " CLOCK_UNIT
+
 /* seconds between the unit's clock and the host's, once it wrote since now */
 #define CLOCK_AHEAD                                                                          \
         "sleep 0.5; echo $(( $(cat /run/mhc-test-clock) - $(date +%s) ))"
@@ -256,10 +262,7 @@ START_TEST(test_clock) {
         clock = (mh_fault){ .kind = MH_FAULT_CLOCK, .unit = "mhc-no-such.service",
                             .faketime = "+1" };
         assert_refused(server, &clock, "no unit mhc-no-such.service", NULL);
-        ck_assert_int_eq(run_on(server, "systemctl stop " CLOCK_UNIT " && rm -f "
-                                        "/run/systemd/system/" CLOCK_UNIT " && systemctl "
-                                        "daemon-reload"),
-                         0);
+        ck_assert_int_eq(run_on(server, REMOVE_CLOCK_UNIT), 0);
 }
 END_TEST
 
@@ -279,10 +282,7 @@ START_TEST(test_restart_loop) {
 
         loop.interval_msec = 10;
         assert_refused(server, &loop, "an interval of 10 ms (at least 100)", NULL);
-        ck_assert_int_eq(run_on(server, "systemctl stop " CLOCK_UNIT " && rm -f "
-                                        "/run/systemd/system/" CLOCK_UNIT " && systemctl "
-                                        "daemon-reload"),
-                         0);
+        ck_assert_int_eq(run_on(server, REMOVE_CLOCK_UNIT), 0);
 }
 END_TEST
 
