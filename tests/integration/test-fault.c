@@ -350,10 +350,10 @@ START_TEST(test_healed_at_the_end) {
         events = read_all(json);
         ck_assert_msg(strstr(events, "\"event\": \"note\", \"test\": \"partition_left\", "
                                      "\"line\": \"client.lab.test: fault 1 started: partition "
-                                     "(both ways, reject) with server.lab.test") &&
+                                     "(both ways, reject) with ") &&
                               strstr(events, "\"line\": \"client.lab.test: the test's faults "
                                              "healed\""),
-                      "%s", events);
+                      "no fault events in: %.2000s", events);
         run_dispose(&r);
 
         /* in the other order too: each after the one that leaves a fault */
