@@ -216,46 +216,44 @@ static const char *why(const mh_exec_result *res, char *buf, size_t size) {
 static int run_script(mh_host *h, const char *mode, const mh_strv *args, bool install,
                       char *ret_failed, size_t size, mh_error *e) {
         _cleanup_free_ char *dir = NULL, *script = NULL, *joined = NULL, *command = NULL;
+        _cleanup_free_ const char **argv = NULL;
         mh_exec_options o = {};
         mh_exec_result res = {};
-        mh_strv argv = {};
+        size_t n = 0;
         int r;
 
         if (asprintf(&dir, "%s/faults", h->run_dir) < 0) {
                 dir = NULL;
                 return mh_error_oom(e);
         }
-        r = asprintf(&script, "%s/fault.sh", dir) < 0 ? -ENOMEM : 0;
-        if (r >= 0)
-                r = mh_strv_consume(&argv, strdup("sh"));
-        if (r >= 0)
-                r = mh_strv_consume(&argv, strdup(script));
-        if (r >= 0)
-                r = mh_strv_consume(&argv, strdup(mode));
-        if (r >= 0)
-                r = mh_strv_consume(&argv, strdup(h->run_dir));
-        for (size_t i = 0; r >= 0 && i < args->n; i++)
-                r = mh_strv_consume(&argv, strdup(args->items[i]));
-        if (r >= 0) {
-                /* NULL-terminated, as mh_shell_join() wants */
-                _cleanup_free_ const char **list = calloc(argv.n + 1, sizeof(*list));
-
-                for (size_t i = 0; list && i < argv.n; i++)
-                        list[i] = argv.items[i];
-                r = list ? mh_shell_join(list, &joined) : -ENOMEM;
+        if (asprintf(&script, "%s/fault.sh", dir) < 0) {
+                script = NULL;
+                return mh_error_oom(e);
         }
-        mh_strv_dispose(&argv);
-        if (r < 0)
+        /* sh SCRIPT MODE RUN ARG... NULL, borrowed: mh_shell_join() quotes each */
+        argv = calloc(args->n + 5, sizeof(*argv));
+        if (!argv)
+                return mh_error_oom(e);
+        argv[n++] = "sh";
+        argv[n++] = script;
+        argv[n++] = mode;
+        argv[n++] = h->run_dir;
+        for (size_t i = 0; i < args->n; i++)
+                argv[n++] = args->items[i];
+        if (mh_shell_join(argv, &joined) < 0)
                 return mh_error_oom(e);
         if (install) {
                 _cleanup_free_ char *qdir = NULL;
 
-                if (mh_shell_quote(dir, &qdir) < 0 ||
-                    asprintf(&command,
+                if (mh_shell_quote(dir, &qdir) < 0)
+                        return mh_error_oom(e);
+                if (asprintf(&command,
                              "umask 077 && mkdir -p %1$s && cat >%1$s/fault.sh.new && "
                              "mv -f %1$s/fault.sh.new %1$s/fault.sh && exec %2$s",
-                             qdir, joined) < 0)
+                             qdir, joined) < 0) {
+                        command = NULL;
                         return mh_error_oom(e);
+                }
                 o.input = fault_script;
                 o.input_size = strlen(fault_script);
         }

@@ -141,7 +141,7 @@ static int serve_exec(runner *rn, mh_test_wire_reader *rd) {
         return r;
 }
 
-static int unit_verb_run(mh_systemd *sd, mh_test_wire_verb verb, const char *unit,
+static int unit_verb_run(mh_systemd *sd, mh_test_wire_verb verb, const char *unit, int signal,
                          unsigned timeout_msec, mh_unit_state *state, mh_error *e) {
         switch (verb) {
         case MH_TEST_WIRE_START:
@@ -155,7 +155,7 @@ static int unit_verb_run(mh_systemd *sd, mh_test_wire_verb verb, const char *uni
         case MH_TEST_WIRE_STATE:
                 return mh_systemd_get_unit(sd, unit, state, e);
         case MH_TEST_WIRE_KILL:
-                break;
+                return mh_systemd_kill_unit(sd, unit, signal, e);
         }
         return mh_error_set(e, -EBADMSG, "unknown request");
 }
@@ -180,9 +180,7 @@ static int serve_unit(runner *rn, mh_test_wire_reader *rd) {
         sd = mh_host_systemd(h, &e);
         if (sd) {
                 mh_systemd_set_cancel_fd(sd, rn->plan->cancel_fd);
-                r = verb == MH_TEST_WIRE_KILL
-                            ? mh_systemd_kill_unit(sd, unit, (int) signal, &e)
-                            : unit_verb_run(sd, verb, unit, timeout_msec, &state, &e);
+                r = unit_verb_run(sd, verb, unit, (int) signal, timeout_msec, &state, &e);
                 mh_systemd_set_cancel_fd(sd, -1);
         } else
                 r = e.code;
@@ -520,7 +518,7 @@ static int judge(runner *rn, stop_reason why, int wait_status, unsigned timeout_
 static void end_processes(runner *rn) {
         for (size_t i = 0; i < rn->plan->n_hosts; i++) {
                 mh_host *h = rn->plan->hosts[i];
-                mh_error e = MH_ERROR_INIT;
+                mh_error e = MH_ERROR_INIT, heal = MH_ERROR_INIT;
 
                 if (mh_host_end_test(h, &e) < 0)
                         (void) mh_buf_printf(&rn->notes, "%s\n", e.message);
@@ -528,8 +526,8 @@ static void end_processes(runner *rn) {
                  * restore tries again, and fails, if one stays) */
                 if (!internal_of(h)->faults_pending)
                         continue;
-                if (mh_host_heal_faults(h, &e) < 0)
-                        (void) mh_buf_printf(&rn->notes, "%s\n", e.message);
+                if (mh_host_heal_faults(h, &heal) < 0)
+                        (void) mh_buf_printf(&rn->notes, "%s\n", heal.message);
                 else
                         runner_note(rn, "%s: the test's faults healed", mh_host_name(h));
         }
