@@ -73,8 +73,10 @@ static int script(const mh_host_config *h, char **ret) {
                               "echo \"state $(ls -A /var/lib/mhc 2>/dev/null | tr '\\n' ' ')\"\n"
                               /* faults: nftables rules, timers and drop-ins */
                               "! command -v nft >/dev/null || nft list ruleset | sed 's/^/nft /'\n"
-                              "systemctl list-units --all --plain --no-legend 'mhc-heal-*' "
-                              "'mhc-fault-*' | sed 's/^/fault unit /'\n"
+                              /* active or failed: one that ran and is dead waits for
+                               * systemd's garbage collection, at its own pace */
+                              "systemctl list-units --state=active,failed --plain --no-legend "
+                              "'mhc-heal-*' 'mhc-fault-*' | sed 's/^/fault unit /'\n"
                               "ls -d /run/systemd/system/*.d/mhc-fault-* 2>/dev/null | "
                               "sed 's/^/fault drop-in /'\n");
 
