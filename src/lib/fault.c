@@ -26,6 +26,7 @@ static const char *const kind_names[] = {
         [MH_FAULT_PARTITION] = "partition", [MH_FAULT_LOSS] = "loss", [MH_FAULT_RATE] = "rate",
         [MH_FAULT_PAUSE] = "pause",         [MH_FAULT_FILL] = "fill",
         [MH_FAULT_RESTART_LOOP] = "restart-loop", [MH_FAULT_CLOCK] = "clock",
+        [MH_FAULT_LINK] = "link",           [MH_FAULT_CLOCK_STEP] = "clock-step",
 };
 
 static const char *const direction_names[] = {
@@ -39,7 +40,41 @@ const char *mh_fault_kind_to_string(mh_fault_kind kind) {
 }
 
 static bool is_network(mh_fault_kind kind) {
-        return kind == MH_FAULT_PARTITION || kind == MH_FAULT_LOSS || kind == MH_FAULT_RATE;
+        return kind == MH_FAULT_PARTITION || kind == MH_FAULT_LOSS || kind == MH_FAULT_RATE ||
+               kind == MH_FAULT_LINK;
+}
+
+/* A share of the packets, 0..100. */
+static int check_percent(const char *what, unsigned percent, mh_error *e) {
+        if (percent > 100)
+                return mh_error_set(e, -EINVAL, "link: %s of %u%% is not within 0..100", what,
+                                    percent);
+        return 0;
+}
+
+static int check_link(const mh_fault *f, mh_error *e) {
+        int r;
+
+        if (f->direction == MH_FAULT_INCOMING)
+                return mh_error_set(e, -EINVAL,
+                                    "link: works on what the host sends, not on what it receives "
+                                    "(start it on the peer)");
+        if ((r = check_percent("a loss", f->percent, e)) < 0 ||
+            (r = check_percent("duplicates", f->duplicate_percent, e)) < 0 ||
+            (r = check_percent("reordering", f->reorder_percent, e)) < 0)
+                return r;
+        if (f->delay_msec == 0 && f->percent == 0 && f->duplicate_percent == 0 &&
+            f->reorder_percent == 0 && f->bytes_per_sec == 0)
+                return mh_error_set(e, -EINVAL, "link: no delay, loss, duplicates, reordering or rate");
+        if (f->jitter_msec > f->delay_msec)
+                return mh_error_set(e, -EINVAL, "link: a jitter of %u ms over the delay of %u ms",
+                                    f->jitter_msec, f->delay_msec);
+        if (f->reorder_percent > 0 && f->delay_msec == 0)
+                return mh_error_set(e, -EINVAL, "link: reordering needs a delay");
+        if (f->delay_msec > 60000)
+                return mh_error_set(e, -EINVAL, "link: a delay of %u ms (at most 60000)",
+                                    f->delay_msec);
+        return 0;
 }
 
 /* A unit's name as systemd allows it (it goes into a path on the host). */
@@ -109,10 +144,52 @@ static int check_fault(const mh_fault *f, mh_error *e) {
                         return mh_error_set(e, -EINVAL, "fill: '%s' is not an absolute path",
                                             strempty(f->path));
                 break;
+        case MH_FAULT_LINK:
+                return check_link(f, e);
+        case MH_FAULT_CLOCK_STEP:
+                /* a year either way: enough for certificates and tickets */
+                if (f->step_sec == 0 || f->step_sec > 366 * 86400 || f->step_sec < -366 * 86400)
+                        return mh_error_set(e, -EINVAL,
+                                            "clock-step: %" PRId64 " s is not within +-1 year "
+                                            "and not 0",
+                                            f->step_sec);
+                break;
         case MH_FAULT_PARTITION:
                 break;
         }
         return 0;
+}
+
+/* " (delay 100+-20 ms, loss 5%, ...)" */
+static int describe_link(const mh_fault *f, mh_buf *b) {
+        const char *sep = " (";
+        int r = 0;
+
+        if (f->delay_msec > 0) {
+                r = mh_buf_printf(b, "%sdelay %u", sep, f->delay_msec);
+                if (r >= 0 && f->jitter_msec > 0)
+                        r = mh_buf_printf(b, "+-%u", f->jitter_msec);
+                if (r >= 0)
+                        r = mh_buf_printf(b, " ms");
+                sep = ", ";
+        }
+        if (r >= 0 && f->percent > 0) {
+                r = mh_buf_printf(b, "%sloss %u%%", sep, f->percent);
+                sep = ", ";
+        }
+        if (r >= 0 && f->duplicate_percent > 0) {
+                r = mh_buf_printf(b, "%sduplicates %u%%", sep, f->duplicate_percent);
+                sep = ", ";
+        }
+        if (r >= 0 && f->reorder_percent > 0) {
+                r = mh_buf_printf(b, "%sreordering %u%%", sep, f->reorder_percent);
+                sep = ", ";
+        }
+        if (r >= 0 && f->bytes_per_sec > 0)
+                r = mh_buf_printf(b, "%srate %" PRIu64 " bytes/s", sep, f->bytes_per_sec);
+        if (r >= 0)
+                r = mh_buf_printf(b, ")");
+        return r;
 }
 
 int mh_fault_describe(const mh_fault *f, char **ret, mh_error *error) {
@@ -128,7 +205,13 @@ int mh_fault_describe(const mh_fault *f, char **ret, mh_error *error) {
                 r = mh_buf_printf(&b, " of %u%%", f->percent);
         if (r >= 0 && f->kind == MH_FAULT_RATE)
                 r = mh_buf_printf(&b, " of %" PRIu64 " bytes/s", f->bytes_per_sec);
-        if (r >= 0 && is_network(f->kind))
+        if (r >= 0 && f->kind == MH_FAULT_LINK)
+                r = describe_link(f, &b);
+        if (r >= 0 && f->kind == MH_FAULT_CLOCK_STEP)
+                r = mh_buf_printf(&b, " of %+" PRId64 " s", f->step_sec);
+        if (r >= 0 && f->kind == MH_FAULT_LINK)
+                r = mh_buf_printf(&b, " to");
+        else if (r >= 0 && is_network(f->kind))
                 r = mh_buf_printf(&b, " (%s%s) with", ways[f->direction],
                                   f->kind == MH_FAULT_PARTITION ? (f->reject ? ", reject" : ", drop")
                                                                 : "");
@@ -157,9 +240,27 @@ static int script_args(const mh_fault *f, mh_strv *v) {
         int r;
 
         r = mh_strv_consume(v, strdup(kind_names[f->kind]));
-        if (r >= 0 && is_network(f->kind))
+        if (r >= 0 && is_network(f->kind) && f->kind != MH_FAULT_LINK)
                 r = mh_strv_consume(v, strdup(direction_names[f->direction]));
         switch (f->kind) {
+        case MH_FAULT_LINK: {
+                const unsigned params[] = { f->delay_msec, f->jitter_msec, f->percent,
+                                            f->duplicate_percent, f->reorder_percent };
+
+                for (size_t i = 0; r >= 0 && i < ELEMENTSOF(params); i++) {
+                        snprintf(number, sizeof(number), "%u", params[i]);
+                        r = mh_strv_consume(v, strdup(number));
+                }
+                snprintf(number, sizeof(number), "%" PRIu64, f->bytes_per_sec);
+                if (r >= 0)
+                        r = mh_strv_consume(v, strdup(number));
+                break;
+        }
+        case MH_FAULT_CLOCK_STEP:
+                snprintf(number, sizeof(number), "%" PRId64, f->step_sec);
+                if (r >= 0)
+                        r = mh_strv_consume(v, strdup(number));
+                break;
         case MH_FAULT_PARTITION:
                 if (r >= 0)
                         r = mh_strv_consume(v, strdup(f->reject ? "reject" : "drop"));

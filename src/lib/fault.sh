@@ -17,14 +17,19 @@
 #         restart-loop UNIT INTERVAL_MSEC
 #         clock UNIT FAKETIME      (libfaketime's FAKETIME: "+3600", "-1d", "+0 x2")
 #         fill DIR MAX_FS_BYTES
+#         link DELAY_MS JITTER_MS LOSS% DUPLICATE% REORDER% BYTES_PER_SEC PEER...
+#         clock-step SECONDS       (the host's clock; + ahead, - back)
 #       DIRECTION: both | out (to the peers) | in (from the peers).
 #   fault.sh heal RUN N
 #   fault.sh resume RUN UNIT     (the heal of a pause)
 #   fault.sh unclock RUN UNIT DROPIN     (the heal of a clock)
+#   fault.sh unlink RUN DEV...           (the heal of a link)
+#   fault.sh unstep RUN N SECONDS        (the heal of a clock step)
 #   fault.sh heal-all RUN
 #       heal every fault of the run, newest first, then look for what no
-#       record heals (a table mhc_fault_* of no fault's); remove RUN/faults when
-#       nothing is left.  Exit 1, each fault left on stderr, otherwise.
+#       record heals (a table mhc_fault_*, a qdisc of handle 4d48: or a
+#       drop-in mhc-fault-* of no fault's); remove RUN/faults when nothing is
+#       left.  Exit 1, each fault left on stderr, otherwise.
 set -u
 
 mode=$1 run=$2
@@ -93,6 +98,113 @@ net_fault() {
         command -v nft >/dev/null 2>&1 || die "no nft on the host (Debian: the nftables package)"
         rules=$(net_rules "$@") || exit 1
         printf '%s\n' "$rules" | nft -f - || die "nft refused the rules of fault $n"
+}
+
+# --- a bad link: tc netem ---------------------------------------------------
+#
+# On each device that a peer's route takes: a prio qdisc of mhc's handle
+# 4d48: at the root, whose band 4 is netem.  Filters send what goes to the
+# peers to band 4, the runner's SSH traffic first to band 1; the rest takes
+# the usual bands.  One link fault per device at a time.
+
+QDISC=4d48 NETEM=4d49
+
+# The devices the routes to addresses $@ take, one a line.
+route_devs() {
+        for a in "$@"; do
+                ip route get "$a" 2>/dev/null | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -n 1
+        done | sort -u
+}
+
+ours() { # device: true if the root qdisc is a link fault's
+        tc qdisc show dev "$1" 2>/dev/null | grep -q "^qdisc prio $QDISC: root"
+}
+
+# tc qdisc add dev DEV ARG... of qdisc KIND, or why not.
+qdisc() {
+        kind=$1 dev=$2
+        shift 2
+        out=$(tc qdisc add dev "$dev" "$@" 2>&1) && return 0
+        case $out in
+        *"kind is unknown"*)
+                die "the host's kernel has no $kind qdisc (sch_$kind), which a link fault needs" ;;
+        *) die "tc cannot add a $kind qdisc on $dev ($*): $out" ;;
+        esac
+}
+
+link() {
+        delay=$1 jitter=$2 loss=$3 dup=$4 reorder=$5 rate=$6
+        shift 6
+        addrs=$(addresses "$@" | sort -u) || exit 1
+        # shellcheck disable=SC2086 # one address a word
+        devs=$(route_devs $addrs)
+        netem=
+        [ "$delay" -eq 0 ] || netem="$netem delay ${delay}ms"
+        [ "$jitter" -eq 0 ] || netem="$netem ${jitter}ms"
+        [ "$loss" -eq 0 ] || netem="$netem loss $loss%"
+        [ "$dup" -eq 0 ] || netem="$netem duplicate $dup%"
+        [ "$reorder" -eq 0 ] || netem="$netem reorder $reorder%"
+        [ "$rate" -eq 0 ] || netem="$netem rate ${rate}bps"
+        # shellcheck disable=SC2086 # split into its four fields
+        set -- ${SSH_CONNECTION:-}
+        runner=${1:-} ssh_port=${4:-22}
+        for dev in $devs; do
+                # the default priomap of prio, on bands 1..3
+                qdisc prio "$dev" root handle $QDISC: prio bands 4 \
+                        priomap 1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1
+                # shellcheck disable=SC2086 # netem's words
+                qdisc netem "$dev" parent $QDISC:4 handle $NETEM: netem $netem
+                case $runner in
+                *:*) tc filter add dev "$dev" parent $QDISC: protocol ipv6 prio 1 u32 \
+                        match ip6 dst "$runner"/128 match ip6 sport "$ssh_port" 0xffff flowid $QDISC:1 ;;
+                ?*) tc filter add dev "$dev" parent $QDISC: protocol ip prio 1 u32 \
+                        match ip dst "$runner"/32 match ip sport "$ssh_port" 0xffff flowid $QDISC:1 ;;
+                esac || die "tc cannot keep the runner's SSH traffic out of the fault on $dev"
+                for a in $addrs; do
+                        case $a in
+                        *:*) tc filter add dev "$dev" parent $QDISC: protocol ipv6 prio 2 u32 \
+                                match ip6 dst "$a"/128 flowid $QDISC:4 ;;
+                        *) tc filter add dev "$dev" parent $QDISC: protocol ip prio 2 u32 \
+                                match ip dst "$a"/32 flowid $QDISC:4 ;;
+                        esac || die "tc cannot send the traffic to $a on $dev to the fault"
+                done
+        done
+}
+
+# The heal of a link: the qdisc gone from each device.
+unlink() {
+        for dev in "$@"; do
+                ! ours "$dev" || tc qdisc del dev "$dev" root
+        done
+        for dev in "$@"; do
+                ! ours "$dev" || return 1
+        done
+}
+
+# --- the host's clock ------------------------------------------------------
+
+# Step the clock by $1 seconds (to the microsecond).
+step() {
+        now=$(date +%s.%N) || return 1
+        date -s "@$(awk -v t="$now" -v d="$1" 'BEGIN { printf "%.6f", t + d }')" >/dev/null
+}
+
+clock_step() {
+        if virt=$(systemd-detect-virt --container 2>/dev/null); then
+                die "the host is a container ($virt) on its machine's clock: a clock step needs a host with a kernel of its own"
+        fi
+        : >"$d/stepped" || die "cannot write $d/stepped"
+        step "$1" || {
+                rm -f -- "$d/stepped"
+                die "cannot step the clock by $1 s"
+        }
+}
+
+# The heal of a clock step: stepped back once, however often it runs.
+unstep() {
+        [ -e "$dir/$1/stepped" ] || return 0
+        step "$((0 - $2))" || return 1
+        rm -f -- "$dir/$1/stepped"
 }
 
 # --- a paused unit -------------------------------------------------------
@@ -205,6 +317,23 @@ heal_all() {
         done | sort -rn); do
                 heal_one "$f" || rc=1
         done
+        for t in /run/systemd/system/*.d/mhc-fault-*.conf; do
+                [ -e "$t" ] || continue
+                owner=${t##*/mhc-fault-} owner=${owner%.conf}
+                [ ! -d "${run%/*}/run-${owner%-*}/faults/${owner##*-}" ] || continue
+                printf 'mhc: drop-in %s is left, with no fault to heal it\n' "$t" >&2
+                rc=1
+        done
+        if [ "$rc" -eq 0 ] && command -v tc >/dev/null 2>&1; then
+                # every fault is healed: a link fault's qdisc left is no fault's
+                for t in /sys/class/net/*; do
+                        ! ours "${t##*/}" || {
+                                printf 'mhc: a qdisc of a link fault (handle %s:) is left on %s, with no fault to heal it\n' \
+                                        "$QDISC" "${t##*/}" >&2
+                                rc=1
+                        }
+                done
+        fi
         if command -v nft >/dev/null 2>&1; then
                 # mhc_fault_ID_N: fault N of run ID, healed by run-ID/faults/N
                 for t in $(nft list tables 2>/dev/null | awk '$3 ~ /^mhc_fault_/ { print $2 "/" $3 }'); do
@@ -229,6 +358,22 @@ start() {
         table=mhc_fault_${id}_$n
         case $n in '' | *[!0-9]*) die "bad fault number '$n'" ;; esac
         [ ! -e "$d" ] || die "fault $n exists already"
+        # what can be refused before anything is recorded
+        case $kind in
+        link)
+                [ "$#" -gt 6 ] || die "link: no peers"
+                command -v tc >/dev/null 2>&1 || die "no tc on the host (Debian: the iproute2 package)"
+                # shellcheck disable=SC2046 # one address a word
+                devs=$(shift 6; route_devs $(addresses "$@")) || exit 1
+                [ -n "$devs" ] || die "no route to the peers of the link fault"
+                for dev in $devs; do
+                        ! ours "$dev" || die "a link fault is on $dev already (one at a time)"
+                done
+                ;;
+        clock-step)
+                case ${1#-} in '' | *[!0-9]*) die "bad clock step '$1'" ;; esac
+                ;;
+        esac
         mkdir -p -- "$d" || die "cannot make $d"
         case $kind in
         partition | loss | rate)
@@ -252,6 +397,15 @@ start() {
                 printf 'sh %s unclock %s %s %s\n' "$(q "$dir/fault.sh")" "$(q "$run")" "$(q "$1")" \
                         "$(q "$dropin")" >"$d/heal"
                 ;;
+        link)
+                printf 'link fault to %s\n' "$(shift 6; echo "$*")" >"$d/what"
+                printf 'sh %s unlink %s %s\n' "$(q "$dir/fault.sh")" "$(q "$run")" \
+                        "$(printf '%s\n' "$devs" | tr '\n' ' ')" >"$d/heal"
+                ;;
+        clock-step)
+                printf 'clock step of %s s\n' "$1" >"$d/what"
+                printf 'sh %s unstep %s %s %s\n' "$(q "$dir/fault.sh")" "$(q "$run")" "$n" "$1" >"$d/heal"
+                ;;
         fill)
                 file=$1/.mhc-fill-$id-$n
                 printf 'fill of the filesystem of %s\n' "$1" >"$d/what"
@@ -274,6 +428,8 @@ start() {
         restart-loop) (restart_loop "$@") ;;
         clock) (clock "$@") ;;
         fill) (fill "$@") ;;
+        link) (link "$@") ;;
+        clock-step) (clock_step "$@") ;;
         esac || {
                 heal_one "$n" || :
                 exit 1
@@ -289,5 +445,10 @@ heal) heal_one "$3" ;;
 heal-all) heal_all ;;
 resume) resume "$3" ;;
 unclock) unclock "$3" "$4" ;;
+unlink)
+        shift 2
+        unlink "$@"
+        ;;
+unstep) unstep "$3" "$4" ;;
 *) die "unknown mode '$mode'" ;;
 esac

@@ -522,18 +522,33 @@ static bool lease_lost(const mh_host *h) {
         return recv(p.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0 || (p.revents & (POLLHUP | POLLERR));
 }
 
-int mh_host_keep_lease(mh_host *h, mh_error *e) {
+void mh_host_forget_lease(mh_host *h) {
         internal *in = internal_of(h);
-        int r;
 
-        if (!in->lease || !lease_lost(h))
-                return 0;
-        mh_log(MH_LOG_WARNING, mh_host_name(h), "the run's lease was lost; taking it again");
         mh_tunnel_close(in->lease, 0);
         in->lease = mh_tunnel_free(in->lease);
+        free(in->cgroup);
+        in->cgroup = NULL;
+        (void) mh_ssh_set_prelude(h->ssh, NULL);
+}
+
+int mh_host_retake_lease(mh_host *h, mh_error *e) {
+        int r;
+
+        mh_host_forget_lease(h);
         r = open_lease(h, false, e);
         if (r >= 0)
                 r = contain_run(h, e);
+        return r;
+}
+
+int mh_host_keep_lease(mh_host *h, mh_error *e) {
+        int r;
+
+        if (!internal_of(h)->lease || !lease_lost(h))
+                return 0;
+        mh_log(MH_LOG_WARNING, mh_host_name(h), "the run's lease was lost; taking it again");
+        r = mh_host_retake_lease(h, e);
         if (r < 0)
                 mh_error_prefix(e, "the run's lease was lost and cannot be taken again");
         return r;

@@ -91,6 +91,10 @@ void mh_host_entry_free(entry *b);
  * connection dropped; end it. */
 int mh_host_take_lease(mh_host *h, mh_error *e);
 int mh_host_keep_lease(mh_host *h, mh_error *e);
+/* Let go of the lease's tunnel and the run's cgroup (the host went away),
+ * and take the lease again on the same run directory. */
+void mh_host_forget_lease(mh_host *h);
+int mh_host_retake_lease(mh_host *h, mh_error *e);
 void mh_host_end_lease(mh_host *h, unsigned wait_msec);
 void mh_host_forget_dead_runs(mh_host *h);
 

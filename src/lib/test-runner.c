@@ -231,6 +231,17 @@ static int get_u64(mh_test_wire_reader *rd, uint64_t *ret) {
         return errno || end == s || *end ? -EBADMSG : 0;
 }
 
+static int get_i64(mh_test_wire_reader *rd, int64_t *ret) {
+        const char *s;
+        char *end;
+
+        if (mh_test_wire_get_bytes(rd, &s, NULL) < 0)
+                return -EBADMSG;
+        errno = 0;
+        *ret = strtoll(s, &end, 10);
+        return errno || end == s || *end ? -EBADMSG : 0;
+}
+
 /* The fault of a START request; its peers point into the frame. */
 static int get_fault(mh_test_wire_reader *rd, mh_fault *f, const char **peers) {
         uint32_t kind, direction, reject, percent, interval, n;
@@ -242,6 +253,10 @@ static int get_fault(mh_test_wire_reader *rd, mh_fault *f, const char **peers) {
             mh_test_wire_get_bytes(rd, &unit, NULL) < 0 ||
             mh_test_wire_get_bytes(rd, &faketime, NULL) < 0 ||
             mh_test_wire_get_bytes(rd, &path, NULL) < 0 || get_u64(rd, &f->max_fs_bytes) < 0 ||
+            mh_test_wire_get_u32(rd, &f->delay_msec) < 0 ||
+            mh_test_wire_get_u32(rd, &f->jitter_msec) < 0 ||
+            mh_test_wire_get_u32(rd, &f->duplicate_percent) < 0 ||
+            mh_test_wire_get_u32(rd, &f->reorder_percent) < 0 || get_i64(rd, &f->step_sec) < 0 ||
             mh_test_wire_get_u32(rd, &n) < 0 || n > MH_TEST_WIRE_PEERS_MAX)
                 return -EBADMSG;
         for (uint32_t i = 0; i < n; i++)
@@ -294,6 +309,14 @@ static int serve_fault(runner *rn, mh_test_wire_reader *rd) {
                 r = mh_host_heal_fault(h, n, &e);
                 if (r >= 0)
                         runner_note(rn, "%s: fault %u healed", mh_host_name(h), n);
+        } else if (verb == MH_TEST_WIRE_FAULT_REBOOT) {
+                uint64_t start = mh_now_usec();
+
+                runner_note(rn, "%s: rebooting", mh_host_name(h));
+                r = mh_host_reboot(h, remaining_msec(rn, UINT_MAX), &e);
+                if (r >= 0)
+                        runner_note(rn, "%s: back from the reboot in %.1f s", mh_host_name(h),
+                                    (double) (mh_now_usec() - start) / 1e6);
         } else
                 return -EBADMSG;
         if (r == -ETIMEDOUT && remaining_msec(rn, 1) == 0)

@@ -32,12 +32,14 @@ enum {
 
 /* What a MH_TEST_WIRE_FAULT request asks: START is followed by kind,
  * direction, reject, percent, interval_msec, bytes_per_sec, unit,
- * faketime, path, max_fs_bytes (the numbers of 64 bits as decimal
- * strings), the number of peers and the peers; HEAL by the fault's number
- * on the host. */
+ * faketime, path, max_fs_bytes, delay_msec, jitter_msec,
+ * duplicate_percent, reorder_percent, step_sec (the numbers of 64 bits as
+ * decimal strings), the number of peers and the peers; HEAL by the fault's
+ * number on the host; REBOOT by nothing. */
 typedef enum mh_test_wire_fault_verb {
         MH_TEST_WIRE_FAULT_START,
         MH_TEST_WIRE_FAULT_HEAL,
+        MH_TEST_WIRE_FAULT_REBOOT, /* the host rebooted, waited for */
 } mh_test_wire_fault_verb;
 
 /* The most peers of one fault. */

@@ -328,21 +328,22 @@ int mh_service_kill(mh_test *t, mh_host *h, const char *unit, int signal) {
 
 /* --- faults --------------------------------------------------------------- */
 
-/* Ask the runner to start f on h, its number on h into *n, or (f NULL) to heal fault *n of h. */
-static int fault_call(mh_test *t, mh_host *h, const mh_fault *f, uint32_t *n) {
+/* Ask the runner to start f on h (its number on h into *n), heal fault *n of h or reboot h. */
+static int fault_call(mh_test *t, mh_host *h, mh_test_wire_fault_verb verb, const mh_fault *f,
+                      uint32_t *n) {
         mh_buf b = { .max = MH_TEST_WIRE_FRAME_MAX };
         uint32_t index = host_index(t, h), code, peers = 0;
-        char bytes[32], max[32];
+        char bytes[32], max[32], step[32];
         const char *message;
         mh_test_wire_reader rd;
         int r;
 
         r = mh_test_wire_put_u32(&b, index);
         if (r >= 0)
-                r = mh_test_wire_put_u32(&b, f ? MH_TEST_WIRE_FAULT_START : MH_TEST_WIRE_FAULT_HEAL);
-        if (r >= 0 && !f)
+                r = mh_test_wire_put_u32(&b, verb);
+        if (r >= 0 && verb == MH_TEST_WIRE_FAULT_HEAL)
                 r = mh_test_wire_put_u32(&b, *n);
-        if (r >= 0 && f) {
+        if (r >= 0 && verb == MH_TEST_WIRE_FAULT_START) {
                 while (f->peers && f->peers[peers])
                         peers++;
                 if (peers > MH_TEST_WIRE_PEERS_MAX)
@@ -350,6 +351,7 @@ static int fault_call(mh_test *t, mh_host *h, const mh_fault *f, uint32_t *n) {
                                  MH_TEST_WIRE_PEERS_MAX);
                 snprintf(bytes, sizeof(bytes), "%" PRIu64, f->bytes_per_sec);
                 snprintf(max, sizeof(max), "%" PRIu64, f->max_fs_bytes);
+                snprintf(step, sizeof(step), "%" PRId64, f->step_sec);
                 r = mh_test_wire_put_u32(&b, f->kind);
                 if (r >= 0)
                         r = mh_test_wire_put_u32(&b, f->direction);
@@ -369,6 +371,16 @@ static int fault_call(mh_test *t, mh_host *h, const mh_fault *f, uint32_t *n) {
                         r = mh_test_wire_put_str(&b, f->path);
                 if (r >= 0)
                         r = mh_test_wire_put_str(&b, max);
+                if (r >= 0)
+                        r = mh_test_wire_put_u32(&b, f->delay_msec);
+                if (r >= 0)
+                        r = mh_test_wire_put_u32(&b, f->jitter_msec);
+                if (r >= 0)
+                        r = mh_test_wire_put_u32(&b, f->duplicate_percent);
+                if (r >= 0)
+                        r = mh_test_wire_put_u32(&b, f->reorder_percent);
+                if (r >= 0)
+                        r = mh_test_wire_put_str(&b, step);
                 if (r >= 0)
                         r = mh_test_wire_put_u32(&b, peers);
                 for (uint32_t i = 0; r >= 0 && i < peers; i++)
@@ -398,7 +410,7 @@ static int heal_id(mh_test *t, int id) {
 
                 if (f->id != id)
                         continue;
-                k = fault_call(t, t->plan->hosts[f->host], NULL, &f->n);
+                k = fault_call(t, t->plan->hosts[f->host], MH_TEST_WIRE_FAULT_HEAL, NULL, &f->n);
                 if (k >= 0)
                         f->id = 0;
                 else if (r == 0) {
@@ -419,7 +431,7 @@ static int start_as(mh_test *t, mh_host *h, const mh_fault *f, int id) {
                 snprintf(t->error, sizeof(t->error), "more than %d faults in one test", FAULTS_MAX);
                 return -ENOSPC;
         }
-        r = fault_call(t, h, f, &n);
+        r = fault_call(t, h, MH_TEST_WIRE_FAULT_START, f, &n);
         if (r < 0)
                 return r;
         t->faults[t->n_faults++] = (test_fault){ .id = id, .host = host_index(t, h), .n = n };
@@ -478,6 +490,12 @@ int mh_fault_heal(mh_test *t, int id) {
         }
         /* healed already: nothing of it is left to ask for */
         return heal_id(t, id);
+}
+
+int mh_reboot(mh_test *t, mh_host *h) {
+        uint32_t n = 0;
+
+        return fault_call(t, h, MH_TEST_WIRE_FAULT_REBOOT, NULL, &n);
 }
 
 void mh_test_keep(mh_test *t, void *p, void (*free_fn)(void *)) {

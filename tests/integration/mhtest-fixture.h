@@ -38,6 +38,7 @@ static const struct {
         { "crash", "domains:\n  - id: lab\n    roles: {server: 1, scripted: 1}\n" },
         { "crash-db", "domains:\n  - id: lab\n    roles: {db: 1}\n" },
         { "faults", "domains:\n  - id: lab\n    roles: {client: 1, server: 1}\n" },
+        { "vm-faults", "domains:\n  - id: lab\n    roles: {server: 1, vm: 1}\n" },
         { "crash-clean", "domains:\n  - id: lab\n    roles: {server: 1, scripted: 1}\n" },
         { "crash-setup",
           "domains:\n  - id: lab\n    roles: {server: 1, scripted: 1}\nsetup:\n  server:\n"

@@ -88,10 +88,11 @@ START_TEST(test_check_hosts_of_the_lab) {
         mhtest(&r, args);
         ck_assert_msg(r.status == 0, "exit %d\n%s%s", r.status, r.out, r.err);
         ck_assert_ptr_nonnull(strstr(r.out, "HOST "));
-        ck_assert_uint_eq(count_lines(r.out, "Debian GNU/Linux 12 (bookworm)"), 3);
-        ck_assert_uint_eq(count_lines(r.out, "  running  "), 3);
+        ck_assert_uint_eq(count_lines(r.out, "Debian GNU/Linux 12 (bookworm)"), 4);
+        ck_assert_uint_eq(count_lines(r.out, "  running  "), 4);
         ck_assert_ptr_nonnull(strstr(r.out, "db.lab.test      db      postgresql"));
-        ck_assert_ptr_nonnull(strstr(r.out, "3 of 3 hosts usable"));
+        ck_assert_ptr_nonnull(strstr(r.out, "vm.lab.test      vm      systemd"));
+        ck_assert_ptr_nonnull(strstr(r.out, "4 of 4 hosts usable"));
         ck_assert_ptr_null(strstr(r.out, "\033["));
 }
 END_TEST

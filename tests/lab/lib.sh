@@ -61,17 +61,28 @@ host_pid() {
     pid=$(cat "$LAB_RUN/$name.pid" 2>/dev/null) || return 1
     [[ $pid =~ ^[0-9]+$ ]] || return 1
     cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
-    [[ $cmd == *systemd-nspawn*" --machine=$name "* || $cmd == *systemd-nspawn*" --machine=$name" ]] || return 1
+    if is_vm "$name"; then
+        [[ $cmd == qemu-system-*" -name mhc-lab-$name "* ]] || return 1
+    else
+        [[ $cmd == *systemd-nspawn*" --machine=$name "* || $cmd == *systemd-nspawn*" --machine=$name" ]] || return 1
+    fi
     printf '%s\n' "$pid"
 }
 
-# Pids of every systemd-nspawn process running a lab host (found by its
-# --network-namespace-path, so this works without pid files too).
+# True for the lab's virtual machine (QEMU, a kernel of its own); the other
+# hosts are systemd-nspawn containers.
+is_vm() {
+    [ "$1" = vm ]
+}
+
+# Pids of every systemd-nspawn or QEMU process running a lab host (found by
+# its --network-namespace-path or -name, so this works without pid files too).
 lab_nspawn_pids() {
     local p cmd
     for p in /proc/[0-9]*; do
         cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
-        [[ $cmd == *systemd-nspawn*"--network-namespace-path=/run/netns/mhc-"* ]] || continue
+        [[ $cmd == *systemd-nspawn*"--network-namespace-path=/run/netns/mhc-"* ||
+            $cmd == qemu-system-*" -name mhc-lab-"* ]] || continue
         printf '%s\n' "${p#/proc/}"
     done
 }
@@ -144,7 +155,7 @@ remove_host_cgroups() { # name
 }
 
 # Stops the given lab hosts: SIGTERM to nspawn (orderly poweroff of the
-# container), wait up to $LAB_STOP_TIMEOUT s (default 20), then SIGKILL to
+# container; QEMU just ends, its disk is thrown away), wait up to $LAB_STOP_TIMEOUT s (default 20), then SIGKILL to
 # nspawn and to every process left in the host's netns. Then unmounts and
 # deletes the host's overlay and deletes its netns (which removes its veth).
 stop_hosts() {
@@ -161,7 +172,7 @@ stop_hosts() {
         sleep 0.2
     done
     for pid in "${pids[@]}"; do
-        pids_alive "$pid" && { warn "nspawn pid $pid did not stop in time: killing it"; kill -KILL "$pid" 2>/dev/null || true; }
+        pids_alive "$pid" && { warn "pid $pid did not stop in time: killing it"; kill -KILL "$pid" 2>/dev/null || true; }
     done
     # Whatever is left in a host's netns belongs to that host's container
     # (e.g. after its nspawn was killed): kill it.

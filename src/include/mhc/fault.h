@@ -32,6 +32,8 @@ typedef enum mh_fault_kind {
         MH_FAULT_FILL,      /* the filesystem of path full: writes get ENOSPC */
         MH_FAULT_RESTART_LOOP, /* unit restarted every interval_msec */
         MH_FAULT_CLOCK,     /* unit's clock moved or sped up (libfaketime), restarted */
+        MH_FAULT_LINK,      /* delay, jitter, loss, duplicates, reordering, rate (tc netem) */
+        MH_FAULT_CLOCK_STEP, /* the host's clock stepped by step_sec (a kernel of its own) */
 } mh_fault_kind;
 
 typedef enum mh_fault_direction {
@@ -51,8 +53,14 @@ typedef struct mh_fault {
                                          * host resolves them (at least one) */
         int reject;                     /* partition: refuse (ICMP, TCP reset) instead
                                          * of dropping */
-        unsigned percent;               /* loss: 1..100 */
-        uint64_t bytes_per_sec;         /* rate: > 0 */
+        unsigned percent;               /* loss: 1..100; link: 0..100 */
+        uint64_t bytes_per_sec;         /* rate: > 0; link: 0 for no limit */
+        /* link (tc netem on what the host sends to the peers: direction both
+         * or out; to slow both ways, start one on each side), at least one: */
+        unsigned delay_msec;            /* each packet held this long, */
+        unsigned jitter_msec;           /* give or take this (at most the delay) */
+        unsigned duplicate_percent;     /* 0..100 */
+        unsigned reorder_percent;       /* 0..100, sent at once (needs a delay) */
         /* pause, restart loop, clock: */
         const char *unit;
         unsigned interval_msec;         /* restart loop: at least 100 */
@@ -61,9 +69,12 @@ typedef struct mh_fault {
         /* fill: */
         const char *path;               /* a directory of the filesystem to fill */
         uint64_t max_fs_bytes;          /* refused on a larger filesystem; 0: the default */
+        /* clock step: */
+        int64_t step_sec;               /* + ahead, - back; not 0 */
 } mh_fault;
 
-/* "partition", "loss", "rate", "pause", "fill", "restart-loop", "clock". */
+/* "partition", "loss", "rate", "pause", "fill", "restart-loop", "clock", "link",
+ * "clock-step". */
 MH_EXPORT const char *mh_fault_kind_to_string(mh_fault_kind kind);
 
 /*

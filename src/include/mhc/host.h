@@ -158,6 +158,14 @@ MH_EXPORT int mh_host_stop(mh_host *h, mh_error *error);
 /* Wait until the host's services are up, at most timeout_msec. */
 MH_EXPORT int mh_host_ready(mh_host *h, unsigned timeout_msec, mh_error *error);
 
+/*
+ * Reboot h (a host with a kernel of its own; -EOPNOTSUPP for a container)
+ * and wait, at most timeout_msec, until it answers with a new boot and
+ * systemd is running (or degraded).  The run goes on: its lease is taken
+ * again on the same run directory, its backups are kept.
+ */
+MH_EXPORT int mh_host_reboot(mh_host *h, unsigned timeout_msec, mh_error *error);
+
 /* Take backup name of the host (replacing an earlier one of that name),
  * in run-ID/NAME on the host.  Names are made of A-Z a-z 0-9 _ . - and do
  * not start with '.' (else -EINVAL). */

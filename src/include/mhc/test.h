@@ -200,6 +200,12 @@ MH_EXPORT int mh_partition(mh_test *t, mh_host *const *side, mh_host *const *oth
 /* Heal fault id now. */
 MH_EXPORT int mh_fault_heal(mh_test *t, int id);
 
+/* Reboot h (a host with a kernel of its own, such as a VM) and wait until
+ * it is back and systemd runs; 0, or a negative code with mh_test_error(t).
+ * The test's processes on h are gone with the old boot; the run and its
+ * lease go on, and the restore after the test puts h back as usual. */
+MH_EXPORT int mh_reboot(mh_test *t, mh_host *h);
+
 /* The message of the last call of this test that failed, or "". */
 MH_EXPORT const char *mh_test_error(const mh_test *t);
 

@@ -4,7 +4,8 @@
  * at its end (also when it crashed), one left where no record heals it
  * fails the restore, and one under which test-fault kills mhtest.
  * Topology faults: client and server.  /run/mhc-fault-ready on client
- * tells test-fault that the partition is made.
+ * tells test-fault that the partition is made (on vm, for test-vm, that the
+ * delay is).
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -67,6 +68,17 @@ MH_TEST(left_by_hand, .topology = "faults", .timeout = 60) {
 
         MH_ASSERT_OK(t, mh_partition(t, MH_HOSTS(client), MH_HOSTS(server), 0));
         MH_ASSERT_RUN_OK(t, client, "rm -rf /var/lib/mhc/run-*/faults/[0-9]*");
+}
+
+/* Delay what vm sends to server, then wait for test-vm to kill mhtest. */
+MH_TEST(delay_and_wait, .topology = "vm-faults", .timeout = 90) {
+        mh_host *vm = mh_role(t, "vm", 0), *server = mh_role(t, "server", 0);
+        const char *peers[] = { address(server), NULL };
+        mh_fault slow = { .kind = MH_FAULT_LINK, .delay_msec = 300, .peers = peers };
+
+        MH_ASSERT_OK(t, mh_fault_start(t, vm, &slow));
+        MH_ASSERT_RUN_OK(t, vm, "touch /run/mhc-fault-ready");
+        sleep(80);
 }
 
 /* Cut, then wait for test-fault to kill mhtest. */
