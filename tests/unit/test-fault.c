@@ -51,6 +51,21 @@ START_TEST(test_describe) {
                        "clock of unit kdc.service (FAKETIME=+0 x2)");
         check_describe(&(mh_fault){ .kind = MH_FAULT_FILL, .path = "/srv" },
                        "fill of the filesystem of /srv");
+        check_describe(&(mh_fault){ .kind = MH_FAULT_LINK, .peers = peers + 1, .delay_msec = 400 },
+                       "link (delay 400 ms) to 10.0.0.2");
+        check_describe(&(mh_fault){ .kind = MH_FAULT_LINK, .peers = peers, .delay_msec = 100,
+                                    .jitter_msec = 20, .percent = 5, .duplicate_percent = 1,
+                                    .reorder_percent = 25, .bytes_per_sec = 125000,
+                                    .direction = MH_FAULT_OUTGOING },
+                       "link (delay 100+-20 ms, loss 5%, duplicates 1%, reordering 25%, rate "
+                       "125000 bytes/s) to server.lab.test, 10.0.0.2");
+        check_describe(&(mh_fault){ .kind = MH_FAULT_LINK, .peers = peers + 1, .percent = 100 },
+                       "link (loss 100%) to 10.0.0.2");
+        check_describe(&(mh_fault){ .kind = MH_FAULT_CLOCK_STEP, .step_sec = -3600 },
+                       "clock-step of -3600 s");
+        check_describe(&(mh_fault){ .kind = MH_FAULT_CLOCK_STEP, .step_sec = 90 },
+                       "clock-step of +90 s");
+        ck_assert_str_eq(mh_fault_kind_to_string(MH_FAULT_CLOCK_STEP), "clock-step");
         ck_assert_str_eq(mh_fault_kind_to_string(MH_FAULT_RESTART_LOOP), "restart-loop");
         ck_assert_str_eq(mh_fault_kind_to_string((mh_fault_kind) 99), "unknown");
 }
@@ -102,6 +117,30 @@ START_TEST(test_refused) {
                        "pause of unit getty@tty1.service");
         check_refused(&(mh_fault){ .kind = MH_FAULT_FILL, .path = "srv" },
                       "fill: 'srv' is not an absolute path");
+        /* links: what netem can do, on what the host sends */
+        check_refused(&(mh_fault){ .kind = MH_FAULT_LINK, .peers = peers },
+                      "link: no delay, loss, duplicates, reordering or rate");
+        check_refused(&(mh_fault){ .kind = MH_FAULT_LINK, .delay_msec = 10 }, "link: no peers");
+        check_refused(&(mh_fault){ .kind = MH_FAULT_LINK, .peers = peers, .delay_msec = 10,
+                                   .direction = MH_FAULT_INCOMING },
+                      "link: works on what the host sends, not on what it receives (start it "
+                      "on the peer)");
+        check_refused(&(mh_fault){ .kind = MH_FAULT_LINK, .peers = peers, .percent = 101 },
+                      "link: a loss of 101% is not within 0..100");
+        check_refused(&(mh_fault){ .kind = MH_FAULT_LINK, .peers = peers, .delay_msec = 1,
+                                   .duplicate_percent = 200 },
+                      "link: duplicates of 200% is not within 0..100");
+        check_refused(&(mh_fault){ .kind = MH_FAULT_LINK, .peers = peers, .reorder_percent = 5 },
+                      "link: reordering needs a delay");
+        check_refused(&(mh_fault){ .kind = MH_FAULT_LINK, .peers = peers, .delay_msec = 10,
+                                   .jitter_msec = 11 },
+                      "link: a jitter of 11 ms over the delay of 10 ms");
+        check_refused(&(mh_fault){ .kind = MH_FAULT_LINK, .peers = peers, .delay_msec = 60001 },
+                      "link: a delay of 60001 ms (at most 60000)");
+        check_refused(&(mh_fault){ .kind = MH_FAULT_CLOCK_STEP },
+                      "clock-step: 0 s is not within +-1 year and not 0");
+        check_refused(&(mh_fault){ .kind = MH_FAULT_CLOCK_STEP, .step_sec = -400 * 86400 },
+                      "clock-step: -34560000 s is not within +-1 year and not 0");
 }
 END_TEST
 
