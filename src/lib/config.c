@@ -36,6 +36,7 @@ struct mh_host_config {
         mh_strv services;
         mh_strv backup_paths;
         mh_strv artifacts;
+        unsigned char outcome[MH_OUTCOME_N_CHECKS]; /* 1 + mh_outcome_action; 0: default */
         mh_node *options; /* the config: mapping, or NULL */
         const mh_host_type *host_type;
         void *type_handle; /* a plug-in's dlopen() handle, or NULL */
@@ -339,6 +340,23 @@ static int parse_policy(const mh_schema_ctx *c, const mh_node *n, const mh_field
         return 0;
 }
 
+static const char *const action_names[] = {
+        [MH_OUTCOME_FAIL] = "fail",
+        [MH_OUTCOME_WARN] = "warn",
+        [MH_OUTCOME_IGNORE] = "ignore",
+};
+
+static int parse_action(const mh_schema_ctx *c, const mh_node *n, const mh_field *f, void *object) {
+        unsigned i;
+        int r;
+
+        r = mh_schema_read_choice(c, n, f, action_names, ELEMENTSOF(action_names), &i);
+        if (r < 0)
+                return r;
+        *(unsigned char *) mh_schema_member(object, f) = (unsigned char) (1 + i);
+        return 0;
+}
+
 static int parse_local_paths(const mh_schema_ctx *c, const mh_node *n, const mh_field *f,
                              void *object) {
         return mh_schema_parse_list(c, n, f, mh_schema_member(object, f), read_local_path);
@@ -392,6 +410,21 @@ static const mh_schema backup_schema = {
 };
 
 /* clang-format off */
+static const mh_field checks_fields[] = {
+        { "core_dumps",   parse_action, offsetof(mh_host_config, outcome[MH_OUTCOME_CORE_DUMPS]) },
+        { "denials",      parse_action, offsetof(mh_host_config, outcome[MH_OUTCOME_DENIALS]) },
+        { "oopses",       parse_action, offsetof(mh_host_config, outcome[MH_OUTCOME_OOPSES]) },
+        { "failed_units", parse_action, offsetof(mh_host_config, outcome[MH_OUTCOME_FAILED_UNITS]) },
+};
+/* clang-format on */
+
+static const mh_schema checks_schema = {
+        .what = "checks",
+        .fields = checks_fields,
+        .n_fields = ELEMENTSOF(checks_fields),
+};
+
+/* clang-format off */
 static const mh_field host_fields[] = {
         { "hostname",  mh_schema_parse_string,  offsetof(mh_host_config, hostname), true },
         { "role",      mh_schema_parse_string,  offsetof(mh_host_config, role),     true },
@@ -400,6 +433,7 @@ static const mh_field host_fields[] = {
         { "services",  mh_schema_parse_strings, offsetof(mh_host_config, services) },
         { "backup",    mh_schema_parse_nested,  0, .nested = &backup_schema },
         { "artifacts", parse_remote_paths,      offsetof(mh_host_config, artifacts) },
+        { "checks",    mh_schema_parse_nested,  0, .nested = &checks_schema },
         { "config",    parse_options,           offsetof(mh_host_config, options) },
 };
 /* clang-format on */
@@ -804,6 +838,34 @@ size_t mh_host_config_n_backup_paths(const mh_host_config *h) {
 
 const char *mh_host_config_backup_path(const mh_host_config *h, size_t i) {
         return mh_strv_get(&h->backup_paths, i);
+}
+
+mh_outcome_action mh_host_config_outcome(const mh_host_config *h, mh_outcome_check c) {
+        static const mh_outcome_action defaults[] = {
+                [MH_OUTCOME_CORE_DUMPS] = MH_OUTCOME_FAIL,
+                [MH_OUTCOME_DENIALS] = MH_OUTCOME_WARN,
+                [MH_OUTCOME_OOPSES] = MH_OUTCOME_FAIL,
+                [MH_OUTCOME_FAILED_UNITS] = MH_OUTCOME_WARN,
+        };
+
+        if ((unsigned) c >= MH_OUTCOME_N_CHECKS)
+                return MH_OUTCOME_IGNORE;
+        return h && h->outcome[c] ? (mh_outcome_action) (h->outcome[c] - 1) : defaults[c];
+}
+
+const char *mh_outcome_check_to_string(mh_outcome_check c) {
+        static const char *const names[] = {
+                [MH_OUTCOME_CORE_DUMPS] = "core-dumps",
+                [MH_OUTCOME_DENIALS] = "denials",
+                [MH_OUTCOME_OOPSES] = "oopses",
+                [MH_OUTCOME_FAILED_UNITS] = "failed-units",
+        };
+
+        return (unsigned) c < ELEMENTSOF(names) ? names[c] : "unknown";
+}
+
+const char *mh_outcome_action_to_string(mh_outcome_action a) {
+        return (unsigned) a < ELEMENTSOF(action_names) ? action_names[a] : "unknown";
 }
 
 size_t mh_host_config_n_artifacts(const mh_host_config *h) {

@@ -456,7 +456,7 @@ static int collect_files(collector *c, mh_ssh *s, const mh_host_config *hc) {
 
 int collect_artifacts(const char *dir, const char *topology, const char *test, mh_host *h,
                       uint64_t since_realtime_usec, const char *commands_log,
-                      const char *const *secrets, mh_error *error) {
+                      const char *evidence, const char *const *secrets, mh_error *error) {
         _cleanup_free_ char *safe_topology = NULL, *safe_test = NULL, *safe_host = NULL;
         _cleanup_free_ char *host_dir = NULL, *errors_log = NULL;
         collector c = { .secrets = secrets, .error = error };
@@ -490,6 +490,15 @@ int collect_artifacts(const char *dir, const char *topology, const char *test, m
                 if (!text)
                         return mh_error_oom(error);
                 k = save_text(&c, "commands.log", text);
+                if (k < 0)
+                        return k;
+        }
+        if (evidence) {
+                char *text = strdup(evidence);
+
+                if (!text)
+                        return mh_error_oom(error);
+                k = save_text(&c, "outcome.log", text);
                 if (k < 0)
                         return k;
         }

@@ -141,15 +141,16 @@ int report_close(report *r, bool interrupted, mh_error *error);
  * `artifacts:` globs (directories: the regular files below them) under
  * their absolute path (DIR/.../<host>/var/log/x.log), never through a
  * symbolic link (the links are noted in errors.log), the journal since
- * since_realtime_usec (journal.log) and the commands run on it during the
- * test (commands.log, given as text).  Secrets listed in secrets (a
+ * since_realtime_usec (journal.log), the commands run on it during the
+ * test (commands.log, given as text) and the evidence of its outcome checks
+ * (outcome.log, given as text, NULL: none).  Secrets listed in secrets (a
  * NULL-terminated list, may be NULL) are replaced by "********" in what is
  * written.  A file that cannot be fetched is noted in the host directory's
  * errors.log; only a local failure (cannot write DIR) is returned.
  */
 int collect_artifacts(const char *dir, const char *topology, const char *test, mh_host *h,
                       uint64_t since_realtime_usec, const char *commands_log,
-                      const char *const *secrets, mh_error *error);
+                      const char *evidence, const char *const *secrets, mh_error *error);
 
 /* --- secrets (redact.c) ------------------------------------------------------ */
 

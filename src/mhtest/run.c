@@ -6,12 +6,15 @@
 #include <inttypes.h>
 #include <libgen.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
 
 #include <mhc/controller.h>
+#include <mhc/outcome.h>
+#include <mhc/parallel.h>
 
 #include "mhtest.h"
 #include "util.h"
@@ -484,7 +487,8 @@ static bool wants_artifacts(const arguments *args, mh_test_status s) {
         }
 }
 
-static void collect(run *rn, const mh_controller *c, const planned *t, uint64_t since) {
+static void collect(run *rn, const mh_controller *c, const planned *t, uint64_t since,
+                    const mh_outcome *outcomes) {
         for (size_t i = 0; i < mh_controller_n_hosts(c); i++) {
                 mh_host *h = mh_controller_hosts(c)[i];
                 mh_error e = MH_ERROR_INIT;
@@ -493,9 +497,102 @@ static void collect(run *rn, const mh_controller *c, const planned *t, uint64_t 
                         fflush(rn->logs[i].f);
                 if (collect_artifacts(rn->args->artifacts_dir,
                                       mh_topology_name(mh_controller_topology(c)), t->info->name, h,
-                                      since, strempty(rn->logs[i].text), rn->secrets, &e) < 0)
+                                      since, strempty(rn->logs[i].text), outcomes[i].evidence,
+                                      rn->secrets, &e) < 0)
                         console_printf(stderr, "mhtest: artifacts of %s: %s\n", mh_host_name(h),
                                        e.message);
+        }
+}
+
+/* --- outcome checks --------------------------------------------------------- */
+
+typedef struct outcome_job {
+        mh_host *const *hosts;
+        uint64_t since;
+        mh_outcome *outcomes;
+        mh_error *errors;
+} outcome_job;
+
+static int check_one(size_t i, void *userdata) {
+        outcome_job *job = userdata;
+
+        return mh_host_check_outcome(job->hosts[i], job->since, &job->outcomes[i],
+                                     &job->errors[i]);
+}
+
+/* Append a line to the test's details. */
+static void add_detail(mh_test_outcome *o, const char *fmt, ...) MH_PRINTF(2, 3);
+static void add_detail(mh_test_outcome *o, const char *fmt, ...) {
+        size_t n = o->details ? strlen(o->details) : 0;
+        char *line, *details;
+        va_list ap;
+        int k;
+
+        va_start(ap, fmt);
+        k = vasprintf(&line, fmt, ap);
+        va_end(ap);
+        if (k < 0)
+                return;
+        if (asprintf(&details, "%s%s%s\n", strempty(o->details),
+                     n > 0 && o->details[n - 1] != '\n' ? "\n" : "", line) >= 0) {
+                free(o->details);
+                o->details = details;
+        }
+        free(line);
+}
+
+/*
+ * Look on every host of the test for what went wrong there meanwhile (core
+ * dumps, denials, oopses, failed units): each finding is an event and a line
+ * of the details; a warning is printed; the first failing one fails a test
+ * that passed.  outcomes[] gets each host's, for its artifacts.
+ */
+static void check_outcomes(run *rn, const mh_controller *c, const planned *t, uint64_t since,
+                           mh_test_outcome *o, mh_outcome *outcomes) {
+        size_t n = mh_controller_n_hosts(c);
+        _cleanup_free_ mh_error *errors = calloc(n ?: 1, sizeof(*errors));
+        outcome_job job = { mh_controller_hosts(c), since, outcomes, errors };
+        const char *topology = mh_topology_name(mh_controller_topology(c));
+
+        if (!errors)
+                return;
+        (void) mh_parallel_for(n, check_one, &job);
+        for (size_t i = 0; i < n; i++) {
+                const char *host = mh_host_name(mh_controller_hosts(c)[i]);
+
+                if (errors[i].code < 0) {
+                        console_printf(stderr, "mhtest: %swarning%s: after %s [%s]: %s\n",
+                                       color_on(rn->args, COLOR_YELLOW), color_off(rn->args),
+                                       t->info->name, topology, errors[i].message);
+                        report_event(rn->report, "outcome", "test", t->info->name, "host", host,
+                                     "status", "error", "message", errors[i].message, NULL);
+                        continue;
+                }
+                for (size_t j = 0; j < outcomes[i].n_findings; j++) {
+                        const mh_outcome_finding *f = &outcomes[i].findings[j];
+                        const char *check = mh_outcome_check_to_string(f->check);
+
+                        report_event(rn->report, "outcome", "test", t->info->name, "host", host,
+                                     "check", check, "action", mh_outcome_action_to_string(f->action),
+                                     "summary", f->summary, NULL);
+                        add_detail(o, "outcome check %s (%s) on %s: %s", check,
+                                   mh_outcome_action_to_string(f->action), host, f->summary);
+                        if (f->action == MH_OUTCOME_WARN)
+                                console_printf(stderr, "mhtest: %swarning%s: %s [%s]: host %s: %s: %s\n",
+                                               color_on(rn->args, COLOR_YELLOW), color_off(rn->args),
+                                               t->info->name, topology, host, check, f->summary);
+                }
+                if (o->status == MH_TEST_PASSED && mh_outcome_failure(&outcomes[i])) {
+                        const mh_outcome_finding *f = mh_outcome_failure(&outcomes[i]);
+                        char *message;
+
+                        if (asprintf(&message, "host '%s': %s: %s", host,
+                                     mh_outcome_check_to_string(f->check), f->summary) >= 0) {
+                                free(o->message);
+                                o->message = message;
+                                o->status = MH_TEST_FAILED;
+                        }
+                }
         }
 }
 
@@ -529,7 +626,13 @@ static void run_one(run *rn, const topology_plan *p, mh_controller *c, const pla
         mh_error e = MH_ERROR_INIT, restore = MH_ERROR_INIT;
         uint64_t since = mh_realtime_usec(), restore_usec = 0,
                  start = mh_now_usec();
+        _cleanup_free_ mh_outcome *outcomes = calloc(mh_controller_n_hosts(c) ?: 1,
+                                                     sizeof(*outcomes));
 
+        if (!outcomes) {
+                finish_unrun(rn, p, t, MH_TEST_ERROR, "out of memory");
+                return;
+        }
         if (!mh_controller_usable(c, &e)) {
                 finish_unrun(rn, p, t, MH_TEST_ERROR, e.message);
                 return;
@@ -547,10 +650,12 @@ static void run_one(run *rn, const topology_plan *p, mh_controller *c, const pla
         }
         if (o.cancelled)
                 say_why_cancelled(&o);
+        else
+                check_outcomes(rn, c, t, since, &o, outcomes);
         rn->tests_usec += mh_now_usec() - start;
 
         if (wants_artifacts(rn->args, o.status))
-                collect(rn, c, t, since);
+                collect(rn, c, t, since, outcomes);
         close_logs(rn, mh_controller_n_hosts(c));
 
         if (mh_controller_after_test(c, &restore_usec, &restore) < 0) {
@@ -566,6 +671,8 @@ static void run_one(run *rn, const topology_plan *p, mh_controller *c, const pla
 
         finish_test(rn, p, t, &o, restore_usec);
         mh_test_outcome_dispose(&o);
+        for (size_t i = 0; i < mh_controller_n_hosts(c); i++)
+                mh_outcome_dispose(&outcomes[i]);
 }
 
 static void skip_all(run *rn, const topology_plan *p, size_t from, mh_test_status status,

@@ -269,7 +269,66 @@ START_TEST(test_reboot) {
 }
 END_TEST
 
+/* A core dump on the vm and a failed unit on a container since a test's start are found. */
+START_TEST(test_outcome_checks) {
+        mh_outcome o = {};
+        mh_error e = MH_ERROR_INIT;
+        uint64_t since;
+
+        /* what happened before the start is not the test's */
+        free(output_on(client, "systemd-run --quiet --wait --unit=mhc-outcome-before false; :"));
+        sleep(1);
+        since = mh_realtime_usec();
+        ck_assert_msg(mh_host_check_outcome(client, since, &o, &e) >= 0, "%s", e.message);
+        ck_assert_uint_eq(o.n_findings, 0);
+        mh_outcome_dispose(&o);
+
+        free(output_on(vm, "ulimit -c unlimited; sleep 60 & kill -SEGV $!; wait $!; :"));
+        free(output_on(client, "systemd-run --quiet --wait --unit=mhc-outcome-fails false; :"));
+        ck_assert_msg(mh_host_check_outcome(vm, since, &o, &e) >= 0, "%s", e.message);
+        ck_assert_uint_ge(o.n_findings, 1);
+        ck_assert_int_eq(o.findings[0].check, MH_OUTCOME_CORE_DUMPS);
+        ck_assert_int_eq(o.findings[0].action, MH_OUTCOME_FAIL);
+        ck_assert_msg(strstr(o.findings[0].summary, "(sleep) of user 0 dumped core."), "%s",
+                      o.findings[0].summary);
+        ck_assert_ptr_nonnull(o.evidence);
+        mh_outcome_dispose(&o);
+
+        ck_assert_msg(mh_host_check_outcome(client, since, &o, &e) >= 0, "%s", e.message);
+        free(output_on(client, "systemctl reset-failed mhc-outcome-fails.service "
+                               "mhc-outcome-before.service"));
+        ck_assert_uint_eq(o.n_findings, 1);
+        ck_assert_int_eq(o.findings[0].check, MH_OUTCOME_FAILED_UNITS);
+        ck_assert_int_eq(o.findings[0].action, MH_OUTCOME_WARN);
+        ck_assert_str_eq(o.findings[0].summary, "unit mhc-outcome-fails.service failed (exit-code)");
+        mh_outcome_dispose(&o);
+}
+END_TEST
+
 /* --- through mhtest --------------------------------------------------------- */
+
+/* A passing test with a core dump on a host fails, naming the host and the program. */
+START_TEST(test_core_dump_fails_a_passing_test) {
+        static const char *const names[] = { "server", "vm" };
+        static const lab_conn conns[] = { {}, {} };
+        _cleanup_free_ char *faults = module("faults"), *path = NULL, *evidence = NULL;
+        fixture f;
+        run r = {};
+
+        fixture_init(&f, 2, names, conns);
+        MHTEST(&f, &r, "--tests", faults, "-k", "core_dump_passes");
+        ck_assert_msg(r.status == 1, "exit %d:\n%s\n%s", r.status, r.out, r.err);
+        ck_assert_result(&r, "core_dump_passes", "vm-faults", "FAILED",
+                         "host 'vm.lab.test': core-dumps: Process ");
+        ck_assert_msg(strstr(r.out, "(sleep) of user 0 dumped core."), "%s", r.out);
+        path = path_in(&f, "artifacts/vm-faults/core_dump_passes/vm.lab.test/outcome.log");
+        evidence = read_all(path);
+        ck_assert_msg(evidence && strstr(evidence, "core-dumps: "), "no evidence: %s",
+                      strempty(evidence));
+        run_dispose(&r);
+        fixture_dispose(&f);
+}
+END_TEST
 
 /* mhtest SIGKILLed under a delay: the run's unit heals it as the lease goes. */
 START_TEST(test_runner_killed_under_a_delay) {
@@ -314,11 +373,13 @@ static Suite *vm_suite(void) {
         tcase_add_test(tc, test_clock_step);
         tcase_add_test(tc, test_link_heals_by_itself);
         tcase_add_test(tc, test_reboot);
+        tcase_add_test(tc, test_outcome_checks);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("mhtest");
         tcase_set_timeout(tc, 240);
         tcase_add_test(tc, test_runner_killed_under_a_delay);
+        tcase_add_test(tc, test_core_dump_fails_a_passing_test);
         suite_add_tcase(s, tc);
         return s;
 }

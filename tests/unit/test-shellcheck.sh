@@ -17,6 +17,6 @@ if ! command -v "$shellcheck" >/dev/null 2>&1; then
 fi
 cd "$srcdir" || exit 99
 "$shellcheck" --version | sed -n 's/^version: /test-shellcheck: shellcheck /p'
-exec "$shellcheck" hosts/systemd-files.sh hosts/postgresql-wal.sh src/lib/fault.sh src/mhtest/artifacts.sh \
+exec "$shellcheck" hosts/systemd-files.sh hosts/postgresql-wal.sh src/lib/fault.sh src/lib/outcome.sh src/mhtest/artifacts.sh \
         tests/unit/test-artifacts-script.sh tests/unit/test-layers.sh tests/unit/test-shellcheck.sh \
         tests/unit/test-postgresql-wal.sh tests/unit/test-systemd-files.sh tests/soak/test-soak.sh

@@ -85,6 +85,28 @@ MH_EXPORT const char *mh_host_config_backup_path(const mh_host_config *h, size_t
 MH_EXPORT size_t mh_host_config_n_artifacts(const mh_host_config *h);
 MH_EXPORT const char *mh_host_config_artifact(const mh_host_config *h, size_t i);
 
+/* The outcome checks after each test (mhc.yaml's checks:, <mhc/outcome.h>). */
+typedef enum mh_outcome_check {
+        MH_OUTCOME_CORE_DUMPS,   /* core_dumps: a process dumped core */
+        MH_OUTCOME_DENIALS,      /* denials: SELinux or AppArmor denied something */
+        MH_OUTCOME_OOPSES,       /* oopses: the kernel oopsed, BUG or WARNING */
+        MH_OUTCOME_FAILED_UNITS, /* failed_units: a unit failed */
+        MH_OUTCOME_N_CHECKS
+} mh_outcome_check;
+
+typedef enum mh_outcome_action {
+        MH_OUTCOME_FAIL,   /* a passing test fails */
+        MH_OUTCOME_WARN,   /* a warning and a note of the test */
+        MH_OUTCOME_IGNORE, /* not looked for */
+} mh_outcome_action;
+
+/* What host h does with check c: its checks: in mhc.yaml, else the
+ * default (core dumps and oopses fail, denials and failed units warn). */
+MH_EXPORT mh_outcome_action mh_host_config_outcome(const mh_host_config *h, mh_outcome_check c);
+/* "core-dumps", "denials", "oopses", "failed-units"; "fail", "warn", "ignore". */
+MH_EXPORT const char *mh_outcome_check_to_string(mh_outcome_check c);
+MH_EXPORT const char *mh_outcome_action_to_string(mh_outcome_action a);
+
 /* Name of a policy as written in mhc.yaml: "strict", "accept-new", "off". */
 MH_EXPORT const char *mh_host_key_policy_to_string(mh_host_key_policy p);
 

@@ -10,6 +10,7 @@
 #include <mhc/config.h>
 #include <mhc/error.h>
 #include <mhc/fault.h>
+#include <mhc/outcome.h>
 #include <mhc/host.h>
 #include <mhc/log.h>
 #include <mhc/parallel.h>

@@ -81,6 +81,20 @@ MH_TEST(delay_and_wait, .topology = "vm-faults", .timeout = 90) {
         sleep(80);
 }
 
+/* A process on vm dumps core and the test passes: its outcome check fails it. */
+MH_TEST(core_dump_passes, .topology = "vm-faults", .timeout = 60) {
+        mh_host *vm = mh_role(t, "vm", 0);
+
+        MH_ASSERT_RUN_OK(t, vm, "ulimit -c unlimited; sleep 60 & kill -SEGV $!; wait $!; :");
+}
+
+/* A unit fails on client and the test passes: a warning. */
+MH_TEST(unit_fails_passes, .topology = "faults", .timeout = 60) {
+        mh_host *client = mh_role(t, "client", 0);
+
+        MH_ASSERT_RUN_OK(t, client, "systemd-run --quiet --wait --unit=mhc-outcome-fails false; :");
+}
+
 /* Cut, then wait for test-fault to kill mhtest. */
 MH_TEST(cut_and_wait, .topology = "faults", .timeout = 60) {
         mh_host *client = mh_role(t, "client", 0), *server = mh_role(t, "server", 0);
