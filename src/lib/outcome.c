@@ -73,12 +73,12 @@ int mh_outcome_parse(const char *out, size_t size, const mh_host_config *h, mh_o
                         break;
                 if (rest < nl)
                         rest++;
-                if (kind == 'F')
+                /* the evidence: each finding, then the lines behind it */
+                r = mh_buf_printf(&evidence, "%s: %.*s\n", mh_outcome_check_to_string(check),
+                                  (int) (nl - rest), rest);
+                if (r >= 0 && kind == 'F')
                         r = add_finding(&o, check, mh_host_config_outcome(h, check), rest,
                                         (size_t) (nl - rest));
-                else
-                        r = mh_buf_printf(&evidence, "%s: %.*s\n", mh_outcome_check_to_string(check),
-                                          (int) (nl - rest), rest);
                 p = nl + 1;
         }
         if (r < 0) {

@@ -387,6 +387,32 @@ START_TEST(test_left_by_hand_fails_the_restore) {
 }
 END_TEST
 
+/* A unit that failed during a passing test is a warning and an event; the test passes. */
+START_TEST(test_failed_unit_warns) {
+        _cleanup_free_ char *faults = module("faults"), *json = NULL, *events = NULL;
+        fixture f;
+        run r = {};
+
+        fixture_init(&f, 2, run_names, run_conns);
+        json = path_in(&f, "events.json");
+        MHTEST(&f, &r, "--tests", faults, "-k", "unit_fails_passes", "--json", "events.json");
+        ck_assert_int_eq(on_host("client", "systemctl reset-failed mhc-outcome-fails.service"), 0);
+        ck_assert_msg(r.status == 0, "exit %d:\n%s\n%s", r.status, r.out, r.err);
+        ck_assert_result(&r, "unit_fails_passes", "faults", "PASSED", "");
+        ck_assert_msg(strstr(r.err, "warning: unit_fails_passes [faults]: host client.lab.test: "
+                                    "failed-units: unit mhc-outcome-fails.service failed "
+                                    "(exit-code)"),
+                      "no warning:\n%s\n%s", r.out, r.err);
+        events = read_all(json);
+        ck_assert_msg(strstr(events, "\"event\": \"outcome\", \"test\": \"unit_fails_passes\", "
+                                     "\"host\": \"client.lab.test\", \"check\": \"failed-units\", "
+                                     "\"action\": \"warn\""),
+                      "no outcome event in: %.2000s", events);
+        run_dispose(&r);
+        fixture_dispose(&f);
+}
+END_TEST
+
 /* mhtest SIGKILLed under a partition: the run's unit heals it as the lease goes. */
 START_TEST(test_runner_killed) {
         _cleanup_free_ char *faults = module("faults");
@@ -440,6 +466,7 @@ static Suite *fault_suite(void) {
         tcase_add_test(tc, test_healed_at_the_end);
         tcase_add_test(tc, test_left_by_hand_fails_the_restore);
         tcase_add_test(tc, test_runner_killed);
+        tcase_add_test(tc, test_failed_unit_warns);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -83,8 +83,10 @@ START_TEST(test_parse_lines) {
         ck_assert_int_eq(o.findings[1].action, MH_OUTCOME_WARN);
         ck_assert_ptr_eq(mh_outcome_failure(&o), &o.findings[0]);
         ck_assert_str_eq(o.evidence,
+                         "core-dumps: Process 42 (busybox) of user 0 dumped core.\n"
                          "core-dumps: Stack trace of thread 42:\n"
                          "core-dumps: #0  0x00007f main (busybox)\n"
+                         "failed-units: unit mhc-web.service failed (signal)\n"
                          "failed-units: mhc-web.service: Main process exited, code=killed, "
                          "status=9/KILL\n");
         ck_assert_uint_eq(o.evidence_size, strlen(o.evidence));
