@@ -125,6 +125,8 @@ int mh_host_reboot(mh_host *h, unsigned timeout_msec, mh_error *error) {
         r = wait_for_boot(h, old, deadline, &e);
         if (r >= 0)
                 r = mh_host_retake_lease(h, &e);
+        if (r >= 0)
+                r = mh_host_measure_clock(h, &e);
         if (r < 0)
                 return mh_host_fail(h, r, &e, error);
         mh_log(MH_LOG_INFO, mh_host_name(h), "back from the reboot in %.1f s",

@@ -350,13 +350,52 @@ int mh_host_connect(mh_host *h, mh_error *error) {
         h->ssh = s;
 
         r = mh_host_take_lease(h, &e);
+        if (r >= 0)
+                r = mh_host_measure_clock(h, &e);
         if (r < 0) {
+                mh_host_end_lease(h, 0);
                 h->ssh = mh_ssh_free(h->ssh);
                 return mh_host_fail(h, r, &e, error);
         }
 
         mh_log(MH_LOG_DEBUG, mh_host_name(h), "connected, lease on %s taken in %.1f ms", h->run_dir,
                msec_since(start));
+        return 0;
+}
+
+int mh_host_measure_clock(mh_host *h, mh_error *e) {
+        internal *in = internal_of(h);
+        mh_exec_result res = {};
+        uint64_t before = mh_realtime_usec(), after;
+        unsigned long long ns;
+        char *end;
+        int r;
+
+        r = mh_host_run_command(h, "date +%s%N", "read the host's clock", &res, e);
+        after = mh_realtime_usec();
+        if (r < 0)
+                return r;
+        errno = 0;
+        ns = strtoull(res.out, &end, 10);
+        if (errno || end == res.out || (*end && *end != '\n') || ns < 1000000000000000000ULL)
+                r = mh_error_set(e, -EBADMSG, "cannot read the host's clock: 'date +%%s%%N' said "
+                                              "'%.40s'",
+                                 res.out);
+        else {
+                /* the host read its clock half way through the round trip, give or take */
+                in->clock_offset_usec = (int64_t) (ns / 1000) - (int64_t) (before + (after - before) / 2);
+                in->clock_measured = true;
+        }
+        mh_exec_result_dispose(&res);
+        return r;
+}
+
+int mh_host_clock_offset(const mh_host *h, int64_t *ret_usec) {
+        if (!h || !ret_usec)
+                return -EINVAL;
+        if (!internal_of(h)->clock_measured)
+                return -ENODATA;
+        *ret_usec = internal_of(h)->clock_offset_usec;
         return 0;
 }
 

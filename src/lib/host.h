@@ -58,6 +58,8 @@ typedef struct internal {
         char *cgroup;           /* the run's cgroup on the host, NULL: none */
         bool test_used;         /* a command of the test ran in cgroup/test */
         bool test_ended;        /* every command's prelude ends what is in cgroup/test */
+        int64_t clock_offset_usec; /* the host's clock ahead of ours (mh_host_measure_clock()) */
+        bool clock_measured;
         unsigned n_faults;      /* started by this run (fault.c), the last one's number */
         bool faults_pending;    /* started since the last heal of them all */
         dead_run *dead;
@@ -73,6 +75,9 @@ static inline internal *internal_of(const mh_host *h) {
 /* In a forked test process: let the host's type forget, without closing,
  * what the runner's process holds open (its after_fork() slot). */
 void mh_host_after_fork(mh_host *h);
+
+/* host.c: measure how far the host's clock is ahead of ours (one round trip). */
+int mh_host_measure_clock(mh_host *h, mh_error *e);
 
 /* fault.c: shell that heals the faults of the run in run_dir on the host
  * (exit 125, what is left on stderr, when one stays). */

@@ -510,3 +510,49 @@ int collect_artifacts(const char *dir, const char *topology, const char *test, m
                 return k;
         return collect_files(&c, s, mh_host_get_config(h));
 }
+
+/* DIR/<topology>/<test>, or NULL without memory. */
+static char *test_dir(const char *dir, const char *topology, const char *test) {
+        _cleanup_free_ char *safe_topology = safe_component(topology), *safe_test = safe_component(test);
+        char *path;
+
+        if (!safe_topology || !safe_test ||
+            asprintf(&path, "%s/%s/%s", dir, safe_topology, safe_test) < 0)
+                return NULL;
+        return path;
+}
+
+int artifacts_write(const char *dir, const char *topology, const char *test, const char *name,
+                    char *text, const char *const *secrets, mh_error *error) {
+        _cleanup_free_ char *path = NULL, *parent = test_dir(dir, topology, test);
+        int k;
+
+        text = redact_secrets(text, secrets);
+        if (!parent || !text || asprintf(&path, "%s/%s", parent, name) < 0) {
+                free(text);
+                return mh_error_oom(error);
+        }
+        k = mkdir_p(parent);
+        if (k >= 0)
+                k = write_file(path, text, strlen(text));
+        free(text);
+        return k < 0 ? mh_error_set(error, k, "cannot write '%s': %s", path, strerror(-k)) : 0;
+}
+
+char *artifacts_read(const char *dir, const char *topology, const char *test, const char *host,
+                     const char *name) {
+        _cleanup_free_ char *parent = test_dir(dir, topology, test), *safe_host = safe_component(host),
+                            *path = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        char *text = NULL;
+        size_t size = 0;
+
+        if (!parent || !safe_host || asprintf(&path, "%s/%s/%s", parent, safe_host, name) < 0)
+                return NULL;
+        f = fopen(path, "re");
+        if (!f || getdelim(&text, &size, '\0', f) < 0) {
+                free(text);
+                return NULL;
+        }
+        return text;
+}

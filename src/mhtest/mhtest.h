@@ -152,6 +152,29 @@ int collect_artifacts(const char *dir, const char *topology, const char *test, m
                       uint64_t since_realtime_usec, const char *commands_log,
                       const char *evidence, const char *const *secrets, mh_error *error);
 
+/* --- a test's timeline (timeline.c) ------------------------------------------- */
+
+typedef struct timeline timeline;
+
+timeline *timeline_new(void);
+timeline *timeline_free(timeline *tl);
+void timeline_clear(timeline *tl);
+/* An event at usec (realtime, the runner's clock) of who ("runner", a host). */
+int timeline_add(timeline *tl, uint64_t usec, const char *who, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+/* The lines of a journal (journalctl -o short-iso-precise) of host who, whose
+ * clock is offset_usec ahead of the runner's. */
+int timeline_add_journal(timeline *tl, const char *who, const char *journal, int64_t offset_usec);
+/* header, then every event in time order, one a line; NULL without memory. */
+char *timeline_text(timeline *tl, const char *header);
+
+/* Write text (taken, freed), its secrets hidden, to DIR/<topology>/<test>/NAME;
+ * read what the host's artifact NAME holds there (NULL: none). */
+int artifacts_write(const char *dir, const char *topology, const char *test, const char *name,
+                    char *text, const char *const *secrets, mh_error *error);
+char *artifacts_read(const char *dir, const char *topology, const char *test, const char *host,
+                     const char *name);
+
 /* --- secrets (redact.c) ------------------------------------------------------ */
 
 /* Replace every occurrence of each secret in s (in place) with "********"

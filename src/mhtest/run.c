@@ -67,6 +67,7 @@ typedef struct run {
         const char *current_test;
         uint64_t tests_usec;    /* of the current topology's tests */
         command_log *logs;      /* one per host of current */
+        timeline *timeline;     /* of the current test */
         char **failures;        /* reproducers of the failed tests, for the summary */
         size_t n_failures;
 } run;
@@ -439,6 +440,12 @@ static int list_plan(run *rn) {
 static void on_command(const mh_command_record *record, void *userdata) {
         run *rn = userdata;
         const mh_controller *c = rn->current;
+        uint64_t end = mh_realtime_usec();
+
+        (void) timeline_add(rn->timeline, end - record->duration_usec, record->host,
+                            "$ %s  [exit %d, %.1f ms%s%s]", record->command, record->exit_status,
+                            record->duration_usec / 1000.0, record->error ? ", " : "",
+                            record->error ? mh_strerror(record->error) : "");
 
         for (size_t i = 0; c && rn->logs && i < mh_controller_n_hosts(c); i++)
                 if (streq(mh_host_name(mh_controller_hosts(c)[i]), record->host) && rn->logs[i].f) {
@@ -454,6 +461,7 @@ static void on_note(const char *line, void *userdata) {
         run *rn = userdata;
 
         report_event(rn->report, "note", "test", rn->current_test, "line", line, NULL);
+        (void) timeline_add(rn->timeline, mh_realtime_usec(), "runner", "note: %s", line);
         if (rn->args->verbosity > 0)
                 console_printf(rn->console, "    note: %s\n", line);
 }
@@ -596,6 +604,41 @@ static void check_outcomes(run *rn, const mh_controller *c, const planned *t, ui
         }
 }
 
+/* The test's timeline.log: the runner's events and the journals saved with its artifacts. */
+static void write_timeline(run *rn, const mh_controller *c, const planned *t) {
+        const char *topology = mh_topology_name(mh_controller_topology(c));
+        _cleanup_free_ char *header = NULL;
+        mh_buf b = MH_BUF_INIT(64 << 10);
+        mh_error e = MH_ERROR_INIT;
+        char *text;
+        int k;
+
+        k = mh_buf_printf(&b, "# %s [%s]: the runner's events and the hosts' journals, on the "
+                              "runner's clock (UTC)\n# clock offsets (host - runner, at connect):",
+                          t->info->name, topology);
+        for (size_t i = 0; k >= 0 && i < mh_controller_n_hosts(c); i++) {
+                mh_host *h = mh_controller_hosts(c)[i];
+                _cleanup_free_ char *journal = artifacts_read(rn->args->artifacts_dir, topology,
+                                                              t->info->name, mh_host_name(h),
+                                                              "journal.log");
+                int64_t offset = 0;
+
+                (void) mh_host_clock_offset(h, &offset);
+                k = mh_buf_printf(&b, " %s %+.3f s", mh_host_name(h), (double) offset / 1e6);
+                if (k >= 0 && journal)
+                        k = timeline_add_journal(rn->timeline, mh_host_name(h), journal, offset);
+        }
+        if (k >= 0)
+                k = mh_buf_printf(&b, "\n");
+        header = mh_buf_steal(&b, NULL);
+        mh_buf_dispose(&b);
+        text = k >= 0 && header ? timeline_text(rn->timeline, header) : NULL;
+        if (!text || artifacts_write(rn->args->artifacts_dir, topology, t->info->name,
+                                     "timeline.log", text, rn->secrets, &e) < 0)
+                console_printf(stderr, "mhtest: timeline of %s: %s\n", t->info->name,
+                               text ? e.message : "out of memory");
+}
+
 /* "interrupted (Ctrl-C)", or the signal that cut the run short. */
 static void say_why_cancelled(mh_test_outcome *o) {
         int sig = signals_caught();
@@ -628,6 +671,7 @@ static void run_one(run *rn, const topology_plan *p, mh_controller *c, const pla
                  start = mh_now_usec();
         _cleanup_free_ mh_outcome *outcomes = calloc(mh_controller_n_hosts(c) ?: 1,
                                                      sizeof(*outcomes));
+        bool collected;
 
         if (!outcomes) {
                 finish_unrun(rn, p, t, MH_TEST_ERROR, "out of memory");
@@ -639,6 +683,9 @@ static void run_one(run *rn, const topology_plan *p, mh_controller *c, const pla
         }
         report_event(rn->report, "test-start", "test", t->info->name, "topology", plan.topology,
                      NULL);
+        timeline_clear(rn->timeline);
+        (void) timeline_add(rn->timeline, since, "runner", "test %s [%s] starts", t->info->name,
+                            plan.topology);
         rn->current_test = t->info->name;
         mh_controller_set_step(c, "test %s of topology %s", t->info->name, plan.topology);
         close_logs(rn, mh_controller_n_hosts(c));
@@ -653,8 +700,12 @@ static void run_one(run *rn, const topology_plan *p, mh_controller *c, const pla
         else
                 check_outcomes(rn, c, t, since, &o, outcomes);
         rn->tests_usec += mh_now_usec() - start;
+        (void) timeline_add(rn->timeline, mh_realtime_usec(), "runner", "test %s: %s%s%s",
+                            t->info->name, mh_test_status_to_string(o.status),
+                            o.message ? ": " : "", strempty(o.message));
 
-        if (wants_artifacts(rn->args, o.status))
+        collected = wants_artifacts(rn->args, o.status);
+        if (collected)
                 collect(rn, c, t, since, outcomes);
         close_logs(rn, mh_controller_n_hosts(c));
 
@@ -668,6 +719,11 @@ static void run_one(run *rn, const topology_plan *p, mh_controller *c, const pla
         } else
                 report_event(rn->report, "restore", "topology", plan.topology, "status", "ok",
                              "duration_usec", usec_text(restore_usec, buf), NULL);
+        (void) timeline_add(rn->timeline, mh_realtime_usec(), "runner", "restore %s (%.2f s)%s%s",
+                            restore.code < 0 ? "failed" : "done", restore_usec / 1e6,
+                            restore.code < 0 ? ": " : "", restore.code < 0 ? restore.message : "");
+        if (collected)
+                write_timeline(rn, c, t);
 
         finish_test(rn, p, t, &o, restore_usec);
         mh_test_outcome_dispose(&o);
@@ -719,6 +775,7 @@ static void run_topology(run *rn, const topology_plan *p, const mh_controller_op
         rn->current = c;
         rn->tests_usec = 0;
         rn->logs = calloc(mh_controller_n_hosts(c) ?: 1, sizeof(*rn->logs));
+        rn->timeline = timeline_new();
         report_event(rn->report, "topology-start", "topology", name, NULL);
         signals_set_at_risk(c);
 
@@ -730,7 +787,7 @@ static void run_topology(run *rn, const topology_plan *p, const mh_controller_op
                 if (r == -ENOTCONN)
                         rn->lab_unusable = true;
                 skip_all(rn, p, 0, MH_TEST_ERROR, e.message);
-        } else if (rn->logs)
+        } else if (rn->logs && rn->timeline)
                 for (size_t j = 0; j < p->n_tests; j++) {
                         if (signals_caught()) {
                                 skip_all(rn, p, j, MH_TEST_SKIPPED,
@@ -751,6 +808,7 @@ static void run_topology(run *rn, const topology_plan *p, const mh_controller_op
         print_times(rn, p, c);
         free(rn->logs);
         rn->logs = NULL;
+        rn->timeline = timeline_free(rn->timeline);
         rn->current = NULL;
         mh_controller_free(c);
 }

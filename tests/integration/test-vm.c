@@ -313,7 +313,8 @@ END_TEST
 START_TEST(test_core_dump_fails_a_passing_test) {
         static const char *const names[] = { "server", "vm" };
         static const lab_conn conns[] = { {}, {} };
-        _cleanup_free_ char *faults = module("faults"), *path = NULL, *evidence = NULL;
+        _cleanup_free_ char *faults = module("faults"), *path = NULL, *evidence = NULL,
+                            *timeline_path = NULL, *timeline = NULL;
         fixture f;
         run r = {};
 
@@ -327,6 +328,16 @@ START_TEST(test_core_dump_fails_a_passing_test) {
         evidence = read_all(path);
         ck_assert_msg(evidence && strstr(evidence, "core-dumps: "), "no evidence: %s",
                       strempty(evidence));
+        /* the timeline: the runner's events and both journals, in time order */
+        timeline_path = path_in(&f, "artifacts/vm-faults/core_dump_passes/timeline.log");
+        timeline = read_all(timeline_path);
+        ck_assert_msg(strstr(timeline, "# clock offsets (host - runner, at connect): ") &&
+                              strstr(timeline, "test core_dump_passes [vm-faults] starts") &&
+                              strstr(timeline, "vm.lab.test      $ ulimit -c unlimited;") &&
+                              strstr(timeline, "vm.lab.test      journal: "),
+                      "not the timeline wanted:\n%.3000s", timeline);
+        ck_assert_msg(strstr(timeline, "dumped core.") < strstr(timeline, "restore done"),
+                      "the core dump is not before the restore:\n%.3000s", timeline);
         run_dispose(&r);
         fixture_dispose(&f);
 }

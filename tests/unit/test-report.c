@@ -871,6 +871,38 @@ START_TEST(test_console_hides_secrets) {
 }
 END_TEST
 
+/* The runner's events and a host's journal, merged on the runner's clock. */
+START_TEST(test_timeline) {
+        /* 2026-12-02T10:00:00Z */
+        const uint64_t t0 = 1796205600ULL * 1000000;
+        timeline *tl = timeline_new();
+        _cleanup_free_ char *text = NULL;
+
+        ck_assert_ptr_nonnull(tl);
+        ck_assert_int_eq(timeline_add(tl, t0 + 500000, "runner", "test x [t] starts"), 0);
+        ck_assert_int_eq(timeline_add(tl, t0 + 2000000, "client.test", "$ curl  [exit 7, 3.0 ms]"), 0);
+        /* the host's clock is 10 s ahead: its 10:00:11 is the runner's 10:00:01 */
+        ck_assert_int_eq(timeline_add_journal(tl, "server.test",
+                                              "2026-12-02T10:00:11.250000+00:00 server web[1]: up\n"
+                                              "    a second line\n"
+                                              "-- Boot 123 --\n"
+                                              "2026-12-02T11:00:12.000000+01:00 server web[1]: late\n"
+                                              "a line without a time\n",
+                                              10 * 1000000),
+                         0);
+        text = timeline_text(tl, "# header\n");
+        ck_assert_str_eq(text, "# header\n"
+                               "10:00:00.500000  runner       test x [t] starts\n"
+                               "10:00:01.250000  server.test  journal: server web[1]: up\n"
+                               "10:00:01.250000  server.test  journal:     a second line\n"
+                               "10:00:01.250000  server.test  journal: -- Boot 123 --\n"
+                               "10:00:02.000000  client.test  $ curl  [exit 7, 3.0 ms]\n"
+                               "10:00:02.000000  server.test  journal: server web[1]: late\n"
+                               "10:00:02.000000  server.test  journal: a line without a time\n");
+        timeline_free(tl);
+}
+END_TEST
+
 static Suite *report_suite(void) {
         Suite *s = suite_create("report");
         TCase *tc = tcase_create("report");
@@ -897,6 +929,7 @@ static Suite *report_suite(void) {
         tcase_add_test(tc, test_reports_hide_secrets);
         tcase_add_test(tc, test_console_hides_secrets);
         tcase_add_test(tc, test_junit_through_a_link);
+        tcase_add_test(tc, test_timeline);
         suite_add_tcase(s, tc);
         return s;
 }

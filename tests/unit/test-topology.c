@@ -36,7 +36,8 @@ static const char lab_text[] = "domains:\n"
                                "    hosts:\n"
                                "      - {hostname: client.lab.test, role: client}\n"
                                "      - {hostname: server.lab.test, role: server}\n"
-                               "      - {hostname: db.lab.test, role: db, type: postgresql, config: {user: mhc}}\n";
+                               "      - {hostname: db.lab.test, role: db, type: postgresql, config: {user: mhc}}\n"
+                               "      - {hostname: vm.lab.test, role: vm}\n";
 
 static mh_topology *parse_ok(const char *text) {
         mh_error e = MH_ERROR_INIT;

@@ -166,6 +166,11 @@ MH_EXPORT int mh_host_ready(mh_host *h, unsigned timeout_msec, mh_error *error);
  */
 MH_EXPORT int mh_host_reboot(mh_host *h, unsigned timeout_msec, mh_error *error);
 
+/* How far h's clock is ahead of this machine's (negative: behind), in
+ * microseconds, as measured when it was connected (and after a reboot):
+ * give or take half a round trip.  -ENODATA before. */
+MH_EXPORT int mh_host_clock_offset(const mh_host *h, int64_t *ret_usec);
+
 /* Take backup name of the host (replacing an earlier one of that name),
  * in run-ID/NAME on the host.  Names are made of A-Z a-z 0-9 _ . - and do
  * not start with '.' (else -EINVAL). */
