@@ -220,26 +220,28 @@ static void runner_note(runner *rn, const char *fmt, ...) {
                 rn->plan->on_note(line, rn->plan->userdata);
 }
 
-static int get_u64(mh_test_wire_reader *rd, uint64_t *ret) {
+/* A number of 64 bits, sent as a decimal string; signed or not. */
+static int get_decimal(mh_test_wire_reader *rd, bool is_signed, uint64_t *ret) {
         const char *s;
         char *end;
 
         if (mh_test_wire_get_bytes(rd, &s, NULL) < 0)
                 return -EBADMSG;
         errno = 0;
-        *ret = strtoull(s, &end, 10);
-        return errno || end == s || *end ? -EBADMSG : 0;
+        *ret = is_signed ? (uint64_t) strtoll(s, &end, 10) : strtoull(s, &end, 10);
+        return errno || end == s || *end || (!is_signed && *s == '-') ? -EBADMSG : 0;
+}
+
+static int get_u64(mh_test_wire_reader *rd, uint64_t *ret) {
+        return get_decimal(rd, false, ret);
 }
 
 static int get_i64(mh_test_wire_reader *rd, int64_t *ret) {
-        const char *s;
-        char *end;
+        uint64_t v;
+        int r = get_decimal(rd, true, &v);
 
-        if (mh_test_wire_get_bytes(rd, &s, NULL) < 0)
-                return -EBADMSG;
-        errno = 0;
-        *ret = strtoll(s, &end, 10);
-        return errno || end == s || *end ? -EBADMSG : 0;
+        *ret = (int64_t) v;
+        return r;
 }
 
 /* The fault of a START request; its peers point into the frame. */

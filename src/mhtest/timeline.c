@@ -85,19 +85,25 @@ int timeline_add(timeline *tl, uint64_t usec, const char *who, const char *fmt, 
         return add_text(tl, usec, who, k < 0 ? NULL : text);
 }
 
-/* "2026-12-02T15:04:29.123456+00:00 REST" (journalctl -o short-iso-precise): its time. */
+/* "2026-12-02T15:04:29.123456+0000 REST" (journalctl -o short-iso-precise; the
+ * zone also as +00:00): its time. */
 static bool journal_time(const char *line, uint64_t *ret, const char **rest) {
         struct tm tm = {};
         unsigned usec, zh, zm;
         char sign;
-        int n = 0;
+        int n = 0, m = 0;
         time_t t;
 
-        if (sscanf(line, "%4d-%2d-%2dT%2d:%2d:%2d.%6u%c%2u:%2u %n", &tm.tm_year, &tm.tm_mon,
-                   &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &usec, &sign, &zh, &zm,
-                   &n) != 10 ||
+        if (sscanf(line, "%4d-%2d-%2dT%2d:%2d:%2d.%6u%c%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &usec, &sign, &n) != 8 ||
             n == 0 || (sign != '+' && sign != '-'))
                 return false;
+        if (sscanf(line + n, "%2u:%2u %n", &zh, &zm, &m) != 2 &&
+            sscanf(line + n, "%2u%2u %n", &zh, &zm, &m) != 2)
+                return false;
+        if (m == 0)
+                return false;
+        n += m;
         tm.tm_year -= 1900;
         tm.tm_mon -= 1;
         t = timegm(&tm);

@@ -18,6 +18,7 @@
 #include "util.h"
 #include "mhtest-fixture.h"
 #include "check-run.h"
+#include "fault-lab.h"
 
 /* busybox httpd on server, port 80 (tests/lab/up) */
 #define FETCH     "curl -sf -o /dev/null -m 3 http://server." LAB_DOMAIN "/"
@@ -65,35 +66,6 @@ static int run_on(mh_host *h, const char *command) {
                         *res.err ? ": " : "", strtok(res.err, "\n") ?: "");
         mh_exec_result_dispose(&res);
         return status;
-}
-
-/* Its standard output, trimmed; free() it. */
-static char *output_on(mh_host *h, const char *command) {
-        mh_error e = MH_ERROR_INIT;
-        mh_exec_result res = {};
-        char *out;
-
-        ck_assert_msg(mh_host_exec(h, command, NULL, &res, &e) >= 0, "%s", e.message);
-        out = res.out;
-        res.out = NULL;
-        mh_exec_result_dispose(&res);
-        out[strcspn(out, "\n")] = '\0';
-        return out;
-}
-
-static unsigned start(mh_host *h, const mh_fault *f) {
-        mh_error e = MH_ERROR_INIT;
-        unsigned n = 0;
-
-        ck_assert_msg(mh_host_start_fault(h, f, 120, &n, &e) >= 0, "%s", e.message);
-        ck_assert_uint_gt(n, 0);
-        return n;
-}
-
-static void heal(mh_host *h, unsigned n) {
-        mh_error e = MH_ERROR_INIT;
-
-        ck_assert_msg(mh_host_heal_fault(h, n, &e) >= 0, "%s", e.message);
 }
 
 /* Starting f on h fails with a message that holds each of the needles. */

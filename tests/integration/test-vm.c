@@ -22,6 +22,7 @@
 #include "util.h"
 #include "mhtest-fixture.h"
 #include "check-run.h"
+#include "fault-lab.h"
 
 #define SERVER  "server." LAB_DOMAIN
 /* seconds from the vm's SYN to the server's answer */
@@ -59,22 +60,6 @@ static void teardown(void) {
         config = mh_config_free(config);
 }
 
-/* Its standard output, trimmed (the command must succeed); free() it. */
-static char *output_on(mh_host *h, const char *command) {
-        mh_error e = MH_ERROR_INIT;
-        mh_exec_result res = {};
-        char *out;
-
-        ck_assert_msg(mh_host_exec(h, command, NULL, &res, &e) >= 0, "%s", e.message);
-        ck_assert_msg(res.exit_status == 0, "%s: %s: exit status %d: %s", mh_host_name(h),
-                      command, res.exit_status, res.err);
-        out = res.out;
-        res.out = NULL;
-        mh_exec_result_dispose(&res);
-        out[strcspn(out, "\n")] = '\0';
-        return out;
-}
-
 static double number_on(mh_host *h, const char *command) {
         _cleanup_free_ char *out = output_on(h, command);
         char *end;
@@ -82,20 +67,6 @@ static double number_on(mh_host *h, const char *command) {
 
         ck_assert_msg(end != out && *end == '\0', "%s: '%s' is not a number", command, out);
         return v;
-}
-
-static unsigned start(mh_host *h, const mh_fault *f) {
-        mh_error e = MH_ERROR_INIT;
-        unsigned n = 0;
-
-        ck_assert_msg(mh_host_start_fault(h, f, 120, &n, &e) >= 0, "%s", e.message);
-        return n;
-}
-
-static void heal(mh_host *h, unsigned n) {
-        mh_error e = MH_ERROR_INIT;
-
-        ck_assert_msg(mh_host_heal_fault(h, n, &e) >= 0, "%s", e.message);
 }
 
 /* Starting f on h fails with a message holding both needles. */
@@ -333,8 +304,9 @@ START_TEST(test_core_dump_fails_a_passing_test) {
         timeline = read_all(timeline_path);
         ck_assert_msg(strstr(timeline, "# clock offsets (host - runner, at connect): ") &&
                               strstr(timeline, "test core_dump_passes [vm-faults] starts") &&
-                              strstr(timeline, "vm.lab.test      $ ulimit -c unlimited;") &&
-                              strstr(timeline, "vm.lab.test      journal: "),
+                              strstr(timeline, "$ ulimit -c unlimited;") &&
+                              strstr(timeline, "journal: ") &&
+                              strstr(timeline, "systemd-coredump"),
                       "not the timeline wanted:\n%.3000s", timeline);
         ck_assert_msg(strstr(timeline, "dumped core.") < strstr(timeline, "restore done"),
                       "the core dump is not before the restore:\n%.3000s", timeline);

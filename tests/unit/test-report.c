@@ -886,7 +886,7 @@ START_TEST(test_timeline) {
                                               "2026-12-02T10:00:11.250000+00:00 server web[1]: up\n"
                                               "    a second line\n"
                                               "-- Boot 123 --\n"
-                                              "2026-12-02T11:00:12.000000+01:00 server web[1]: late\n"
+                                              "2026-12-02T11:00:12.000000+0100 server web[1]: late\n"
                                               "a line without a time\n",
                                               10 * 1000000),
                          0);
