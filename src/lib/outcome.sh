@@ -56,7 +56,7 @@ core_dumps() {
 
 denials() {
         journal | grep -E 'apparmor="DENIED"|avc: +denied' >"$tmp" || return 0
-        echo "F denials $(wc -l <"$tmp" | tr -d ' ') denials (SELinux/AppArmor), the first: $(head -n 1 "$tmp")"
+        echo "F denials SELinux/AppArmor denials: $(wc -l <"$tmp" | tr -d ' '), the first: $(head -n 1 "$tmp")"
         evidence denials <"$tmp"
 }
 

@@ -240,6 +240,55 @@ START_TEST(test_reboot) {
 }
 END_TEST
 
+/* A link fault's qdisc whose record is gone is found, and named, by the heal of them all. */
+START_TEST(test_qdisc_left_by_hand) {
+        const char *peers[] = { SERVER, NULL };
+        mh_fault slow = { .kind = MH_FAULT_LINK, .delay_msec = 100, .peers = peers };
+        mh_error e = MH_ERROR_INIT;
+
+        start(vm, &slow);
+        free(output_on(vm, "rm -rf /var/lib/mhc/run-*/faults/[0-9]*"));
+        ck_assert_int_lt(mh_host_heal_faults(vm, &e), 0);
+        free(output_on(vm, "tc qdisc del dev eth0 root"));
+        ck_assert_msg(strstr(e.message, "host 'vm.lab.test'") &&
+                              strstr(e.message, "a qdisc of a link fault (handle 4d48:) is left on "
+                                                "eth0, with no fault to heal it"),
+                      "%s", e.message);
+}
+END_TEST
+
+/* A kernel WARNING and a denial in the vm's journal are found (the lab has no SELinux or
+ * AppArmor, so the denial is a line like theirs, logged by hand). */
+START_TEST(test_outcome_oops_and_denial) {
+        mh_outcome o = {};
+        mh_error e = MH_ERROR_INIT;
+        uint64_t since = mh_realtime_usec();
+        bool oops = false, denial = false;
+
+        free(output_on(vm, "echo '<4>WARNING: CPU: 0 PID: 1 at mhc-test (written by test-vm)' "
+                           ">/dev/kmsg; logger -t audit 'type=AVC msg=audit(0:1): apparmor=\"DENIED\" "
+                           "operation=\"open\" profile=\"mhc-test\" name=\"/etc/shadow\"'"));
+        ck_assert_msg(mh_host_check_outcome(vm, since, &o, &e) >= 0, "%s", e.message);
+        for (size_t i = 0; i < o.n_findings; i++) {
+                if (o.findings[i].check == MH_OUTCOME_OOPSES) {
+                        oops = true;
+                        ck_assert_int_eq(o.findings[i].action, MH_OUTCOME_FAIL);
+                        ck_assert_msg(strstr(o.findings[i].summary, "WARNING: CPU: 0 PID: 1 at mhc-test"),
+                                      "%s", o.findings[i].summary);
+                }
+                if (o.findings[i].check == MH_OUTCOME_DENIALS) {
+                        denial = true;
+                        ck_assert_int_eq(o.findings[i].action, MH_OUTCOME_WARN);
+                        ck_assert_msg(strstr(o.findings[i].summary, "SELinux/AppArmor denials: 1, the first: "),
+                                      "%s", o.findings[i].summary);
+                }
+        }
+        ck_assert_msg(oops && denial, "oops %d, denial %d of %zu findings", oops, denial,
+                      o.n_findings);
+        mh_outcome_dispose(&o);
+}
+END_TEST
+
 /* A core dump on the vm and a failed unit on a container since a test's start are found. */
 START_TEST(test_outcome_checks) {
         mh_outcome o = {};
@@ -359,6 +408,8 @@ static Suite *vm_suite(void) {
         tcase_add_test(tc, test_link_heals_by_itself);
         tcase_add_test(tc, test_reboot);
         tcase_add_test(tc, test_outcome_checks);
+        tcase_add_test(tc, test_qdisc_left_by_hand);
+        tcase_add_test(tc, test_outcome_oops_and_denial);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("mhtest");
