@@ -95,7 +95,8 @@ int mh_outcome_parse(const char *out, size_t size, const mh_host_config *h, mh_o
 
 /* sh -c SCRIPT mhc-outcome SINCE CHECK... for the checks h does not ignore; NULL: none. */
 static int outcome_command(const mh_host *h, uint64_t since_usec, char **ret) {
-        const char *argv[4 + MH_OUTCOME_N_CHECKS + 1] = { "sh", "-c", outcome_script, "mhc-outcome" };
+        /* sh -c SCRIPT mhc-outcome SINCE CHECK... NULL */
+        const char *argv[5 + MH_OUTCOME_N_CHECKS + 1] = { "sh", "-c", outcome_script, "mhc-outcome" };
         char since[32];
         size_t n = 4;
 
