@@ -117,6 +117,7 @@ int mh_host_check_outcome(mh_host *h, uint64_t since_usec, mh_outcome *ret, mh_e
         _cleanup_free_ char *command = NULL;
         mh_exec_options o = { .max_output = OUTCOME_OUTPUT_MAX };
         mh_exec_result res = {};
+        int64_t offset;
         int r;
 
         if (!h || !ret)
@@ -125,6 +126,11 @@ int mh_host_check_outcome(mh_host *h, uint64_t since_usec, mh_outcome *ret, mh_e
         if (!h->ssh)
                 return mh_error_set(error, -ENOTCONN, "host '%s' is not connected",
                                     mh_host_name(h));
+        /* the test's start on the host's clock */
+        if (mh_host_clock_offset(h, &offset) >= 0)
+                since_usec = offset < 0 && (uint64_t) -offset > since_usec
+                                     ? 0
+                                     : since_usec + (uint64_t) offset;
         if (outcome_command(h, since_usec, &command) < 0)
                 return mh_error_oom(error);
         if (!command)

@@ -267,7 +267,8 @@ START_TEST(test_outcome_oops_and_denial) {
 
         free(output_on(vm, "echo '<4>WARNING: CPU: 0 PID: 1 at mhc-test (written by test-vm)' "
                            ">/dev/kmsg; logger -t audit 'type=AVC msg=audit(0:1): apparmor=\"DENIED\" "
-                           "operation=\"open\" profile=\"mhc-test\" name=\"/etc/shadow\"'"));
+                           "operation=\"open\" profile=\"mhc-test\" name=\"/etc/shadow\"'; "
+                           "sleep 1"));
         ck_assert_msg(mh_host_check_outcome(vm, since, &o, &e) >= 0, "%s", e.message);
         for (size_t i = 0; i < o.n_findings; i++) {
                 if (o.findings[i].check == MH_OUTCOME_OOPSES) {

@@ -37,7 +37,8 @@ typedef struct mh_outcome {
 
 /*
  * Look on h (connected) for what its checks look for since since_usec
- * (realtime, the host's clock) and fill *ret, findings in check order.  One
+ * (realtime, this machine's clock: h's clock offset is applied) and fill
+ * *ret, findings in check order.  One
  * command on the host; none when every check is ignored.  A host that
  * cannot look (no journalctl) is an error.
  */
