@@ -259,15 +259,16 @@ START_TEST(test_qdisc_left_by_hand) {
 }
 END_TEST
 
-/* A kernel WARNING and a denial in the vm's journal are found (the lab has no SELinux or
- * AppArmor, so the denial is a line like theirs, logged by hand). */
+/* An oops in the vm's kernel log and a denial in its journal are found (written by hand: the
+ * lab has no SELinux or AppArmor, and its kernel is not to be broken). */
 START_TEST(test_outcome_oops_and_denial) {
         mh_outcome o = {};
         mh_error e = MH_ERROR_INIT;
         uint64_t since = mh_realtime_usec();
         bool oops = false, denial = false;
 
-        free(output_on(vm, "echo '<4>WARNING: CPU: 0 PID: 1 at mhc-test (written by test-vm)' "
+        /* journald takes what userspace writes to /dev/kmsg as "IDENTIFIER: MESSAGE" */
+        free(output_on(vm, "echo '<4>mhc-test: Oops: 0002 [#1] PREEMPT SMP (written by test-vm)' "
                            ">/dev/kmsg; logger -t audit 'type=AVC msg=audit(0:1): apparmor=\"DENIED\" "
                            "operation=\"open\" profile=\"mhc-test\" name=\"/etc/shadow\"'; "
                            "sleep 1"));
@@ -276,7 +277,7 @@ START_TEST(test_outcome_oops_and_denial) {
                 if (o.findings[i].check == MH_OUTCOME_OOPSES) {
                         oops = true;
                         ck_assert_int_eq(o.findings[i].action, MH_OUTCOME_FAIL);
-                        ck_assert_msg(strstr(o.findings[i].summary, "WARNING: CPU: 0 PID: 1 at mhc-test"),
+                        ck_assert_msg(strstr(o.findings[i].summary, "kernel: Oops: 0002 [#1] PREEMPT SMP"),
                                       "%s", o.findings[i].summary);
                 }
                 if (o.findings[i].check == MH_OUTCOME_DENIALS) {
