@@ -36,6 +36,7 @@ struct mh_host_config {
         mh_strv services;
         mh_strv backup_paths;
         mh_strv artifacts;
+        mh_strv features;
         unsigned char outcome[MH_OUTCOME_N_CHECKS]; /* 1 + mh_outcome_action; 0: default */
         mh_node *options; /* the config: mapping, or NULL */
         const mh_host_type *host_type;
@@ -84,6 +85,7 @@ static void host_free(mh_host_config *h) {
         mh_strv_dispose(&h->services);
         mh_strv_dispose(&h->backup_paths);
         mh_strv_dispose(&h->artifacts);
+        mh_strv_dispose(&h->features);
         mh_node_free(h->options);
         if (h->host_type)
                 mh_host_type_free_settings(h->host_type, h->settings);
@@ -367,6 +369,19 @@ static int parse_remote_paths(const mh_schema_ctx *c, const mh_node *n, const mh
         return mh_schema_parse_list(c, n, f, mh_schema_member(object, f), read_remote_path);
 }
 
+/* Any string here: finish_host() checks the names, once it knows the host's. */
+static int read_feature(const mh_schema_ctx *c, const mh_node *n, const char *label, char **ret) {
+        if (n->kind != MH_NODE_SCALAR || mh_node_is_null(n))
+                return mh_schema_fail(c, n, "%s must be a string, not %s", label,
+                                      mh_schema_describe(n));
+        return mh_schema_expand(c, n, false, ret);
+}
+
+static int parse_features(const mh_schema_ctx *c, const mh_node *n, const mh_field *f,
+                          void *object) {
+        return mh_schema_parse_list(c, n, f, mh_schema_member(object, f), read_feature);
+}
+
 static int parse_options(const mh_schema_ctx *c, const mh_node *n, const mh_field *f,
                          void *object) {
         if (n->kind != MH_NODE_MAPPING)
@@ -429,6 +444,7 @@ static const mh_field host_fields[] = {
         { "hostname",  mh_schema_parse_string,  offsetof(mh_host_config, hostname), true },
         { "role",      mh_schema_parse_string,  offsetof(mh_host_config, role),     true },
         { "type",      mh_schema_parse_string,  offsetof(mh_host_config, type) },
+        { "features",  parse_features,          offsetof(mh_host_config, features) },
         { "conn",      mh_schema_parse_nested,  0, .nested = &conn_schema },
         { "services",  mh_schema_parse_strings, offsetof(mh_host_config, services) },
         { "backup",    mh_schema_parse_nested,  0, .nested = &backup_schema },
@@ -451,6 +467,41 @@ static int set_default(char **s, const char *value) {
         return *s ? 0 : -ENOMEM;
 }
 
+/* [A-Za-z0-9_.-]+: what a test names after "role:" in .requires. */
+static bool is_feature_name(const char *s) {
+        if (!*s)
+                return false;
+        for (; *s; s++)
+                if (!(*s >= 'a' && *s <= 'z') && !(*s >= 'A' && *s <= 'Z') &&
+                    !(*s >= '0' && *s <= '9') && *s != '_' && *s != '.' && *s != '-')
+                        return false;
+        return true;
+}
+
+/* Check the names of h->features, read in order from the sequence n (NULL: none), whose
+ * items locate them. */
+static int check_features(const mh_schema_ctx *c, const mh_node *n, const mh_host_config *h) {
+        assert(!n || (n->kind == MH_NODE_SEQUENCE && n->n_items == h->features.n));
+
+        for (size_t i = 0; i < h->features.n; i++) {
+                const char *feature = h->features.items[i];
+
+                if (!is_feature_name(feature))
+                        return mh_schema_fail(c, n->items[i],
+                                              "host '%s': feature '%s' is not a name (letters, "
+                                              "digits, '_', '.', '-')",
+                                              h->hostname, feature);
+                for (size_t j = 0; j < i; j++)
+                        if (streq(h->features.items[j], feature))
+                                return mh_schema_fail(c, n->items[i],
+                                                      "host '%s': duplicate feature '%s' (first "
+                                                      "at %u:%u)",
+                                                      h->hostname, feature, n->items[j]->line,
+                                                      n->items[j]->column);
+        }
+        return 0;
+}
+
 static int finish_host(const mh_schema_ctx *c, const mh_node *mapping, void *object) {
         const mh_config *config = c->root;
         mh_host_config *h = object;
@@ -465,6 +516,10 @@ static int finish_host(const mh_schema_ctx *c, const mh_node *mapping, void *obj
                                               "duplicate hostname '%s' (first at %u:%u)",
                                               h->hostname, first->line, first->column);
         }
+
+        r = check_features(c, mh_node_get(mapping, "features"), h);
+        if (r < 0)
+                return r;
 
         /* The first built-in type is the default. */
         r = set_default(&h->type, mh_builtin_host_types[0]->name);
@@ -874,6 +929,18 @@ size_t mh_host_config_n_artifacts(const mh_host_config *h) {
 
 const char *mh_host_config_artifact(const mh_host_config *h, size_t i) {
         return mh_strv_get(&h->artifacts, i);
+}
+
+size_t mh_host_config_n_features(const mh_host_config *h) {
+        return h->features.n;
+}
+
+const char *mh_host_config_feature(const mh_host_config *h, size_t i) {
+        return mh_strv_get(&h->features, i);
+}
+
+bool mh_host_config_has_feature(const mh_host_config *h, const char *feature) {
+        return feature && mh_strv_contains(&h->features, feature);
 }
 
 const mh_node *mh_host_config_options(const mh_host_config *h) {

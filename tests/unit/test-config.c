@@ -156,6 +156,9 @@ START_TEST(test_defaults) {
         ck_assert_uint_eq(mh_host_config_n_services(h), 0);
         ck_assert_uint_eq(mh_host_config_n_backup_paths(h), 0);
         ck_assert_uint_eq(mh_host_config_n_artifacts(h), 0);
+        ck_assert_uint_eq(mh_host_config_n_features(h), 0);
+        ck_assert_ptr_null(mh_host_config_feature(h, 0));
+        ck_assert(!mh_host_config_has_feature(h, "sssd"));
         ck_assert_ptr_null(mh_host_config_options(h));
         ck_assert_uint_eq(mh_config_n_tests(c), 0);
         ck_assert_uint_eq(mh_config_n_topology_dirs(c), 0);
@@ -369,6 +372,75 @@ START_TEST(test_remote_paths_must_be_absolute) {
         check_fails(HOST "        artifacts:\n          - ./log/*.log\n",
                     "mhc.yaml:7:13: each item of 'artifacts' must be an absolute path on the "
                     "host, not './log/*.log'");
+}
+END_TEST
+
+START_TEST(test_features) {
+        mh_config *c;
+        const mh_host_config *h;
+
+        setenv("MHC_TEST_FEATURE", "ipv6", 1);
+        c = parse_ok(HOST "        features: [sssd, krb5, \"${env:MHC_TEST_FEATURE}\", A_b.c-9]\n"
+                          "      - hostname: b.test\n"
+                          "        role: r\n"
+                          "        features: []\n");
+        unsetenv("MHC_TEST_FEATURE");
+
+        /* in the order of the file */
+        h = mh_config_host(c, 0);
+        ck_assert_uint_eq(mh_host_config_n_features(h), 4);
+        ck_assert_str_eq(mh_host_config_feature(h, 0), "sssd");
+        ck_assert_str_eq(mh_host_config_feature(h, 1), "krb5");
+        ck_assert_str_eq(mh_host_config_feature(h, 2), "ipv6");
+        ck_assert_str_eq(mh_host_config_feature(h, 3), "A_b.c-9");
+        ck_assert_ptr_null(mh_host_config_feature(h, 4));
+        ck_assert(mh_host_config_has_feature(h, "sssd"));
+        ck_assert(mh_host_config_has_feature(h, "A_b.c-9"));
+        ck_assert(!mh_host_config_has_feature(h, "SSSD"));
+        ck_assert(!mh_host_config_has_feature(h, "sss"));
+        ck_assert(!mh_host_config_has_feature(h, ""));
+        ck_assert(!mh_host_config_has_feature(h, NULL));
+
+        h = mh_config_host(c, 1);
+        ck_assert_uint_eq(mh_host_config_n_features(h), 0);
+        ck_assert(!mh_host_config_has_feature(h, "sssd"));
+        mh_config_free(c);
+}
+END_TEST
+
+START_TEST(test_feature_errors) {
+        check_fails(HOST "        features: [sssd, 'a b']\n",
+                    "mhc.yaml:6:26: host 'a.test': feature 'a b' is not a name (letters, digits, "
+                    "'_', '.', '-')");
+        check_fails(HOST "        features:\n          - ''\n",
+                    "mhc.yaml:7:13: host 'a.test': feature '' is not a name (letters, digits, "
+                    "'_', '.', '-')");
+        check_fails(HOST "        features: [client:sssd]\n",
+                    "mhc.yaml:6:20: host 'a.test': feature 'client:sssd' is not a name (letters, "
+                    "digits, '_', '.', '-')");
+        /* the host's name is known even when features: comes first */
+        check_fails(DOMAIN "      - features: [caf\xc3\xa9]\n"
+                           "        hostname: a.test\n"
+                           "        role: r\n",
+                    "mhc.yaml:4:20: host 'a.test': feature 'caf\xc3\xa9' is not a name "
+                    "(letters, digits, '_', '.', '-')");
+        check_fails(HOST "        features:\n"
+                         "          - sssd\n"
+                         "          - krb5\n"
+                         "          - sssd\n",
+                    "mhc.yaml:9:13: host 'a.test': duplicate feature 'sssd' (first at 7:13)");
+        check_fails(HOST "        features: sssd\n",
+                    "mhc.yaml:6:19: 'features' must be a sequence, not a scalar");
+        check_fails(HOST "        features: {sssd: true}\n",
+                    "mhc.yaml:6:19: 'features' must be a sequence, not a mapping");
+        check_fails(HOST "        features:\n",
+                    "mhc.yaml:6:18: 'features' must be a sequence, not null");
+        check_fails(HOST "        features: [[sssd]]\n",
+                    "mhc.yaml:6:20: each item of 'features' must be a string, not a sequence");
+        check_fails(HOST "        features: [~]\n",
+                    "mhc.yaml:6:20: each item of 'features' must be a string, not null");
+        check_fails(HOST "        featurs: [sssd]\n",
+                    "mhc.yaml:6:9: unknown key 'featurs' in host (did you mean 'features'?)");
 }
 END_TEST
 
@@ -688,6 +760,8 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_conn_errors);
         tcase_add_test(tc, test_unreadable_private_key);
         tcase_add_test(tc, test_remote_paths_must_be_absolute);
+        tcase_add_test(tc, test_features);
+        tcase_add_test(tc, test_feature_errors);
         tcase_add_test(tc, test_relative_paths_are_resolved);
         tcase_add_test(tc, test_base_dir_from_cwd);
         tcase_add_test(tc, test_env_substitution);

@@ -2,6 +2,7 @@
 #ifndef MHC_CONFIG_H
 #define MHC_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <mhc/common.h>
@@ -84,6 +85,14 @@ MH_EXPORT size_t mh_host_config_n_backup_paths(const mh_host_config *h);
 MH_EXPORT const char *mh_host_config_backup_path(const mh_host_config *h, size_t i);
 MH_EXPORT size_t mh_host_config_n_artifacts(const mh_host_config *h);
 MH_EXPORT const char *mh_host_config_artifact(const mh_host_config *h, size_t i);
+
+/* features: what the host has, as free-form names ([A-Za-z0-9_.-]+, each
+ * once), in the order of the file; none by default.  A test requires them
+ * of a role's hosts with .requires (see mhc-test(3)).  has_feature is
+ * case-sensitive, and false for a NULL feature. */
+MH_EXPORT size_t mh_host_config_n_features(const mh_host_config *h);
+MH_EXPORT const char *mh_host_config_feature(const mh_host_config *h, size_t i);
+MH_EXPORT bool mh_host_config_has_feature(const mh_host_config *h, const char *feature);
 
 /* The outcome checks after each test (mhc.yaml's checks:, <mhc/outcome.h>). */
 typedef enum mh_outcome_check {
