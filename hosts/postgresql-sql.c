@@ -15,7 +15,6 @@
 #define WAIT_FIRST_MSEC 50
 #define WAIT_LAST_MSEC  1000
 
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
 
 struct mh_sql_result {
         PGresult *res;
@@ -220,23 +219,44 @@ static void free_result(void *p) {
         mh_sql_result_free(p);
 }
 
-static mh_sql_result *sql(mh_test *t, mh_host *h, const char *fmt, va_list ap) MH_PRINTF(3, 0);
-
-static mh_sql_result *sql(mh_test *t, mh_host *h, const char *fmt, va_list ap) {
-        _cleanup_free_ char *statement = NULL;
+/* The rows of statement (with params, NULL-terminated, or NULL) in database, the test's;
+ * an SQL error fails the test, another error ends it as an error. */
+static mh_sql_result *query(mh_test *t, mh_host *h, const char *database, const char *statement,
+                            const char *const *params) {
+        _cleanup_(mh_sql_result_freep) mh_sql_result *result = NULL;
         mh_error e = MH_ERROR_INIT;
-        mh_sql_result *result;
+        int n = 0, r;
 
         mh_test_check_host(t, h);
-        if (vasprintf(&statement, fmt, ap) < 0)
+        while (params && params[n])
+                n++;
+        r = check_host(h, statement, &e);
+        if (r >= 0 && !(result = calloc(1, sizeof(*result))))
                 mh_abort(t, "out of memory");
-        if (mh_sql_query(h, NULL, statement, &result, &e) < 0) {
+        if (r >= 0)
+                r = mh_postgresql_exec(h, database, statement, params ? n : -1, params,
+                                       &result->res, &e);
+        if (r >= 0)
+                r = make_text(result->res, &result->text);
+        if (r < 0) {
                 if (e.code == -MH_ERR_COMMAND)
                         mh_fail(t, "%s: %s", mh_host_name(h), e.message);
-                mh_abort(t, "%s: %s", mh_host_name(h), e.message);
+                mh_abort(t, "%s: %s", mh_host_name(h), mh_error_message(&e, r));
         }
         mh_test_keep(t, result, free_result);
-        return result;
+        return TAKE_PTR(result);
+}
+
+static mh_sql_result *sqlv(mh_test *t, mh_host *h, const char *database, const char *fmt,
+                           va_list ap) MH_PRINTF(4, 0);
+
+static mh_sql_result *sqlv(mh_test *t, mh_host *h, const char *database, const char *fmt,
+                           va_list ap) {
+        _cleanup_free_ char *statement = NULL;
+
+        if (vasprintf(&statement, fmt, ap) < 0)
+                mh_abort(t, "out of memory");
+        return query(t, h, database, statement, NULL);
 }
 
 mh_sql_result *mh_sql(mh_test *t, mh_host *h, const char *fmt, ...) {
@@ -244,7 +264,7 @@ mh_sql_result *mh_sql(mh_test *t, mh_host *h, const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
-        r = sql(t, h, fmt, ap);
+        r = sqlv(t, h, NULL, fmt, ap);
         va_end(ap);
         return r;
 }
@@ -254,7 +274,65 @@ const char *mh_sql_text(mh_test *t, mh_host *h, const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
-        r = sql(t, h, fmt, ap);
+        r = sqlv(t, h, NULL, fmt, ap);
         va_end(ap);
         return mh_sql_result_text(r);
+}
+
+mh_sql_result *mh_sql_in(mh_test *t, mh_host *h, const char *database, const char *fmt, ...) {
+        mh_sql_result *r;
+        va_list ap;
+
+        va_start(ap, fmt);
+        r = sqlv(t, h, database, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+const char *mh_sql_text_in(mh_test *t, mh_host *h, const char *database, const char *fmt, ...) {
+        mh_sql_result *r;
+        va_list ap;
+
+        va_start(ap, fmt);
+        r = sqlv(t, h, database, fmt, ap);
+        va_end(ap);
+        return mh_sql_result_text(r);
+}
+
+mh_sql_result *mh_sql_params(mh_test *t, mh_host *h, const char *database, const char *sql,
+                             const char *const *params) {
+        static const char *const none[] = { NULL };
+
+        return query(t, h, database, sql, params ?: none);
+}
+
+int mh_sql_wait(mh_test *t, mh_host *h, const char *database, const char *sql,
+                const char *expected, unsigned timeout_msec) {
+        mh_test_check_host(t, h);
+        mh_test_clear_error(t);
+        return mh_sql_wait_for(h, database, sql, expected, timeout_msec, mh_test_err(t));
+}
+
+const char *mh_sql_literal(mh_test *t, const char *s) {
+        /* E'...': the same whatever standard_conforming_strings says */
+        size_t n = 3;
+        char *q, *o;
+
+        for (const char *p = strempty(s); *p; p++)
+                n += *p == '\'' || *p == '\\' ? 2 : 1;
+        q = malloc(n + 1);
+        if (!q)
+                mh_abort(t, "out of memory");
+        mh_test_keep(t, q, free);
+        o = q;
+        *o++ = 'E';
+        *o++ = '\'';
+        for (const char *p = strempty(s); *p; p++) {
+                if (*p == '\'' || *p == '\\')
+                        *o++ = *p;
+                *o++ = *p;
+        }
+        *o++ = '\'';
+        *o = '\0';
+        return q;
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define _unused_ __attribute__((unused))
 #define _cleanup_(f) __attribute__((cleanup(f)))
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -35,6 +36,16 @@
 #define UNIT_TIMEOUT_MSEC 90000u
 #define FAULT_HEAL_MARGIN_SEC 30u /* after the test's deadline: a fault's dead man's switch */
 #define EXIT_POLL_MSEC    20u /* how often the process is looked at without a pidfd */
+#define CLEANUP_BUDGET_MSEC 60000u /* for the cleanups left when the test's process is gone */
+#define CLEANUP_OUTPUT_MAX 2048u   /* of a failed cleanup's output, in the details */
+
+/* A command of the test's cleanups (mh_cleanup_run()), run by the test or, when it
+ * could not, by the runner. */
+typedef struct cleanup_command {
+        uint32_t host;
+        char *command;
+        bool done;
+} cleanup_command;
 
 typedef struct runner {
         const mh_test_plan *plan;
@@ -46,6 +57,8 @@ typedef struct runner {
         mh_test_wire_inbox in;
         mh_test_outcome *outcome;
         mh_buf notes;
+        cleanup_command *cleanups;
+        size_t n_cleanups;
 } runner;
 
 static unsigned remaining_msec(const runner *rn, unsigned cap) {
@@ -90,6 +103,12 @@ static int reply_exec(runner *rn, int code, const mh_exec_result *res, const cha
                                            res ? res->err_size : 0);
         if (r >= 0)
                 r = mh_test_wire_put_str(&b, message);
+        if (r >= 0) {
+                char usec[24];
+
+                snprintf(usec, sizeof(usec), "%" PRIu64, res ? res->duration_usec : 0);
+                r = mh_test_wire_put_str(&b, usec);
+        }
         if (r >= 0)
                 r = reply(rn, MH_TEST_WIRE_EXEC_REPLY, &b);
         mh_buf_dispose(&b);
@@ -156,6 +175,12 @@ static int unit_verb_run(mh_systemd *sd, mh_test_wire_verb verb, const char *uni
                 return mh_systemd_get_unit(sd, unit, state, e);
         case MH_TEST_WIRE_KILL:
                 return mh_systemd_kill_unit(sd, unit, signal, e);
+        case MH_TEST_WIRE_STATUS:
+                return mh_systemd_get_unit(sd, unit, state, e);
+        case MH_TEST_WIRE_RESET_FAILED:
+                return mh_systemd_reset_failed_unit(sd, unit, e);
+        case MH_TEST_WIRE_DAEMON_RELOAD:
+                return mh_systemd_daemon_reload(sd, e);
         }
         return mh_error_set(e, -EBADMSG, "unknown request");
 }
@@ -164,7 +189,7 @@ static int serve_unit(runner *rn, mh_test_wire_reader *rd) {
         mh_host *h = request_host(rn, rd);
         mh_error e = MH_ERROR_INIT;
         mh_unit_state state = {};
-        mh_buf b = { .max = MH_TEST_WIRE_FRAME_MAX };
+        mh_buf b = { .max = MH_TEST_WIRE_FRAME_MAX }, status = { .max = 1024 };
         const char *unit;
         uint32_t verb, signal = 0;
         unsigned timeout_msec = remaining_msec(rn, UNIT_TIMEOUT_MSEC);
@@ -193,11 +218,18 @@ static int serve_unit(runner *rn, mh_test_wire_reader *rd) {
         if (r < 0 && sd)
                 mh_error_prefix(&e, "host '%s'", mh_host_name(h));
 
+        if (r >= 0 && verb == MH_TEST_WIRE_STATUS)
+                r = mh_buf_printf(&status, "%s\n%s\n%s\n%s\n", state.active_state,
+                                  state.sub_state, state.result, state.invocation_id);
+        if (r >= 0 && verb != MH_TEST_WIRE_STATUS &&
+            mh_buf_printf(&status, "%s", state.active_state) < 0)
+                r = -ENOMEM;
         r = mh_test_wire_put_u32(&b, (uint32_t) (r < 0 ? r : 0));
         if (r >= 0)
-                r = mh_test_wire_put_str(&b, e.code < 0 ? e.message : state.active_state);
+                r = mh_test_wire_put_str(&b, e.code < 0 ? e.message : strempty(status.data));
         if (r >= 0)
                 r = reply(rn, MH_TEST_WIRE_UNIT_REPLY, &b);
+        mh_buf_dispose(&status);
         mh_buf_dispose(&b);
         return r;
 }
@@ -344,6 +376,186 @@ static int serve_note(runner *rn, mh_test_wire_reader *rd) {
         return 0;
 }
 
+static int serve_secret(runner *rn, mh_test_wire_reader *rd) {
+        const char *secret;
+
+        if (mh_test_wire_get_bytes(rd, &secret, NULL) < 0)
+                return -EBADMSG;
+        if (rn->plan->on_secret)
+                rn->plan->on_secret(secret, rn->plan->userdata);
+        return 0;
+}
+
+static int serve_artifact(runner *rn, mh_test_wire_reader *rd) {
+        const char *path;
+        uint32_t index;
+
+        if (mh_test_wire_get_u32(rd, &index) < 0 || index >= rn->plan->n_hosts ||
+            mh_test_wire_get_bytes(rd, &path, NULL) < 0)
+                return -EBADMSG;
+        if (rn->plan->on_artifact)
+                rn->plan->on_artifact(index, path, rn->plan->userdata);
+        return 0;
+}
+
+/* Run cleanup c on its host, within timeout_msec: its exit status (0 too when it could not
+ * run, with the reason in e), its output into out. */
+static int run_cleanup(runner *rn, cleanup_command *c, unsigned timeout_msec, mh_buf *out,
+                       mh_error *e) {
+        mh_host *h = rn->plan->hosts[c->host];
+        mh_exec_result res = {};
+        mh_exec_options o = {
+                .timeout_msec = timeout_msec,
+                .max_output = CLEANUP_OUTPUT_MAX,
+        };
+        int r;
+
+        c->done = true;
+        r = mh_host_exec(h, c->command, &o, &res, e);
+        if (rn->plan->on_command) {
+                mh_command_record record = {
+                        .host = mh_host_name(h),
+                        .command = c->command,
+                        .exit_status = r < 0 ? -1 : res.exit_status,
+                        .error = r < 0 ? r : 0,
+                        .duration_usec = res.duration_usec,
+                };
+                rn->plan->on_command(&record, rn->plan->userdata);
+        }
+        if (r >= 0) {
+                (void) mh_buf_append(out, res.out ?: "", res.out_size);
+                (void) mh_buf_append(out, res.err ?: "", res.err_size);
+                r = res.exit_status;
+        }
+        mh_exec_result_dispose(&res);
+        return r;
+}
+
+static int serve_cleanup(runner *rn, mh_test_wire_reader *rd) {
+        mh_buf b = { .max = MH_TEST_WIRE_FRAME_MAX }, out = { .max = CLEANUP_OUTPUT_MAX * 2 };
+        mh_error e = MH_ERROR_INIT;
+        uint32_t verb, id = 0;
+        int r = 0, status = 0;
+
+        if (mh_test_wire_get_u32(rd, &verb) < 0)
+                return -EBADMSG;
+        if (verb == MH_TEST_WIRE_CLEANUP_ADD) {
+                cleanup_command *c;
+                const char *command;
+                uint32_t host;
+
+                if (mh_test_wire_get_u32(rd, &host) < 0 || host >= rn->plan->n_hosts ||
+                    mh_test_wire_get_bytes(rd, &command, NULL) < 0)
+                        return -EBADMSG;
+                c = reallocarray(rn->cleanups, rn->n_cleanups + 1, sizeof(*c));
+                if (!c)
+                        return -ENOMEM;
+                rn->cleanups = c;
+                c[rn->n_cleanups] = (cleanup_command){ .host = host, .command = strdup(command) };
+                if (!c[rn->n_cleanups].command)
+                        return -ENOMEM;
+                id = (uint32_t) ++rn->n_cleanups;
+        } else if (verb == MH_TEST_WIRE_CLEANUP_RUN) {
+                unsigned timeout_msec;
+
+                if (mh_test_wire_get_u32(rd, &id) < 0 || id == 0 || id > rn->n_cleanups ||
+                    rn->cleanups[id - 1].done)
+                        return -EBADMSG;
+                timeout_msec = remaining_msec(rn, CLEANUP_BUDGET_MSEC);
+                if (timeout_msec == 0)
+                        return -ETIME;
+                r = run_cleanup(rn, &rn->cleanups[id - 1], timeout_msec, &out, &e);
+                if (r == -ETIMEDOUT && remaining_msec(rn, 1) == 0)
+                        return -ETIME;
+                status = r < 0 ? 0 : r;
+        } else
+                return -EBADMSG;
+
+        r = mh_test_wire_put_u32(&b, (uint32_t) (r < 0 ? r : 0));
+        if (r >= 0)
+                r = mh_test_wire_put_u32(&b, verb == MH_TEST_WIRE_CLEANUP_ADD ? id : (uint32_t) status);
+        if (r >= 0)
+                r = mh_test_wire_put_str(&b, e.code < 0 ? e.message : strempty(out.data));
+        if (r >= 0)
+                r = reply(rn, MH_TEST_WIRE_CLEANUP_REPLY, &b);
+        mh_buf_dispose(&b);
+        mh_buf_dispose(&out);
+        return r;
+}
+
+/* The cleanup commands the test did not run (it crashed, timed out or was cut short),
+ * newest first, within CLEANUP_BUDGET_MSEC in all; a failure is noted in the details. */
+static void run_left_cleanups(runner *rn) {
+        uint64_t deadline = mh_now_usec() + CLEANUP_BUDGET_MSEC * 1000ull;
+
+        for (size_t i = rn->n_cleanups; i-- > 0;) {
+                cleanup_command *c = &rn->cleanups[i];
+                mh_buf out = { .max = CLEANUP_OUTPUT_MAX * 2 };
+                mh_error e = MH_ERROR_INIT;
+                uint64_t now = mh_now_usec();
+                int r;
+
+                if (c->done)
+                        continue;
+                if (now >= deadline) {
+                        (void) mh_buf_printf(&rn->notes, "cleanup on %s not run (no time left): %s\n",
+                                             mh_host_name(rn->plan->hosts[c->host]), c->command);
+                        continue;
+                }
+                r = run_cleanup(rn, c, (unsigned) ((deadline - now) / 1000), &out, &e);
+                if (r < 0)
+                        (void) mh_buf_printf(&rn->notes, "cleanup on %s failed: %s: %s\n",
+                                             mh_host_name(rn->plan->hosts[c->host]), c->command,
+                                             e.message);
+                else if (r > 0)
+                        (void) mh_buf_printf(&rn->notes, "cleanup on %s exited %d: %s\n%s",
+                                             mh_host_name(rn->plan->hosts[c->host]), r, c->command,
+                                             strempty(out.data));
+                else
+                        runner_note(rn, "%s: cleanup run by the runner: %s",
+                                    mh_host_name(rn->plan->hosts[c->host]), c->command);
+                mh_buf_dispose(&out);
+        }
+}
+
+static int serve_file(runner *rn, mh_test_wire_reader *rd) {
+        mh_buf b = { .max = MH_TEST_WIRE_FRAME_MAX };
+        mh_error e = MH_ERROR_INIT;
+        _cleanup_free_ char *content = NULL;
+        const char *path, *data = NULL;
+        size_t size = 0, data_size = 0;
+        uint32_t verb, mode = 0;
+        mh_host *h;
+        mh_ssh *s;
+        int r;
+
+        if (mh_test_wire_get_u32(rd, &verb) < 0 || !(h = request_host(rn, rd)) ||
+            mh_test_wire_get_bytes(rd, &path, NULL) < 0 ||
+            (verb == MH_TEST_WIRE_FILE_WRITE && (mh_test_wire_get_bytes(rd, &data, &data_size) < 0 ||
+                                                 mh_test_wire_get_u32(rd, &mode) < 0)) ||
+            verb > MH_TEST_WIRE_FILE_WRITE)
+                return -EBADMSG;
+        s = mh_host_ssh(h);
+        if (!s)
+                r = mh_error_set(&e, -ENOTCONN, "not connected");
+        else if (verb == MH_TEST_WIRE_FILE_READ)
+                r = mh_ssh_read_file(s, path, MH_TEST_WIRE_OUTPUT_MAX, &content, &size, &e);
+        else
+                r = mh_ssh_write_file(s, path, data, data_size, mode, &e);
+        if (r < 0)
+                mh_error_prefix(&e, "host '%s'", mh_host_name(h));
+
+        r = mh_test_wire_put_u32(&b, (uint32_t) (r < 0 ? r : 0));
+        if (r >= 0 && e.code < 0)
+                r = mh_test_wire_put_str(&b, e.message);
+        else if (r >= 0)
+                r = mh_test_wire_put_bytes(&b, content ?: "", size);
+        if (r >= 0)
+                r = reply(rn, MH_TEST_WIRE_FILE_REPLY, &b);
+        mh_buf_dispose(&b);
+        return r;
+}
+
 static int serve_end(runner *rn, mh_test_wire_reader *rd) {
         const char *message, *details;
         uint32_t status;
@@ -374,6 +586,14 @@ static int serve(runner *rn, uint32_t type, const mh_buf *payload) {
                 return serve_note(rn, &rd);
         case MH_TEST_WIRE_FAULT:
                 return serve_fault(rn, &rd);
+        case MH_TEST_WIRE_SECRET:
+                return serve_secret(rn, &rd);
+        case MH_TEST_WIRE_ARTIFACT:
+                return serve_artifact(rn, &rd);
+        case MH_TEST_WIRE_CLEANUP:
+                return serve_cleanup(rn, &rd);
+        case MH_TEST_WIRE_FILE:
+                return serve_file(rn, &rd);
         case MH_TEST_WIRE_END:
                 return serve_end(rn, &rd);
         }
@@ -617,7 +837,11 @@ int mh_test_execute(const mh_test_plan *plan, mh_test_outcome *ret, mh_error *er
         while (waitpid(pid, &wait_status, 0) < 0 && errno == EINTR)
                 ;
         outcome.duration_usec = mh_now_usec() - start;
+        run_left_cleanups(&rn);
         end_processes(&rn);
+        for (size_t i = 0; i < rn.n_cleanups; i++)
+                free(rn.cleanups[i].command);
+        free(rn.cleanups);
         mh_test_wire_inbox_dispose(&rn.in);
 
         r = judge(&rn, why, wait_status, timeout_sec);

@@ -24,11 +24,33 @@ enum {
         MH_TEST_WIRE_UNIT,       /* test -> runner: host, verb, unit */
         MH_TEST_WIRE_NOTE,       /* test -> runner: a line of the test's log */
         MH_TEST_WIRE_END,        /* test -> runner: status, message, details */
-        MH_TEST_WIRE_EXEC_REPLY, /* runner -> test: code, exit status, stdout, stderr, message */
+        MH_TEST_WIRE_EXEC_REPLY, /* runner -> test: code, exit status, stdout, stderr, message,
+                                  * duration (usec, decimal) */
         MH_TEST_WIRE_UNIT_REPLY, /* runner -> test: code, state or message */
         MH_TEST_WIRE_FAULT,      /* test -> runner: host, verb, the fault or its number */
         MH_TEST_WIRE_FAULT_REPLY, /* runner -> test: code, number, message */
+        MH_TEST_WIRE_SECRET,     /* test -> runner: a secret to hide (no reply) */
+        MH_TEST_WIRE_ARTIFACT,   /* test -> runner: host, path to collect (no reply) */
+        MH_TEST_WIRE_CLEANUP,    /* test -> runner: verb, then host and command, or id */
+        MH_TEST_WIRE_CLEANUP_REPLY, /* runner -> test: code, id or exit status, message */
+        MH_TEST_WIRE_FILE,       /* test -> runner: verb, host, path, [data, mode] */
+        MH_TEST_WIRE_FILE_REPLY, /* runner -> test: code, content or message */
 };
+
+/* What a MH_TEST_WIRE_CLEANUP request asks: ADD a command (host, command)
+ * to the runner's list, whose id the reply gives; RUN command id now (the
+ * reply gives its exit status and, as the message, its output). */
+typedef enum mh_test_wire_cleanup_verb {
+        MH_TEST_WIRE_CLEANUP_ADD,
+        MH_TEST_WIRE_CLEANUP_RUN,
+} mh_test_wire_cleanup_verb;
+
+/* What a MH_TEST_WIRE_FILE request asks over SFTP: READ (host, path) or
+ * WRITE (host, path, data, mode). */
+typedef enum mh_test_wire_file_verb {
+        MH_TEST_WIRE_FILE_READ,
+        MH_TEST_WIRE_FILE_WRITE,
+} mh_test_wire_file_verb;
 
 /* What a MH_TEST_WIRE_FAULT request asks: START is followed by kind,
  * direction, reject, percent, interval_msec, bytes_per_sec, unit,
@@ -53,6 +75,9 @@ typedef enum mh_test_wire_verb {
         MH_TEST_WIRE_RELOAD,
         MH_TEST_WIRE_STATE,
         MH_TEST_WIRE_KILL, /* followed by the signal */
+        MH_TEST_WIRE_STATUS, /* the reply's text: active, sub-state, result, invocation id, a line each */
+        MH_TEST_WIRE_RESET_FAILED,
+        MH_TEST_WIRE_DAEMON_RELOAD, /* no unit */
 } mh_test_wire_verb;
 
 #define MH_TEST_WIRE_OUTPUT_MAX (64u << 20)  /* per stream of one test command */

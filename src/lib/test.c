@@ -6,13 +6,13 @@
 #include <stdarg.h>
 
 #include <mhc/host.h>
+#include <mhc/shell.h>
 #include <mhc/test.h>
 
 #include "module.h"
 #include "host.h"
 #include "ssh.h"
-#include "test-wire.h"
-#include "util.h"
+#include "test-private.h"
 
 /*
  * The test's process: what a test's body calls.  A test runs in a process
@@ -21,51 +21,6 @@
  * calls go to the runner over the wire (test-wire.h); SQL goes over libpq
  * connections the test's process opens itself.
  */
-
-#define SHOWN_MAX       4096 /* of a command's output in a failure's details */
-#define VALUE_SHOWN_MAX 200  /* of a compared string in a failure's message */
-#define FAULTS_MAX      128  /* started by one test, on all its hosts */
-
-typedef enum phase {
-        PHASE_SETUP,
-        PHASE_BODY,
-        PHASE_TEARDOWN,
-} phase;
-
-/* A fault the test started: fault n of one of its hosts, part of fault id. */
-typedef struct test_fault {
-        int id;
-        uint32_t host;
-        uint32_t n;
-} test_fault;
-
-/* Something the test owns, freed with it (mh_test_keep()). */
-typedef struct kept {
-        void *p;
-        void (*free_fn)(void *);
-} kept;
-
-struct mh_test {
-        const mh_test_plan *plan;
-        int fd;                         /* to the runner */
-        jmp_buf end;                    /* where mh_fail() and friends go */
-        phase phase;
-        bool ended;                     /* the status below is final */
-        mh_test_status status;
-        char *message;
-        mh_buf details;
-        mh_buf reply;                   /* the last frame from the runner */
-        char *out, *err;                /* of the last command */
-        char *last_command;             /* "host: command", for failures */
-        int last_exit_status;
-        char error[MH_ERROR_MESSAGE_MAX];
-        char state[32];
-        kept *kept;                     /* freed with the test */
-        size_t n_kept;
-        test_fault faults[FAULTS_MAX];  /* healed by the runner at the end */
-        size_t n_faults;
-        int last_fault_id;
-};
 
 const char *mh_test_status_to_string(mh_test_status s) {
         static const char *const names[] = {
@@ -87,7 +42,33 @@ const char *mh_test_topology(const mh_test *t) {
 }
 
 const char *mh_test_error(const mh_test *t) {
-        return t->error;
+        return t->error.message;
+}
+
+mh_error *mh_test_err(mh_test *t) {
+        return &t->error;
+}
+
+void mh_test_clear_error(mh_test *t) {
+        mh_error_clear(&t->error);
+}
+
+int mh_test_set_error(mh_test *t, int code, const char *fmt, ...) {
+        va_list ap;
+
+        mh_error_clear(&t->error);
+        va_start(ap, fmt);
+        (void) mh_error_setv(&t->error, code, fmt, ap);
+        va_end(ap);
+        return code;
+}
+
+const char *mh_param(const mh_test *t) {
+        return t->plan->param;
+}
+
+uint64_t mh_last_duration_usec(const mh_test *t) {
+        return t->last_duration_usec;
 }
 
 const char *mh_stdout(const mh_test *t) {
@@ -99,16 +80,13 @@ const char *mh_stderr(const mh_test *t) {
 }
 
 /* The runner is gone (killed the test, or died): nothing more to do. */
-_Noreturn static void runner_lost(void) {
+_Noreturn void mh_test_runner_lost(void) {
         _exit(EXIT_FAILURE);
 }
 
-/* End the test with status (the first ending counts) and leave the phase. */
-_Noreturn static void end_test(mh_test *t, mh_test_status status, const char *fmt, va_list ap)
-        MH_PRINTF(3, 0);
-
-_Noreturn static void end_test(mh_test *t, mh_test_status status, const char *fmt, va_list ap) {
-        static const char *const phases[] = { "in MH_SETUP: ", "", "in MH_TEARDOWN: " };
+_Noreturn void mh_test_endv(mh_test *t, mh_test_status status, const char *fmt, va_list ap) {
+        static const char *const phases[] = { "in MH_SETUP: ", "", "in MH_TEARDOWN: ",
+                                              "in a cleanup: " };
         char *message = NULL;
 
         if (!t->ended) {
@@ -122,50 +100,46 @@ _Noreturn static void end_test(mh_test *t, mh_test_status status, const char *fm
         longjmp(t->end, 1);
 }
 
-_Noreturn static void end_with(mh_test *t, mh_test_status status, const char *fmt, ...)
-        MH_PRINTF(3, 4);
-
-_Noreturn static void end_with(mh_test *t, mh_test_status status, const char *fmt, ...) {
+_Noreturn void mh_test_end(mh_test *t, mh_test_status status, const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
-        end_test(t, status, fmt, ap);
+        mh_test_endv(t, status, fmt, ap);
 }
 
 void mh_fail(mh_test *t, const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
-        end_test(t, MH_TEST_FAILED, fmt, ap);
+        mh_test_endv(t, MH_TEST_FAILED, fmt, ap);
 }
 
 void mh_abort(mh_test *t, const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
-        end_test(t, MH_TEST_ERROR, fmt, ap);
+        mh_test_endv(t, MH_TEST_ERROR, fmt, ap);
 }
 
 void mh_skip(mh_test *t, const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
-        end_test(t, MH_TEST_SKIPPED, fmt, ap);
+        mh_test_endv(t, MH_TEST_SKIPPED, fmt, ap);
 }
 
-static void send_or_die(mh_test *t, uint32_t type, const mh_buf *payload) {
+void mh_test_send(mh_test *t, uint32_t type, const mh_buf *payload) {
         if (mh_test_wire_send(t->fd, type, payload) < 0)
-                runner_lost();
+                mh_test_runner_lost();
 }
 
-/* Send a request and wait for its reply, left in t->reply. */
-static mh_test_wire_reader call(mh_test *t, uint32_t type, const mh_buf *payload,
+mh_test_wire_reader mh_test_call(mh_test *t, uint32_t type, const mh_buf *payload,
                                 uint32_t reply_type) {
         uint32_t got;
 
-        send_or_die(t, type, payload);
+        mh_test_send(t, type, payload);
         if (mh_test_wire_recv(t->fd, &got, &t->reply) <= 0 || got != reply_type)
-                runner_lost();
+                mh_test_runner_lost();
         return (mh_test_wire_reader){ .p = t->reply.data, .left = t->reply.size };
 }
 
@@ -181,15 +155,15 @@ void mh_note(mh_test *t, const char *fmt, ...) {
         if (r < 0)
                 return;
         if (mh_test_wire_put_str(&b, line) >= 0)
-                send_or_die(t, MH_TEST_WIRE_NOTE, &b);
+                mh_test_send(t, MH_TEST_WIRE_NOTE, &b);
         mh_buf_dispose(&b);
 }
 
-static uint32_t host_index(mh_test *t, mh_host *h) {
+uint32_t mh_test_host_index(mh_test *t, mh_host *h) {
         for (size_t i = 0; i < t->plan->n_hosts; i++)
                 if (t->plan->hosts[i] == h)
                         return (uint32_t) i;
-        end_with(t, MH_TEST_ERROR, "host %p is not one of the test's hosts (use mh_role())",
+        mh_test_end(t, MH_TEST_ERROR, "host %p is not one of the test's hosts (use mh_role())",
                  (void *) h);
 }
 
@@ -200,52 +174,65 @@ mh_host *mh_role(mh_test *t, const char *role, unsigned index) {
                 if (streq(t->plan->roles[i], role) && seen++ == index)
                         return t->plan->hosts[i];
         if (seen == 0)
-                end_with(t, MH_TEST_ERROR, "topology '%s' has no role '%s'", t->plan->topology,
+                mh_test_end(t, MH_TEST_ERROR, "topology '%s' has no role '%s'", t->plan->topology,
                          role);
-        end_with(t, MH_TEST_ERROR, "mh_role(t, \"%s\", %u): topology '%s' has %u host%s of role '%s'",
+        mh_test_end(t, MH_TEST_ERROR, "mh_role(t, \"%s\", %u): topology '%s' has %u host%s of role '%s'",
                  role, index, t->plan->topology, seen, seen == 1 ? "" : "s", role);
 }
 
-static int run_command(mh_test *t, mh_host *h, const char *input, const char *fmt, va_list ap)
-        MH_PRINTF(4, 0);
-
-static int run_command(mh_test *t, mh_host *h, const char *input, const char *fmt, va_list ap) {
-        _cleanup_free_ char *command = NULL;
+int mh_test_run_command(mh_test *t, mh_host *h, const char *input, size_t input_size,
+                        const char *command) {
         mh_buf b = { .max = MH_TEST_WIRE_FRAME_MAX };
-        const char *out, *err, *message;
+        const char *out, *err, *message, *duration;
         uint32_t code, status;
-        uint32_t index = host_index(t, h);
+        uint32_t index = mh_test_host_index(t, h);
+        size_t out_size;
         mh_test_wire_reader rd;
 
-        if (vasprintf(&command, fmt, ap) < 0)
-                end_with(t, MH_TEST_ERROR, "out of memory");
         if (mh_test_wire_put_u32(&b, index) < 0 || mh_test_wire_put_str(&b, command) < 0 ||
-            mh_test_wire_put_u32(&b, input != NULL) < 0 || mh_test_wire_put_str(&b, input) < 0) {
+            mh_test_wire_put_u32(&b, input != NULL) < 0 ||
+            mh_test_wire_put_bytes(&b, input ?: "", input ? input_size : 0) < 0) {
                 mh_buf_dispose(&b);
-                end_with(t, MH_TEST_ERROR, "command too long to send (%zu bytes)", strlen(command));
+                mh_test_end(t, MH_TEST_ERROR, "command too long to send (%zu bytes)",
+                            strlen(command) + input_size);
         }
-        rd = call(t, MH_TEST_WIRE_EXEC, &b, MH_TEST_WIRE_EXEC_REPLY);
+        rd = mh_test_call(t, MH_TEST_WIRE_EXEC, &b, MH_TEST_WIRE_EXEC_REPLY);
         mh_buf_dispose(&b);
         if (mh_test_wire_get_u32(&rd, &code) < 0 || mh_test_wire_get_u32(&rd, &status) < 0 ||
-            mh_test_wire_get_bytes(&rd, &out, NULL) < 0 ||
+            mh_test_wire_get_bytes(&rd, &out, &out_size) < 0 ||
             mh_test_wire_get_bytes(&rd, &err, NULL) < 0 ||
-            mh_test_wire_get_bytes(&rd, &message, NULL) < 0)
-                runner_lost();
+            mh_test_wire_get_bytes(&rd, &message, NULL) < 0 ||
+            mh_test_wire_get_bytes(&rd, &duration, NULL) < 0)
+                mh_test_runner_lost();
 
         free(t->last_command);
         if (asprintf(&t->last_command, "%s: %s", mh_host_name(h), command) < 0)
                 t->last_command = NULL;
         free(t->out);
         free(t->err);
-        t->out = strdup(out);
+        t->out = malloc(out_size + 1);
+        if (t->out) {
+                memcpy(t->out, out, out_size);
+                t->out[out_size] = '\0';
+        }
+        t->out_size = out_size;
         t->err = strdup(err);
         if (!t->out || !t->err)
-                end_with(t, MH_TEST_ERROR, "out of memory");
+                mh_test_oom(t);
+        t->last_duration_usec = strtoull(duration, NULL, 10);
         if ((int32_t) code < 0)
-                end_with(t, MH_TEST_ERROR, "command '%s' on %s did not finish: %s", command,
-                         mh_host_name(h), message);
+                mh_test_end(t, MH_TEST_ERROR, "command '%s' on %s did not finish: %s", command,
+                            mh_host_name(h), message);
         t->last_exit_status = (int) status;
         return (int) status;
+}
+
+int mh_test_run_commandv(mh_test *t, mh_host *h, const char *input, const char *fmt, va_list ap) {
+        _cleanup_free_ char *command = NULL;
+
+        if (vasprintf(&command, fmt, ap) < 0)
+                mh_test_oom(t);
+        return mh_test_run_command(t, h, input, input ? strlen(input) : 0, command);
 }
 
 int mh_run(mh_test *t, mh_host *h, const char *fmt, ...) {
@@ -253,7 +240,7 @@ int mh_run(mh_test *t, mh_host *h, const char *fmt, ...) {
         int r;
 
         va_start(ap, fmt);
-        r = run_command(t, h, NULL, fmt, ap);
+        r = mh_test_run_commandv(t, h, NULL, fmt, ap);
         va_end(ap);
         return r;
 }
@@ -263,9 +250,26 @@ int mh_run_input(mh_test *t, mh_host *h, const char *input, const char *fmt, ...
         int r;
 
         va_start(ap, fmt);
-        r = run_command(t, h, strempty(input), fmt, ap);
+        r = mh_test_run_commandv(t, h, strempty(input), fmt, ap);
         va_end(ap);
         return r;
+}
+
+/* text cut into its lines (without their newlines, none after a final one), NULL-terminated;
+ * the lines and the list are the test's. */
+static char **split_lines(mh_test *t, const char *text) {
+        char *copy = mh_strdup(t, text), **lines;
+        size_t n = 0;
+
+        for (const char *p = copy; *p; n++) {
+                const char *nl = strchr(p, '\n');
+
+                p = nl ? nl + 1 : p + strlen(p);
+        }
+        lines = mh_test_own(t, calloc(n + 1, sizeof(*lines)));
+        for (size_t i = 0; i < n; i++)
+                lines[i] = strsep(&copy, "\n");
+        return lines;
 }
 
 /* Ask the runner for a systemd call (signal: KILL's); the reply's text is the state or
@@ -273,7 +277,7 @@ int mh_run_input(mh_test *t, mh_host *h, const char *input, const char *fmt, ...
 static int unit_call(mh_test *t, mh_host *h, mh_test_wire_verb verb, const char *unit, int signal,
                      const char **ret_text) {
         mh_buf b = { .max = MH_TEST_WIRE_FRAME_MAX };
-        uint32_t index = host_index(t, h), code;
+        uint32_t index = mh_test_host_index(t, h), code;
         const char *text;
         mh_test_wire_reader rd;
 
@@ -281,17 +285,15 @@ static int unit_call(mh_test *t, mh_host *h, mh_test_wire_verb verb, const char 
             mh_test_wire_put_str(&b, unit) < 0 ||
             (verb == MH_TEST_WIRE_KILL && mh_test_wire_put_u32(&b, (uint32_t) signal) < 0)) {
                 mh_buf_dispose(&b);
-                end_with(t, MH_TEST_ERROR, "out of memory");
+                mh_test_end(t, MH_TEST_ERROR, "out of memory");
         }
-        rd = call(t, MH_TEST_WIRE_UNIT, &b, MH_TEST_WIRE_UNIT_REPLY);
+        rd = mh_test_call(t, MH_TEST_WIRE_UNIT, &b, MH_TEST_WIRE_UNIT_REPLY);
         mh_buf_dispose(&b);
         if (mh_test_wire_get_u32(&rd, &code) < 0 || mh_test_wire_get_bytes(&rd, &text, NULL) < 0)
-                runner_lost();
-        if ((int32_t) code < 0) {
-                snprintf(t->error, sizeof(t->error), "%s", text);
-                return (int32_t) code;
-        }
-        t->error[0] = '\0';
+                mh_test_runner_lost();
+        if ((int32_t) code < 0)
+                return mh_test_set_error(t, (int32_t) code, "%s", text);
+        mh_error_clear(&t->error);
         if (ret_text)
                 *ret_text = text;
         return 0;
@@ -313,6 +315,34 @@ int mh_service_reload(mh_test *t, mh_host *h, const char *unit) {
         return unit_call(t, h, MH_TEST_WIRE_RELOAD, unit, 0, NULL);
 }
 
+int mh_service_status(mh_test *t, mh_host *h, const char *unit, mh_unit_state *ret) {
+        const char *text;
+        char **fields;
+        int r;
+
+        r = unit_call(t, h, MH_TEST_WIRE_STATUS, unit, 0, &text);
+        if (r < 0)
+                return r;
+        fields = split_lines(t, text);
+        for (size_t i = 0; i < 4; i++)
+                if (!fields[i])
+                        mh_test_runner_lost();
+        *ret = (mh_unit_state){};
+        snprintf(ret->active_state, sizeof(ret->active_state), "%s", fields[0]);
+        snprintf(ret->sub_state, sizeof(ret->sub_state), "%s", fields[1]);
+        snprintf(ret->result, sizeof(ret->result), "%s", fields[2]);
+        snprintf(ret->invocation_id, sizeof(ret->invocation_id), "%s", fields[3]);
+        return 0;
+}
+
+int mh_service_reset_failed(mh_test *t, mh_host *h, const char *unit) {
+        return unit_call(t, h, MH_TEST_WIRE_RESET_FAILED, unit, 0, NULL);
+}
+
+int mh_daemon_reload(mh_test *t, mh_host *h) {
+        return unit_call(t, h, MH_TEST_WIRE_DAEMON_RELOAD, "", 0, NULL);
+}
+
 const char *mh_service_state(mh_test *t, mh_host *h, const char *unit) {
         const char *state;
 
@@ -332,7 +362,7 @@ int mh_service_kill(mh_test *t, mh_host *h, const char *unit, int signal) {
 static int fault_call(mh_test *t, mh_host *h, mh_test_wire_fault_verb verb, const mh_fault *f,
                       uint32_t *n) {
         mh_buf b = { .max = MH_TEST_WIRE_FRAME_MAX };
-        uint32_t index = host_index(t, h), code, peers = 0;
+        uint32_t index = mh_test_host_index(t, h), code, peers = 0;
         char bytes[32], max[32], step[32];
         const char *message;
         mh_test_wire_reader rd;
@@ -347,7 +377,7 @@ static int fault_call(mh_test *t, mh_host *h, mh_test_wire_fault_verb verb, cons
                 while (f->peers && f->peers[peers])
                         peers++;
                 if (peers > MH_TEST_WIRE_PEERS_MAX)
-                        end_with(t, MH_TEST_ERROR, "a fault with %u peers (at most %u)", peers,
+                        mh_test_end(t, MH_TEST_ERROR, "a fault with %u peers (at most %u)", peers,
                                  MH_TEST_WIRE_PEERS_MAX);
                 snprintf(bytes, sizeof(bytes), "%" PRIu64, f->bytes_per_sec);
                 snprintf(max, sizeof(max), "%" PRIu64, f->max_fs_bytes);
@@ -388,15 +418,17 @@ static int fault_call(mh_test *t, mh_host *h, mh_test_wire_fault_verb verb, cons
         }
         if (r < 0) {
                 mh_buf_dispose(&b);
-                end_with(t, MH_TEST_ERROR, "out of memory");
+                mh_test_end(t, MH_TEST_ERROR, "out of memory");
         }
-        rd = call(t, MH_TEST_WIRE_FAULT, &b, MH_TEST_WIRE_FAULT_REPLY);
+        rd = mh_test_call(t, MH_TEST_WIRE_FAULT, &b, MH_TEST_WIRE_FAULT_REPLY);
         mh_buf_dispose(&b);
         if (mh_test_wire_get_u32(&rd, &code) < 0 || mh_test_wire_get_u32(&rd, n) < 0 ||
             mh_test_wire_get_bytes(&rd, &message, NULL) < 0)
-                runner_lost();
-        snprintf(t->error, sizeof(t->error), "%s", (int32_t) code < 0 ? message : "");
-        return (int32_t) code < 0 ? (int32_t) code : 0;
+                mh_test_runner_lost();
+        if ((int32_t) code < 0)
+                return mh_test_set_error(t, (int32_t) code, "%s", message);
+        mh_error_clear(&t->error);
+        return 0;
 }
 
 /* Heal each part of fault id, newest first; the first error is kept. */
@@ -415,10 +447,12 @@ static int heal_id(mh_test *t, int id) {
                         f->id = 0;
                 else if (r == 0) {
                         r = k;
-                        snprintf(first, sizeof(first), "%s", t->error);
+                        snprintf(first, sizeof(first), "%s", t->error.message);
                 }
         }
-        snprintf(t->error, sizeof(t->error), "%s", first);
+        if (r < 0)
+                return mh_test_set_error(t, r, "%s", first);
+        mh_error_clear(&t->error);
         return r;
 }
 
@@ -428,13 +462,13 @@ static int start_as(mh_test *t, mh_host *h, const mh_fault *f, int id) {
         int r;
 
         if (t->n_faults == FAULTS_MAX) {
-                snprintf(t->error, sizeof(t->error), "more than %d faults in one test", FAULTS_MAX);
-                return -ENOSPC;
+                return mh_test_set_error(t, -ENOSPC, "more than %d faults in one test",
+                                         FAULTS_MAX);
         }
         r = fault_call(t, h, MH_TEST_WIRE_FAULT_START, f, &n);
         if (r < 0)
                 return r;
-        t->faults[t->n_faults++] = (test_fault){ .id = id, .host = host_index(t, h), .n = n };
+        t->faults[t->n_faults++] = (test_fault){ .id = id, .host = mh_test_host_index(t, h), .n = n };
         return 0;
 }
 
@@ -460,14 +494,14 @@ int mh_partition(mh_test *t, mh_host *const *side, mh_host *const *other, unsign
 
         for (; other && other[n]; n++) {
                 if (n == MH_TEST_WIRE_PEERS_MAX)
-                        end_with(t, MH_TEST_ERROR, "mh_partition(): more than %u hosts",
+                        mh_test_end(t, MH_TEST_ERROR, "mh_partition(): more than %u hosts",
                                  MH_TEST_WIRE_PEERS_MAX);
-                (void) host_index(t, other[n]);
+                (void) mh_test_host_index(t, other[n]);
                 peers[n] = mh_host_config_address(mh_host_get_config(other[n]));
         }
         peers[n] = NULL;
         if (!side || !side[0] || n == 0)
-                end_with(t, MH_TEST_ERROR, "mh_partition(): a side with no hosts");
+                mh_test_end(t, MH_TEST_ERROR, "mh_partition(): a side with no hosts");
         for (size_t i = 0; r >= 0 && side[i]; i++)
                 r = start_as(t, side[i], &f, id);
         t->last_fault_id = id;
@@ -475,18 +509,16 @@ int mh_partition(mh_test *t, mh_host *const *side, mh_host *const *other, unsign
                 /* none of it stays: heal what was made, keep the first error */
                 char first[MH_ERROR_MESSAGE_MAX];
 
-                snprintf(first, sizeof(first), "%s", t->error);
+                snprintf(first, sizeof(first), "%s", t->error.message);
                 (void) heal_id(t, id);
-                snprintf(t->error, sizeof(t->error), "%s", first);
-                return r;
+                return mh_test_set_error(t, r, "%s", first);
         }
         return id;
 }
 
 int mh_fault_heal(mh_test *t, int id) {
         if (id <= 0 || id > t->last_fault_id) {
-                snprintf(t->error, sizeof(t->error), "no fault %d in this test", id);
-                return -ENOENT;
+                return mh_test_set_error(t, -ENOENT, "no fault %d in this test", id);
         }
         /* healed already: nothing of it is left to ask for */
         return heal_id(t, id);
@@ -506,102 +538,92 @@ void mh_test_keep(mh_test *t, void *p, void (*free_fn)(void *)) {
         k = reallocarray(t->kept, t->n_kept + 1, sizeof(*k));
         if (!k) {
                 free_fn(p);
-                end_with(t, MH_TEST_ERROR, "out of memory");
+                mh_test_end(t, MH_TEST_ERROR, "out of memory");
         }
         t->kept = k;
         t->kept[t->n_kept++] = (kept){ .p = p, .free_fn = free_fn };
 }
 
-void mh_test_check_host(mh_test *t, const mh_host *h) {
-        (void) host_index(t, (mh_host *) h);
+void *mh_test_own(mh_test *t, void *p) {
+        if (!p)
+                mh_test_oom(t);
+        mh_test_keep(t, p, free);
+        return p;
 }
 
-/* Add a stream of the last command to the failure's details, cut to SHOWN_MAX. */
-static void show_stream(mh_test *t, const char *name, const char *text) {
-        size_t n = strlen(text);
-
-        if (n == 0)
-                return;
-        if (n > SHOWN_MAX)
-                (void) mh_buf_printf(&t->details, "%s (last %d of %zu bytes):\n%s\n", name,
-                                     SHOWN_MAX, n, text + n - SHOWN_MAX);
-        else
-                (void) mh_buf_printf(&t->details, "%s:\n%s%s", name, text,
-                                     text[n - 1] == '\n' ? "" : "\n");
+char *mh_strdup(mh_test *t, const char *s) {
+        return mh_test_own(t, strdup(strempty(s)));
 }
 
-static void show_last_command(mh_test *t) {
-        if (!t->last_command)
-                return;
-        (void) mh_buf_printf(&t->details, "last command: %s (exit %d)\n", t->last_command,
-                             t->last_exit_status);
-        show_stream(t, "stdout", mh_stdout(t));
-        show_stream(t, "stderr", mh_stderr(t));
-}
-
-void mh_assert_failed(mh_test *t, const char *file, unsigned line, const char *expr) {
-        show_last_command(t);
-        end_with(t, MH_TEST_FAILED, "%s:%u: assertion failed: %s", file, line, expr);
-}
-
-void mh_assert_ok(mh_test *t, const char *file, unsigned line, int r, const char *expr) {
-        if (r >= 0)
-                return;
-        end_with(t, MH_TEST_FAILED, "%s:%u: %s failed: %s", file, line, expr,
-                 t->error[0] ? t->error : strerror(-r));
-}
-
-/* s cut for a one-line message, with its newlines shown as \n. */
-static void shown_value(const char *s, char buf[static VALUE_SHOWN_MAX + 8]) {
-        size_t o = 0;
-
-        if (!s) {
-                snprintf(buf, VALUE_SHOWN_MAX + 8, "NULL");
-                return;
-        }
-        buf[o++] = '\'';
-        for (; *s && o < VALUE_SHOWN_MAX; s++) {
-                if (*s == '\n') {
-                        buf[o++] = '\\';
-                        buf[o++] = 'n';
-                } else
-                        buf[o++] = *s;
-        }
-        if (*s) {
-                memcpy(buf + o, "...", 3);
-                o += 3;
-        }
-        buf[o++] = '\'';
-        buf[o] = '\0';
-}
-
-void mh_assert_streq(mh_test *t, const char *file, unsigned line, const char *a, const char *b,
-                     const char *expr_a, const char *expr_b) {
-        char shown_a[VALUE_SHOWN_MAX + 8], shown_b[VALUE_SHOWN_MAX + 8];
-
-        if (streq_ptr(a, b))
-                return;
-        shown_value(a, shown_a);
-        shown_value(b, shown_b);
-        (void) mh_buf_printf(&t->details, "%s:\n%s\n%s:\n%s\n", expr_a, strempty(a), expr_b,
-                             strempty(b));
-        end_with(t, MH_TEST_FAILED, "%s:%u: %s == %s failed: %s != %s", file, line, expr_a, expr_b,
-                 shown_a, shown_b);
-}
-
-void mh_assert_run_ok(mh_test *t, const char *file, unsigned line, mh_host *h, const char *fmt,
-                      ...) {
+char *mh_printf(mh_test *t, const char *fmt, ...) {
+        char *s;
         va_list ap;
-        int status;
+        int r;
 
         va_start(ap, fmt);
-        status = run_command(t, h, NULL, fmt, ap);
+        r = vasprintf(&s, fmt, ap);
         va_end(ap);
-        if (status == 0)
+        return mh_test_own(t, r < 0 ? NULL : s);
+}
+
+const char *mh_quote(mh_test *t, const char *s) {
+        char *q = NULL;
+
+        (void) mh_shell_quote(strempty(s), &q);
+        return mh_test_own(t, q);
+}
+
+const char *mh_test_one_line(mh_test *t, const char *s) {
+        char *copy = mh_strdup(t, s);
+        size_t n = strlen(copy);
+
+        while (n > 0 && strchr(" \t\r\n", copy[n - 1]))
+                copy[--n] = '\0';
+        for (char *p = copy; *p; p++)
+                if (*p == '\n' || *p == '\r')
+                        *p = ' ';
+        return copy;
+}
+
+const char *const *mh_stdout_lines(mh_test *t) {
+        return (const char *const *) split_lines(t, mh_stdout(t));
+}
+
+unsigned mh_role_count(const mh_test *t, const char *role) {
+        unsigned n = 0;
+
+        for (size_t i = 0; i < t->plan->n_hosts; i++)
+                n += streq(t->plan->roles[i], role);
+        return n;
+}
+
+void mh_secret(mh_test *t, const char *s) {
+        mh_buf b = { .max = MH_TEST_WIRE_FRAME_MAX };
+
+        if (!s || !*s)
                 return;
-        show_last_command(t);
-        end_with(t, MH_TEST_FAILED, "%s:%u: command failed with exit status %d: %s", file, line,
-                 status, t->last_command);
+        if (mh_test_wire_put_str(&b, s) < 0) {
+                mh_buf_dispose(&b);
+                mh_test_oom(t);
+        }
+        mh_test_send(t, MH_TEST_WIRE_SECRET, &b);
+        mh_buf_dispose(&b);
+}
+
+void mh_artifact(mh_test *t, mh_host *h, const char *path) {
+        mh_buf b = { .max = MH_TEST_WIRE_FRAME_MAX };
+
+        if (mh_test_wire_put_u32(&b, mh_test_host_index(t, h)) < 0 ||
+            mh_test_wire_put_str(&b, path) < 0) {
+                mh_buf_dispose(&b);
+                mh_test_oom(t);
+        }
+        mh_test_send(t, MH_TEST_WIRE_ARTIFACT, &b);
+        mh_buf_dispose(&b);
+}
+
+void mh_test_check_host(mh_test *t, const mh_host *h) {
+        (void) mh_test_host_index(t, (mh_host *) h);
 }
 
 /* Run one phase; false when it ended the test. */
@@ -642,14 +664,21 @@ _Noreturn void mh_test_process_main(const mh_test_plan *plan, int fd) {
         for (size_t i = 0; i < plan->n_hosts; i++)
                 mh_host_after_fork(plan->hosts[i]);
 
+        t.hosts = calloc(plan->n_hosts ?: 1, sizeof(*t.hosts));
+        if (!t.hosts)
+                mh_test_runner_lost();
+        t.start_realtime_usec = mh_realtime_usec();
+
         if (run_phase(&t, PHASE_SETUP, mh_module_hook(plan->module, MH_HOOK_SETUP))) {
                 run_phase(&t, PHASE_BODY, plan->info->run);
                 run_phase(&t, PHASE_TEARDOWN, mh_module_hook(plan->module, MH_HOOK_TEARDOWN));
         }
+        t.phase = PHASE_CLEANUP;
+        mh_test_run_cleanups(&t);
 
         if (mh_test_wire_put_u32(&b, t.status) < 0 || mh_test_wire_put_str(&b, t.message) < 0 ||
             mh_test_wire_put_bytes(&b, strempty(t.details.data), t.details.size) < 0)
-                runner_lost();
-        send_or_die(&t, MH_TEST_WIRE_END, &b);
+                mh_test_runner_lost();
+        mh_test_send(&t, MH_TEST_WIRE_END, &b);
         _exit(EXIT_SUCCESS);
 }

@@ -250,9 +250,9 @@ static int collect_journal(collector *c, mh_ssh *s, uint64_t since_usec) {
         return k;
 }
 
-/* The shell command that lists what the host's artifacts: globs match (see
- * artifacts.sh), or NULL when memory runs out. */
-static char *listing_command(const mh_host_config *hc) {
+/* The shell command that lists what the host's artifacts: globs and the test's own
+ * paths match (see artifacts.sh), or NULL when memory runs out. */
+static char *listing_command(const mh_host_config *hc, const mh_strv *extra) {
         _cleanup_free_ char *command = NULL;
         size_t size = 0;
         FILE *f = open_memstream(&command, &size);
@@ -265,6 +265,13 @@ static char *listing_command(const mh_host_config *hc) {
                 _cleanup_free_ char *quoted = NULL;
 
                 ok = mh_shell_quote(mh_host_config_artifact(hc, i), &quoted) >= 0;
+                if (ok)
+                        fprintf(f, " %s", quoted);
+        }
+        for (size_t i = 0; ok && extra && i < extra->n; i++) {
+                _cleanup_free_ char *quoted = NULL;
+
+                ok = mh_shell_quote(extra->items[i], &quoted) >= 0;
                 if (ok)
                         fprintf(f, " %s", quoted);
         }
@@ -388,7 +395,8 @@ static int note_link(collector *c, char kind, char *path, char **noted, size_t *
 
 /* Fetch the regular files the host's artifacts: globs match, up to FILES_MAX, and note the
  * symbolic links, which are not followed. */
-static int collect_files(collector *c, mh_ssh *s, const mh_host_config *hc) {
+static int collect_files(collector *c, mh_ssh *s, const mh_host_config *hc,
+                         const mh_strv *extra) {
         _cleanup_free_ char *command = NULL;
         _cleanup_free_ char **seen = NULL, **noted = NULL;
         mh_exec_options options = {
@@ -402,9 +410,9 @@ static int collect_files(collector *c, mh_ssh *s, const mh_host_config *hc) {
         char line[256];
         int k = 0;
 
-        if (mh_host_config_n_artifacts(hc) == 0)
+        if (mh_host_config_n_artifacts(hc) == 0 && (!extra || extra->n == 0))
                 return 0;
-        command = listing_command(hc);
+        command = listing_command(hc, extra);
         seen = calloc(FILES_MAX, sizeof(*seen));
         noted = calloc(LINKS_MAX, sizeof(*noted));
         if (!command || !seen || !noted)
@@ -456,7 +464,8 @@ static int collect_files(collector *c, mh_ssh *s, const mh_host_config *hc) {
 
 int collect_artifacts(const char *dir, const char *topology, const char *test, mh_host *h,
                       uint64_t since_realtime_usec, const char *commands_log,
-                      const char *evidence, const char *const *secrets, mh_error *error) {
+                      const char *evidence, const mh_strv *extra, const char *const *secrets,
+                      mh_error *error) {
         _cleanup_free_ char *safe_topology = NULL, *safe_test = NULL, *safe_host = NULL;
         _cleanup_free_ char *host_dir = NULL, *errors_log = NULL;
         collector c = { .secrets = secrets, .error = error };
@@ -508,7 +517,7 @@ int collect_artifacts(const char *dir, const char *topology, const char *test, m
         k = collect_journal(&c, s, since_realtime_usec);
         if (k < 0)
                 return k;
-        return collect_files(&c, s, mh_host_get_config(h));
+        return collect_files(&c, s, mh_host_get_config(h), extra);
 }
 
 /* DIR/<topology>/<test>, or NULL without memory. */

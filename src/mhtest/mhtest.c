@@ -206,7 +206,7 @@ static const option_entry options[] = {
         { "exact-topology", 0, NULL,
           "run a topology only when the lab has exactly the hosts it names",
           parse_exact_topology },
-        { "match", 'k', "GLOB", "run only tests whose name matches GLOB (repeatable)",
+        { "match", 'k', "GLOB", "run only tests whose name (or NAME[VALUE]) matches GLOB (repeatable)",
           parse_match },
         { "tests", 0, "PATH", "load this test module instead of mhc.yaml's tests: (repeatable)",
           parse_tests },
@@ -229,8 +229,10 @@ static const option_entry options[] = {
 };
 
 static void print_help(void) {
-        printf("Usage: mhtest [OPTION]...\n"
-               "Run multihost system tests against the lab described in mhc.yaml.\n\n");
+        printf("Usage: mhtest [OPTION]... [FILTER]...\n"
+               "Run multihost system tests against the lab described in mhc.yaml: all of\n"
+               "them, or those whose name matches a FILTER (a glob, as -k takes; a test\n"
+               "case of .params is NAME[VALUE]).\n\n");
         for (size_t i = 0; i < ELEMENTSOF(options); i++) {
                 const option_entry *o = &options[i];
                 char left[64];
@@ -285,11 +287,10 @@ static int parse_arguments(int argc, char *argv[], arguments *args) {
                 if (o->parse(args, optarg) < 0)
                         return -1;
         }
-        if (optind < argc) {
-                fprintf(stderr, "mhtest: unexpected argument '%s'; see mhtest --help\n",
-                        argv[optind]);
-                return -1;
-        }
+        /* the arguments after the options are filters, as -k's */
+        for (; optind < argc; optind++)
+                if (parse_match(args, argv[optind]) < 0)
+                        return -1;
         return 0;
 }
 

@@ -76,6 +76,49 @@ int check_hosts(const arguments *args, const mh_config *config);
 /* mhtest --recover: returns an exit status. */
 int recover_lab(const arguments *args, const mh_config *config);
 
+/* --- the plan (plan.c) ------------------------------------------------------------ */
+
+/* One test case (a test, or one value of its .params) on one topology of the plan. */
+typedef struct planned {
+        const mh_module *module;
+        const mh_test_info *info;
+        const char *param;      /* the value of info->params, or NULL */
+        char *name;             /* "name", or "name[value]" */
+        char *unmet;            /* why the lab cannot run it (.requires), or NULL */
+} planned;
+
+/* A topology of the plan, its hosts (or why the lab cannot give them) and its tests. */
+typedef struct topology_plan {
+        const mh_topology *topology;
+        const mh_host_config **hosts;
+        size_t n_hosts;
+        char *unsatisfied;      /* why the config cannot satisfy it, or NULL */
+        planned *tests;
+        size_t n_tests;
+} topology_plan;
+
+/* The modules, the topologies and what runs: every test case x every topology it names,
+ * filtered, grouped by topology, in the order of the topologies' names. */
+typedef struct suite {
+        const arguments *args;
+        const mh_config *config;
+        mh_module **modules;
+        size_t n_modules;
+        mh_topology_set *topologies;
+        topology_plan *plans;
+        size_t n_plans;
+        size_t total;           /* test cases */
+} suite;
+
+/* Load the modules of --tests (or mhc.yaml's tests:), the topologies, and plan what args
+ * asks for; a bad module or test is a located error. */
+int plan_make(suite *pl, const arguments *args, const mh_config *config, mh_error *error);
+/* Shuffle each topology's tests (Fisher-Yates) with seed. */
+void plan_shuffle(suite *pl, uint64_t seed);
+/* mhtest --list: returns an exit status. */
+int plan_list(const suite *pl);
+void plan_dispose(suite *pl);
+
 /* mhtest (--list): plan and run the tests; returns an exit status. */
 int run_tests(const arguments *args, const mh_config *config);
 
@@ -122,6 +165,9 @@ int report_open(const arguments *args, const char *const *secrets, report **ret,
  */
 void report_event(report *r, const char *event, ...) __attribute__((sentinel));
 
+/* From now on, replace secret (copied) too, in every report. */
+void report_add_secret(report *r, const char *secret);
+
 /* A remote command, for the JSON log. */
 void report_command(report *r, const mh_command_record *record);
 
@@ -142,15 +188,17 @@ int report_close(report *r, bool interrupted, mh_error *error);
  * their absolute path (DIR/.../<host>/var/log/x.log), never through a
  * symbolic link (the links are noted in errors.log), the journal since
  * since_realtime_usec (journal.log), the commands run on it during the
- * test (commands.log, given as text) and the evidence of its outcome checks
- * (outcome.log, given as text, NULL: none).  Secrets listed in secrets (a
+ * test (commands.log, given as text), the evidence of its outcome checks
+ * (outcome.log, given as text, NULL: none) and the paths the test asked for
+ * (mh_artifact(); extra may be NULL), collected as the globs are.  Secrets listed in secrets (a
  * NULL-terminated list, may be NULL) are replaced by "********" in what is
  * written.  A file that cannot be fetched is noted in the host directory's
  * errors.log; only a local failure (cannot write DIR) is returned.
  */
 int collect_artifacts(const char *dir, const char *topology, const char *test, mh_host *h,
                       uint64_t since_realtime_usec, const char *commands_log,
-                      const char *evidence, const char *const *secrets, mh_error *error);
+                      const char *evidence, const mh_strv *extra, const char *const *secrets,
+                      mh_error *error);
 
 /* --- a test's timeline (timeline.c) ------------------------------------------- */
 

@@ -754,6 +754,25 @@ static int junit_check_writable(const char *path, mh_error *error) {
         return 0;
 }
 
+void report_add_secret(report *r, const char *secret) {
+        size_t n = 0;
+        char **secrets, *copy;
+
+        if (!r || !secret)
+                return;
+        while (r->secrets[n])
+                n++;
+        copy = strdup(secret);
+        secrets = copy ? reallocarray(r->secrets, n + 2, sizeof(*secrets)) : NULL;
+        if (!secrets) {
+                free(copy);
+                return;
+        }
+        secrets[n] = copy;
+        secrets[n + 1] = NULL;
+        r->secrets = secrets;
+}
+
 int report_open(const arguments *args, const char *const *secrets, report **ret, mh_error *error) {
         report *r;
         int k;

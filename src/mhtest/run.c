@@ -1,10 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
-#include <glob.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -18,22 +15,6 @@
 
 #include "mhtest.h"
 #include "util.h"
-
-/* One test on one topology of the plan. */
-typedef struct planned {
-        const mh_module *module;
-        const mh_test_info *info;
-} planned;
-
-/* A topology of the plan, its hosts (or why the lab cannot give them) and its tests. */
-typedef struct topology_plan {
-        const mh_topology *topology;
-        const mh_host_config **hosts;
-        size_t n_hosts;
-        char *unsatisfied;      /* why the config cannot satisfy it, or NULL */
-        planned *tests;
-        size_t n_tests;
-} topology_plan;
 
 typedef struct counts {
         size_t by_status[MH_TEST_ERROR + 1];
@@ -49,19 +30,17 @@ typedef struct command_log {
 typedef struct run {
         const arguments *args;
         const mh_config *config;
-        mh_module **modules;
-        size_t n_modules;
-        mh_topology_set *topologies;
-        topology_plan *plans;
-        size_t n_plans;
-        size_t total, done;
+        suite plan;
+        size_t done;
         uint64_t seed;
         counts counts;
         bool lab_unusable;
         report *report;
         mh_lab *lab;
         FILE *console;          /* stdout, or stderr when stdout is TAP */
-        const char **secrets;   /* NULL-terminated */
+        const char **secrets;   /* NULL-terminated: the hosts', then the tests' */
+        mh_strv test_secrets;   /* mh_secret()'s, for the rest of the run */
+        mh_strv *artifacts;     /* mh_artifact()'s, per host of the current test */
         /* the test running now */
         mh_controller *current;
         const char *current_test;
@@ -149,13 +128,16 @@ static char *reproducer(run *rn, const char *topology, const char *test) {
         size_t size = 0;
         FILE *f;
 
-        if (mh_shell_quote(rn->args->config_path, &config) < 0)
+        _cleanup_free_ char *name = NULL;
+
+        if (mh_shell_quote(rn->args->config_path, &config) < 0 ||
+            mh_shell_quote(test, &name) < 0)
                 return NULL;
         f = open_memstream(&text, &size);
         if (!f)
                 return NULL;
         fprintf(f, "mhtest --config %s --topology %s -k %s --seed %" PRIu64 "%s", config, topology,
-                test, rn->seed, rn->args->shuffle ? " --shuffle" : "");
+                name, rn->seed, rn->args->shuffle ? " --shuffle" : "");
         for (size_t i = 0; i < rn->args->tests.n; i++) {
                 _cleanup_free_ char *path = NULL;
 
@@ -175,7 +157,7 @@ static void finish_test(run *rn, const topology_plan *p, const planned *t,
         mh_test_status status = outcome->status;
         _cleanup_free_ char *repro = NULL;
         test_result res = {
-                .name = t->info->name,
+                .name = t->name,
                 .topology = mh_topology_name(p->topology),
                 .module = mh_module_path(t->module),
                 .file = t->info->file,
@@ -183,7 +165,7 @@ static void finish_test(run *rn, const topology_plan *p, const planned *t,
                 .outcome = outcome,
                 .restore_usec = restore_usec,
                 .index = ++rn->done,
-                .total = rn->total,
+                .total = rn->plan.total,
         };
 
         if (status == MH_TEST_FAILED || status == MH_TEST_ERROR) {
@@ -211,228 +193,6 @@ static void finish_unrun(run *rn, const topology_plan *p, const planned *t, mh_t
 
         finish_test(rn, p, t, &o, 0);
         mh_test_outcome_dispose(&o);
-}
-
-/* --- the plan ---------------------------------------------------------------- */
-
-static int append_module(run *rn, const char *path, mh_error *error) {
-        mh_module **modules;
-        int r;
-
-        for (size_t i = 0; i < rn->n_modules; i++)
-                if (streq(mh_module_path(rn->modules[i]), path))
-                        return 0; /* listed twice: once is enough */
-        modules = reallocarray(rn->modules, rn->n_modules + 1, sizeof(*modules));
-        if (!modules)
-                return mh_error_oom(error);
-        rn->modules = modules;
-        r = mh_module_load(path, &rn->modules[rn->n_modules], error);
-        if (r < 0)
-                return r;
-        rn->n_modules++;
-        return 0;
-}
-
-/* Load the modules of --tests, or else of mhc.yaml's tests: (globs expanded). */
-static int load_modules(run *rn, mh_error *error) {
-        const arguments *args = rn->args;
-        size_t n = args->tests.n ? args->tests.n : mh_config_n_tests(rn->config);
-
-        if (n == 0)
-                return mh_error_set(error, -MH_ERR_CONFIG,
-                                    "no test modules: list them under tests: in %s or pass "
-                                    "--tests PATH",
-                                    mh_config_path(rn->config));
-        for (size_t i = 0; i < n; i++) {
-                const char *entry = args->tests.n ? args->tests.items[i] : mh_config_test(rn->config, i);
-                glob_t g = {};
-                int r = 0;
-
-                if (glob(entry, GLOB_NOCHECK, NULL, &g) != 0)
-                        return mh_error_oom(error);
-                for (size_t j = 0; j < g.gl_pathc && r >= 0; j++)
-                        r = append_module(rn, g.gl_pathv[j], error);
-                globfree(&g);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
-
-/* topologies/ beside mhc.yaml (if there is one) and the directories of its topologies:. */
-static int load_topologies(run *rn, mh_error *error) {
-        size_t n = mh_config_n_topology_dirs(rn->config);
-        _cleanup_free_ const char **dirs = calloc(n + 1, sizeof(*dirs));
-        _cleanup_free_ char *copy = strdup(mh_config_path(rn->config)), *local = NULL;
-
-        if (!dirs || !copy || asprintf(&local, "%s/topologies", dirname(copy)) < 0)
-                return mh_error_oom(error);
-        dirs[0] = local;
-        for (size_t i = 0; i < n; i++) {
-                dirs[i + 1] = mh_config_topology_dir(rn->config, i);
-                if (access(dirs[i + 1], R_OK | X_OK) < 0)
-                        return mh_error_set(error, -MH_ERR_CONFIG,
-                                            "%s: topologies: cannot read directory %s: %s",
-                                            mh_config_path(rn->config), dirs[i + 1],
-                                            strerror(errno));
-        }
-        return mh_topology_set_load(dirs, n + 1, true, &rn->topologies, error);
-}
-
-static bool listed(const string_list *l, const char *name) {
-        for (size_t i = 0; i < l->n; i++)
-                if (streq(l->items[i], name))
-                        return true;
-        return false;
-}
-
-static bool wanted_topology(const arguments *args, const char *name) {
-        if (args->topologies.n > 0 && !listed(&args->topologies, name))
-                return false;
-        return !listed(&args->not_topologies, name);
-}
-
-static bool wanted_test(const arguments *args, const char *name) {
-        if (args->patterns.n == 0)
-                return true;
-        for (size_t i = 0; i < args->patterns.n; i++)
-                if (fnmatch(args->patterns.items[i], name, 0) == 0)
-                        return true;
-        return false;
-}
-
-static topology_plan *plan_of(run *rn, const mh_topology *t) {
-        for (size_t i = 0; i < rn->n_plans; i++)
-                if (rn->plans[i].topology == t)
-                        return &rn->plans[i];
-        return NULL;
-}
-
-static int add_to_plan(run *rn, const mh_module *m, const mh_test_info *info, const char *name,
-                       mh_error *error) {
-        const mh_topology *t = mh_topology_set_find(rn->topologies, name);
-        topology_plan *p;
-        planned *tests;
-
-        if (!t)
-                return mh_error_set(error, -MH_ERR_CONFIG,
-                                    "%s:%u: test '%s' needs topology '%s', which no topology "
-                                    "file defines",
-                                    info->file, info->line, info->name, name);
-        if (!wanted_topology(rn->args, name))
-                return 0;
-        p = plan_of(rn, t);
-        tests = reallocarray(p->tests, p->n_tests + 1, sizeof(*tests));
-        if (!tests)
-                return mh_error_oom(error);
-        p->tests = tests;
-        p->tests[p->n_tests++] = (planned){ .module = m, .info = info };
-        rn->total++;
-        return 0;
-}
-
-/* Every test x every topology it declares, filtered, grouped by topology. */
-static int make_plan(run *rn, mh_error *error) {
-        size_t n = mh_topology_set_size(rn->topologies);
-
-        rn->plans = calloc(n ? n : 1, sizeof(*rn->plans));
-        if (!rn->plans)
-                return mh_error_oom(error);
-        for (size_t i = 0; i < n; i++)
-                rn->plans[rn->n_plans++].topology = mh_topology_set_get(rn->topologies, i);
-
-        for (size_t i = 0; i < rn->n_modules; i++)
-                for (size_t j = 0; j < mh_module_n_tests(rn->modules[i]); j++) {
-                        const mh_test_info *info = mh_module_test(rn->modules[i], j);
-                        int r = 0;
-
-                        if (!info->topology && !(info->topologies && info->topologies[0]))
-                                return mh_error_set(error, -MH_ERR_CONFIG,
-                                                    "%s:%u: test '%s' names no topology (add "
-                                                    ".topology = \"NAME\" to MH_TEST)",
-                                                    info->file, info->line, info->name);
-                        if (!wanted_test(rn->args, info->name))
-                                continue;
-                        if (info->topology)
-                                r = add_to_plan(rn, rn->modules[i], info, info->topology, error);
-                        for (size_t k = 0; r >= 0 && info->topologies && info->topologies[k]; k++)
-                                if (!info->topology || !streq(info->topology, info->topologies[k]))
-                                        r = add_to_plan(rn, rn->modules[i], info,
-                                                        info->topologies[k], error);
-                        if (r < 0)
-                                return r;
-                }
-
-        for (size_t i = 0; i < rn->n_plans; i++) {
-                topology_plan *p = &rn->plans[i];
-                mh_error why = MH_ERROR_INIT;
-
-                if (p->n_tests == 0)
-                        continue;
-                if (mh_topology_match(p->topology, rn->config, rn->args->exact_topology,
-                                      &p->hosts, &p->n_hosts, &why) < 0 &&
-                    !(p->unsatisfied = strdup(why.message)))
-                        return mh_error_oom(error);
-        }
-        return 0;
-}
-
-/* splitmix64: a small generator whose sequence the seed alone decides. */
-static uint64_t next_random(uint64_t *state) {
-        uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
-
-        z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-        z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-        return z ^ (z >> 31);
-}
-
-/* Shuffle each topology's tests (Fisher-Yates) with the run's seed. */
-static void shuffle(run *rn) {
-        for (size_t i = 0; i < rn->n_plans; i++) {
-                topology_plan *p = &rn->plans[i];
-                uint64_t state = rn->seed ^ (i * UINT64_C(0x2545f4914f6cdd1d));
-
-                for (size_t j = p->n_tests; j > 1; j--) {
-                        size_t k = (size_t) (next_random(&state) % j);
-                        planned tmp = p->tests[j - 1];
-
-                        p->tests[j - 1] = p->tests[k];
-                        p->tests[k] = tmp;
-                }
-        }
-}
-
-static const char *module_name(const mh_module *m) {
-        const char *slash = strrchr(mh_module_path(m), '/');
-
-        return slash ? slash + 1 : mh_module_path(m);
-}
-
-static int list_plan(run *rn) {
-        size_t runnable = 0, skipped = 0;
-
-        for (size_t i = 0; i < rn->n_plans; i++) {
-                const topology_plan *p = &rn->plans[i];
-
-                if (p->n_tests == 0)
-                        continue;
-                printf("%s:", mh_topology_name(p->topology));
-                if (p->unsatisfied)
-                        printf(" skipped: %s\n", p->unsatisfied);
-                else {
-                        for (size_t j = 0; j < p->n_hosts; j++)
-                                printf(" %s=%s", mh_host_config_role(p->hosts[j]),
-                                       mh_host_config_hostname(p->hosts[j]));
-                        printf("\n");
-                }
-                for (size_t j = 0; j < p->n_tests; j++)
-                        printf("  %s (%s)\n", p->tests[j].info->name,
-                               module_name(p->tests[j].module));
-                *(p->unsatisfied ? &skipped : &runnable) += p->n_tests;
-        }
-        printf("%zu test%s: %zu runnable, %zu skipped\n", rn->total, rn->total == 1 ? "" : "s",
-               runnable, skipped);
-        return EXIT_PASSED;
 }
 
 /* --- running ------------------------------------------------------------------- */
@@ -464,6 +224,34 @@ static void on_note(const char *line, void *userdata) {
         (void) timeline_add(rn->timeline, mh_realtime_usec(), "runner", "note: %s", line);
         if (rn->args->verbosity > 0)
                 console_printf(rn->console, "    note: %s\n", line);
+}
+
+/* A test's mh_secret(): hidden everywhere from now on. */
+static void on_secret(const char *secret, void *userdata) {
+        run *rn = userdata;
+        const char **secrets;
+        size_t n = 0;
+
+        if (mh_strv_contains(&rn->test_secrets, secret) ||
+            mh_strv_consume(&rn->test_secrets, strdup(secret)) < 0)
+                return;
+        while (rn->secrets[n])
+                n++;
+        secrets = reallocarray(rn->secrets, n + 2, sizeof(*secrets));
+        if (!secrets)
+                return;
+        secrets[n] = rn->test_secrets.items[rn->test_secrets.n - 1];
+        secrets[n + 1] = NULL;
+        rn->secrets = secrets;
+        (void) console_set_secrets(rn->secrets);
+        report_add_secret(rn->report, secret);
+}
+
+static void on_artifact(size_t host, const char *path, void *userdata) {
+        run *rn = userdata;
+
+        if (rn->artifacts)
+                (void) mh_strv_consume(&rn->artifacts[host], strdup(path));
 }
 
 static void close_logs(run *rn, size_t n) {
@@ -504,9 +292,10 @@ static void collect(run *rn, const mh_controller *c, const planned *t, uint64_t 
                 if (rn->logs[i].f)
                         fflush(rn->logs[i].f);
                 if (collect_artifacts(rn->args->artifacts_dir,
-                                      mh_topology_name(mh_controller_topology(c)), t->info->name, h,
+                                      mh_topology_name(mh_controller_topology(c)), t->name, h,
                                       since, strempty(rn->logs[i].text), outcomes[i].evidence,
-                                      rn->secrets, &e) < 0)
+                                      rn->artifacts ? &rn->artifacts[i] : NULL, rn->secrets,
+                                      &e) < 0)
                         console_printf(stderr, "mhtest: artifacts of %s: %s\n", mh_host_name(h),
                                        e.message);
         }
@@ -571,8 +360,8 @@ static void check_outcomes(run *rn, const mh_controller *c, const planned *t, ui
                 if (errors[i].code < 0) {
                         console_printf(stderr, "mhtest: %swarning%s: after %s [%s]: %s\n",
                                        color_on(rn->args, COLOR_YELLOW), color_off(rn->args),
-                                       t->info->name, topology, errors[i].message);
-                        report_event(rn->report, "outcome", "test", t->info->name, "host", host,
+                                       t->name, topology, errors[i].message);
+                        report_event(rn->report, "outcome", "test", t->name, "host", host,
                                      "status", "error", "message", errors[i].message, NULL);
                         continue;
                 }
@@ -580,7 +369,7 @@ static void check_outcomes(run *rn, const mh_controller *c, const planned *t, ui
                         const mh_outcome_finding *f = &outcomes[i].findings[j];
                         const char *check = mh_outcome_check_to_string(f->check);
 
-                        report_event(rn->report, "outcome", "test", t->info->name, "host", host,
+                        report_event(rn->report, "outcome", "test", t->name, "host", host,
                                      "check", check, "action", mh_outcome_action_to_string(f->action),
                                      "summary", f->summary, NULL);
                         add_detail(o, "outcome check %s (%s) on %s: %s", check,
@@ -588,7 +377,7 @@ static void check_outcomes(run *rn, const mh_controller *c, const planned *t, ui
                         if (f->action == MH_OUTCOME_WARN)
                                 console_printf(stderr, "mhtest: %swarning%s: %s [%s]: host %s: %s: %s\n",
                                                color_on(rn->args, COLOR_YELLOW), color_off(rn->args),
-                                               t->info->name, topology, host, check, f->summary);
+                                               t->name, topology, host, check, f->summary);
                 }
                 if (o->status == MH_TEST_PASSED && mh_outcome_failure(&outcomes[i])) {
                         const mh_outcome_finding *f = mh_outcome_failure(&outcomes[i]);
@@ -615,11 +404,11 @@ static void write_timeline(run *rn, const mh_controller *c, const planned *t) {
 
         k = mh_buf_printf(&b, "# %s [%s]: the runner's events and the hosts' journals, on the "
                               "runner's clock (UTC)\n# clock offsets (host - runner, at connect):",
-                          t->info->name, topology);
+                          t->name, topology);
         for (size_t i = 0; k >= 0 && i < mh_controller_n_hosts(c); i++) {
                 mh_host *h = mh_controller_hosts(c)[i];
                 _cleanup_free_ char *journal = artifacts_read(rn->args->artifacts_dir, topology,
-                                                              t->info->name, mh_host_name(h),
+                                                              t->name, mh_host_name(h),
                                                               "journal.log");
                 int64_t offset = 0;
 
@@ -633,9 +422,9 @@ static void write_timeline(run *rn, const mh_controller *c, const planned *t) {
         header = mh_buf_steal(&b, NULL);
         mh_buf_dispose(&b);
         text = k >= 0 && header ? timeline_text(rn->timeline, header) : NULL;
-        if (!text || artifacts_write(rn->args->artifacts_dir, topology, t->info->name,
+        if (!text || artifacts_write(rn->args->artifacts_dir, topology, t->name,
                                      "timeline.log", text, rn->secrets, &e) < 0)
-                console_printf(stderr, "mhtest: timeline of %s: %s\n", t->info->name,
+                console_printf(stderr, "mhtest: timeline of %s: %s\n", t->name,
                                text ? e.message : "out of memory");
 }
 
@@ -664,6 +453,9 @@ static void run_one(run *rn, const topology_plan *p, mh_controller *c, const pla
                 .on_command = on_command,
                 .on_note = on_note,
                 .userdata = rn,
+                .param = t->param,
+                .on_secret = on_secret,
+                .on_artifact = on_artifact,
         };
         mh_test_outcome o = {};
         mh_error e = MH_ERROR_INIT, restore = MH_ERROR_INIT;
@@ -677,19 +469,24 @@ static void run_one(run *rn, const topology_plan *p, mh_controller *c, const pla
                 finish_unrun(rn, p, t, MH_TEST_ERROR, "out of memory");
                 return;
         }
+        if (t->unmet) {
+                finish_unrun(rn, p, t, MH_TEST_SKIPPED, t->unmet);
+                return;
+        }
         if (!mh_controller_usable(c, &e)) {
                 finish_unrun(rn, p, t, MH_TEST_ERROR, e.message);
                 return;
         }
-        report_event(rn->report, "test-start", "test", t->info->name, "topology", plan.topology,
+        report_event(rn->report, "test-start", "test", t->name, "topology", plan.topology,
                      NULL);
         timeline_clear(rn->timeline);
-        (void) timeline_add(rn->timeline, since, "runner", "test %s [%s] starts", t->info->name,
+        (void) timeline_add(rn->timeline, since, "runner", "test %s [%s] starts", t->name,
                             plan.topology);
-        rn->current_test = t->info->name;
-        mh_controller_set_step(c, "test %s of topology %s", t->info->name, plan.topology);
+        rn->current_test = t->name;
+        mh_controller_set_step(c, "test %s of topology %s", t->name, plan.topology);
         close_logs(rn, mh_controller_n_hosts(c));
         (void) open_logs(rn, mh_controller_n_hosts(c));
+        rn->artifacts = calloc(mh_controller_n_hosts(c) ?: 1, sizeof(*rn->artifacts));
 
         if (mh_test_execute(&plan, &o, &e) < 0) {
                 o.status = MH_TEST_ERROR;
@@ -701,7 +498,7 @@ static void run_one(run *rn, const topology_plan *p, mh_controller *c, const pla
                 check_outcomes(rn, c, t, since, &o, outcomes);
         rn->tests_usec += mh_now_usec() - start;
         (void) timeline_add(rn->timeline, mh_realtime_usec(), "runner", "test %s: %s%s%s",
-                            t->info->name, mh_test_status_to_string(o.status),
+                            t->name, mh_test_status_to_string(o.status),
                             o.message ? ": " : "", strempty(o.message));
 
         collected = wants_artifacts(rn->args, o.status);
@@ -711,7 +508,7 @@ static void run_one(run *rn, const topology_plan *p, mh_controller *c, const pla
 
         if (mh_controller_after_test(c, &restore_usec, &restore) < 0) {
                 console_printf(stderr, "mhtest: %swarning%s: after %s [%s]: %s\n",
-                               color_on(rn->args, COLOR_YELLOW), color_off(rn->args), t->info->name,
+                               color_on(rn->args, COLOR_YELLOW), color_off(rn->args), t->name,
                                plan.topology, restore.message);
                 report_event(rn->report, "restore", "topology", plan.topology, "status", "failed",
                              "message", restore.message, "duration_usec",
@@ -724,6 +521,10 @@ static void run_one(run *rn, const topology_plan *p, mh_controller *c, const pla
                             restore.code < 0 ? ": " : "", restore.code < 0 ? restore.message : "");
         if (collected)
                 write_timeline(rn, c, t);
+        for (size_t i = 0; rn->artifacts && i < mh_controller_n_hosts(c); i++)
+                mh_strv_dispose(&rn->artifacts[i]);
+        free(rn->artifacts);
+        rn->artifacts = NULL;
 
         finish_test(rn, p, t, &o, restore_usec);
         mh_test_outcome_dispose(&o);
@@ -821,11 +622,11 @@ static void print_summary(run *rn, uint64_t usec) {
 
         if (!f)
                 return;
-        for (size_t i = 0; i < rn->n_plans && rn->args->verbosity >= 0; i++)
-                if (rn->plans[i].unsatisfied && rn->plans[i].n_tests > 0)
+        for (size_t i = 0; i < rn->plan.n_plans && rn->args->verbosity >= 0; i++)
+                if (rn->plan.plans[i].unsatisfied && rn->plan.plans[i].n_tests > 0)
                         fprintf(f, "skipped %zu test%s of topology %s: %s\n",
-                                rn->plans[i].n_tests, rn->plans[i].n_tests == 1 ? "" : "s",
-                                mh_topology_name(rn->plans[i].topology), rn->plans[i].unsatisfied);
+                                rn->plan.plans[i].n_tests, rn->plan.plans[i].n_tests == 1 ? "" : "s",
+                                mh_topology_name(rn->plan.plans[i].topology), rn->plan.plans[i].unsatisfied);
         for (size_t i = 0; i < rn->n_failures; i++)
                 fprintf(f, "%sfailed%s: %s\n", color_on(rn->args, COLOR_RED), color_off(rn->args),
                         rn->failures[i]);
@@ -864,20 +665,12 @@ static int exit_status(const run *rn) {
 }
 
 static void run_dispose(run *rn) {
-        for (size_t i = 0; i < rn->n_plans; i++) {
-                free(rn->plans[i].hosts);
-                free(rn->plans[i].unsatisfied);
-                free(rn->plans[i].tests);
-        }
-        free(rn->plans);
-        for (size_t i = 0; i < rn->n_modules; i++)
-                mh_module_free(rn->modules[i]);
-        free(rn->modules);
-        mh_topology_set_free(rn->topologies);
+        plan_dispose(&rn->plan);
         for (size_t i = 0; i < rn->n_failures; i++)
                 free(rn->failures[i]);
         free(rn->failures);
         free(rn->secrets);
+        mh_strv_dispose(&rn->test_secrets);
 }
 
 /* The secrets of the lab's hosts, for the sinks to replace. */
@@ -926,15 +719,15 @@ static int run_plan(run *rn) {
                 console_printf(stderr, "mhtest: warning: cannot catch signals: %s\n", strerror(-r));
 
         console_printf(rn->console, "mhtest: seed %" PRIu64 "%s, %zu test%s\n", rn->seed,
-                       rn->args->shuffle ? " (shuffled)" : "", rn->total,
-                       rn->total == 1 ? "" : "s");
+                       rn->args->shuffle ? " (shuffled)" : "", rn->plan.total,
+                       rn->plan.total == 1 ? "" : "s");
         snprintf(seed, sizeof(seed), "%" PRIu64, rn->seed);
         report_event(rn->report, "run-start", "config", mh_config_path(rn->config), "seed", seed,
                      NULL);
 
-        for (size_t i = 0; i < rn->n_plans; i++)
-                if (rn->plans[i].n_tests > 0)
-                        run_topology(rn, &rn->plans[i], &options);
+        for (size_t i = 0; i < rn->plan.n_plans; i++)
+                if (rn->plan.plans[i].n_tests > 0)
+                        run_topology(rn, &rn->plan.plans[i], &options);
 
         if (signals_caught())
                 report_event(rn->report, "run-end", "status", "interrupted", "signal",
@@ -969,16 +762,16 @@ int run_tests(const arguments *args, const mh_config *config) {
         if (!args->have_seed)
                 rn.seed &= UINT32_MAX;
 
-        if (load_modules(&rn, &e) < 0 || load_topologies(&rn, &e) < 0 || make_plan(&rn, &e) < 0) {
+        if (plan_make(&rn.plan, args, config, &e) < 0) {
                 fprintf(stderr, "mhtest: %s\n", e.message);
                 run_dispose(&rn);
                 return EXIT_USAGE;
         }
         if (args->shuffle)
-                shuffle(&rn);
+                plan_shuffle(&rn.plan, rn.seed);
         if (args->list)
-                status = list_plan(&rn);
-        else if (rn.total == 0) {
+                status = plan_list(&rn.plan);
+        else if (rn.plan.total == 0) {
                 fprintf(stderr, "mhtest: no test matches the filters\n");
                 status = EXIT_USAGE;
         } else

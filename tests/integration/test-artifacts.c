@@ -193,7 +193,7 @@ START_TEST(test_links_made_after_the_listing_are_not_followed) {
         mh_host_set_command_observer(h, swap_after_listing, NULL);
 
         swapped = false;
-        r = collect_artifacts(dir, "race", "swap", h, mh_realtime_usec(), NULL, NULL, NULL,
+        r = collect_artifacts(dir, "race", "swap", h, mh_realtime_usec(), NULL, NULL, NULL, NULL,
                               &e);
         ck_assert_msg(r == 0, "%s", e.message);
         ck_assert(swapped);

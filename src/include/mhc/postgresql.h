@@ -72,13 +72,34 @@ MH_EXPORT int mh_sql_wait_for(mh_host *h, const char *database, const char *sql,
                               const char *expected, unsigned timeout_msec, mh_error *error);
 
 /*
- * In a test body (see mhc-test(3)): SQL on a `postgresql` host, in its
- * default database (printf-style: quote what you insert).  mh_sql() returns the rows, freed with the test; an
- * SQL error ends the test as failed with PostgreSQL's message.
- * mh_sql_text() is the same as text (see mh_sql_result_text()).
+ * In a test body (see mhc-test(3)): SQL on a `postgresql` host.  mh_sql()
+ * runs a statement (printf-style: quote what you insert with
+ * mh_sql_literal()) in the host's `dbname`, mh_sql_in() in database
+ * (NULL: `dbname`); they return the rows, freed with the test.  An SQL
+ * error fails the test with PostgreSQL's message and the statement ("db:
+ * SQL error 42P01: relation "x" does not exist (in 'SELECT * FROM x')");
+ * a connection that fails ends it as an error.  The _text forms return
+ * the rows as text (see mh_sql_result_text()).
  */
 MH_EXPORT mh_sql_result *mh_sql(mh_test *t, mh_host *h, const char *fmt, ...) MH_PRINTF(3, 4);
 MH_EXPORT const char *mh_sql_text(mh_test *t, mh_host *h, const char *fmt, ...) MH_PRINTF(3, 4);
+MH_EXPORT mh_sql_result *mh_sql_in(mh_test *t, mh_host *h, const char *database, const char *fmt,
+                                   ...) MH_PRINTF(4, 5);
+MH_EXPORT const char *mh_sql_text_in(mh_test *t, mh_host *h, const char *database,
+                                     const char *fmt, ...) MH_PRINTF(4, 5);
+
+/* The statement with bound parameters $1, $2, ... (NULL-terminated, as text;
+ * MH_LIST("alice", "3")): no quoting needed. */
+MH_EXPORT mh_sql_result *mh_sql_params(mh_test *t, mh_host *h, const char *database,
+                                       const char *sql, const char *const *params);
+
+/* mh_sql_wait_for() in a test: 0, or a negative code with mh_test_error(t)
+ * saying what was expected and what came; use with MH_ASSERT_OK(). */
+MH_EXPORT int mh_sql_wait(mh_test *t, mh_host *h, const char *database, const char *sql,
+                          const char *expected, unsigned timeout_msec);
+
+/* s as an SQL string literal (E'it''s'), the test's. */
+MH_EXPORT const char *mh_sql_literal(mh_test *t, const char *s);
 
 MH_END_DECLS
 
