@@ -53,7 +53,7 @@ static void cleanup_command(mh_test *t, mh_host *h, const char *command) {
         if (mh_test_wire_get_u32(&rd, &code) < 0 || mh_test_wire_get_u32(&rd, &id) < 0 ||
             mh_test_wire_get_bytes(&rd, &message, NULL) < 0 || (int32_t) code < 0 || id == 0)
                 mh_test_runner_lost();
-        push_cleanup(t, (cleanup){ .id = id });
+        push_cleanup(t, (cleanup){ .id = id, .host = h, .command = mh_strdup(t, command) });
 }
 
 void mh_cleanup_run(mh_test *t, mh_host *h, const char *fmt, ...) {
@@ -69,15 +69,15 @@ void mh_cleanup_run(mh_test *t, mh_host *h, const char *fmt, ...) {
         cleanup_command(t, h, command);
 }
 
-/* Ask the runner to run cleanup command id now; a failure fails the test. */
-static void run_cleanup_command(mh_test *t, uint32_t id) {
+/* Ask the runner to run cleanup command c now; a failure fails the test. */
+static void run_cleanup_command(mh_test *t, const cleanup *c) {
         mh_buf b = { .max = 64 };
         uint32_t code, status;
         const char *output;
         mh_test_wire_reader rd;
 
         if (mh_test_wire_put_u32(&b, MH_TEST_WIRE_CLEANUP_RUN) < 0 ||
-            mh_test_wire_put_u32(&b, id) < 0)
+            mh_test_wire_put_u32(&b, c->id) < 0)
                 mh_test_runner_lost();
         rd = mh_test_call(t, MH_TEST_WIRE_CLEANUP, &b, MH_TEST_WIRE_CLEANUP_REPLY);
         mh_buf_dispose(&b);
@@ -85,10 +85,12 @@ static void run_cleanup_command(mh_test *t, uint32_t id) {
             mh_test_wire_get_bytes(&rd, &output, NULL) < 0)
                 mh_test_runner_lost();
         if ((int32_t) code < 0)
-                mh_test_end(t, MH_TEST_ERROR, "cleanup %u could not run: %s", id, output);
+                mh_test_end(t, MH_TEST_ERROR, "host '%s': '%s' could not run: %s",
+                            mh_host_name(c->host), c->command, output);
         if (status != 0) {
                 (void) mh_buf_printf(&t->details, "cleanup output:\n%s\n", output);
-                mh_test_end(t, MH_TEST_FAILED, "cleanup %u exited with status %u", id, status);
+                mh_test_end(t, MH_TEST_FAILED, "host '%s': '%s' exited with status %u",
+                            mh_host_name(c->host), c->command, status);
         }
 }
 
@@ -101,7 +103,7 @@ void mh_test_run_cleanups(mh_test *t) {
                 if (c.fn)
                         c.fn(t, c.userdata);
                 else
-                        run_cleanup_command(t, c.id);
+                        run_cleanup_command(t, &c);
         }
         free(t->cleanups);
         t->cleanups = NULL;

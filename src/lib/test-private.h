@@ -43,7 +43,9 @@ typedef struct kept {
 typedef struct cleanup {
         void (*fn)(mh_test *t, void *userdata);
         void *userdata;
-        uint32_t id;
+        uint32_t id;                    /* of a command the runner keeps */
+        mh_host *host;                  /* the command's, for messages */
+        const char *command;            /* owned by the test */
 } cleanup;
 
 /* What the test keeps per host: its scratch directory, journal mark, the

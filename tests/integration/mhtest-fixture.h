@@ -43,6 +43,8 @@ static const struct {
         { "crash-setup",
           "domains:\n  - id: lab\n    roles: {server: 1, scripted: 1}\nsetup:\n  server:\n"
           "    - 'touch /srv/mhc-crash/setup-marker /run/mhc-crash-ready && sleep 50'\n" },
+        { "toolkit", "domains:\n  - id: lab\n    roles: {client: 1, server: 1}\n" },
+        { "toolkit-db", "domains:\n  - id: lab\n    roles: {db: 1}\n" },
         { "slow-setup",
           "domains:\n  - id: lab\n    roles: {client: 1}\nsetup:\n  client:\n    - 'sleep 10'\n" },
 };
@@ -234,6 +236,13 @@ static inline void mhtest(const fixture *f, run *ret, const char *const *args) {
         mhtest_collect(f, w, ret);
 }
 
+/* The last 1500 bytes of s: Check refuses longer messages. */
+static inline const char *tail_of(const char *s) {
+        size_t n = strlen(s);
+
+        return n > 1500 ? s + n - 1500 : s;
+}
+
 /* The text of the result line of test, from its name to its end; "" if none. */
 static inline char *result_line(const run *r, const char *test) {
         _cleanup_free_ char *needle = NULL;
@@ -255,7 +264,7 @@ static inline char *result_line(const run *r, const char *test) {
                                       strlen(test " [" topology "] " status)) == 0 &&       \
                                       strstr(line_, (why)),                                 \
                               "result of %s: '%s', wanted %s with '%s'\n%s%s", test, line_, \
-                              status, (why), (r)->out, (r)->err);                           \
+                              status, (why), tail_of((r)->out), tail_of((r)->err));         \
         } while (0)
 
 /* The message of test's result line, after "STATUS 0.00s (restore 0.00s): "; "" if none. */
@@ -273,16 +282,10 @@ static inline char *result_message(const run *r, const char *test) {
                 ck_assert_result((r), test, topology, status, "");                            \
                 ck_assert_msg(strcmp(message_, (why)) == 0,                                   \
                               "message of %s:\n  '%s', wanted\n  '%s'\n%s%s", test, message_, \
-                              (why), (r)->out, (r)->err);                                     \
+                              (why), tail_of((r)->out), tail_of((r)->err));                                     \
         } while (0)
 
 /* Fail unless mhtest exited with status, showing what it said. */
-/* The last 1500 bytes of s: Check refuses longer messages. */
-static inline const char *tail_of(const char *s) {
-        size_t n = strlen(s);
-
-        return n > 1500 ? s + n - 1500 : s;
-}
 
 #define ck_assert_exit(r, wanted)                                                              \
         ck_assert_msg((r)->status == (wanted), "exit %d, not %d\n%s%s", (r)->status, (wanted), \
