@@ -186,6 +186,36 @@ START_TEST(test_secrets_and_artifacts) {
 }
 END_TEST
 
+/* --list: topologies in name order, each value its own case, tags, requirements. */
+START_TEST(test_list) {
+        _cleanup_free_ char *toolkit = module("toolkit");
+        run l = {};
+        const char *a, *b;
+
+        MHTEST(&f, &l, "--list", "--tests", toolkit, "param_case", "cleanup_after_*", "sql_calls",
+               "needs_feature");
+        ck_assert_exit(&l, 0);
+        a = strstr(l.out, "toolkit: client=client.lab.test server=server.lab.test\n");
+        b = strstr(l.out, "toolkit-db: db=db.lab.test\n");
+        ck_assert_msg(a && b && a < b, "topologies not in name order:\n%s", l.out);
+        ck_assert_msg(strstr(l.out, "  param_case[yes] (toolkit.so)\n  param_case[no] (toolkit.so)\n") &&
+                              strstr(l.out, "  cleanup_after_timeout (toolkit.so) [slow, cleanup]\n") &&
+                              strstr(l.out, "  needs_feature (toolkit.so): skipped: needs feature "
+                                            "'no-such-feature' on role 'client', which host "
+                                            "'client.lab.test' lacks (features: in "),
+                      "%s", l.out);
+        ck_assert_msg(strstr(l.out, "\n6 tests: 5 runnable, 1 skipped\n"), "%s", l.out);
+        run_dispose(&l);
+
+        /* a case by its full name */
+        MHTEST(&f, &l, "--list", "--tests", toolkit, "param_case[no]");
+        ck_assert_exit(&l, 0);
+        ck_assert_msg(!strstr(l.out, "param_case[yes]") && strstr(l.out, "param_case[no]"), "%s",
+                      l.out);
+        run_dispose(&l);
+}
+END_TEST
+
 static Suite *toolkit_suite(void) {
         Suite *s = suite_create("toolkit");
         TCase *tc = tcase_create("run");
@@ -198,6 +228,7 @@ static Suite *toolkit_suite(void) {
         tcase_add_test(tc, test_passing_calls);
         tcase_add_test(tc, test_assertion_messages);
         tcase_add_test(tc, test_secrets_and_artifacts);
+        tcase_add_test(tc, test_list);
         suite_add_tcase(s, tc);
         return s;
 }

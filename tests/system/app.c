@@ -21,6 +21,7 @@
 /* The web server listens on the port of the test's parameter: the unit's
  * ExecStart set, systemd reloaded, the server restarted. */
 MH_TEST(web_port, .topology = "client-server", .params = MH_LIST("8080", "8081"),
+        .tags = MH_LIST("config", "restart"),
         .description = "the web server moved to another port by its unit file")
 {
         mh_host *client = mh_role(t, "client", 0);
@@ -70,7 +71,7 @@ MH_TEST(user_logs_in_from_client, .topology = "client-server")
 }
 
 /* A load on the web server from client while it restarts twice: it is served again after. */
-MH_TEST(load_during_restart, .topology = "client-server")
+MH_TEST(load_during_restart, .topology = "client-server", .tags = MH_LIST("restart"))
 {
         mh_host *client = mh_role(t, "client", 0);
         mh_host *server = mh_role(t, "server", 0);

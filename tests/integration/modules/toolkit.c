@@ -41,7 +41,7 @@ MH_TEST(cleanup_after_crash, .topology = "toolkit") {
 }
 
 /* A timeout likewise. */
-MH_TEST(cleanup_after_timeout, .topology = "toolkit", .timeout = 2) {
+MH_TEST(cleanup_after_timeout, .topology = "toolkit", .timeout = 2, .tags = MH_LIST("slow", "cleanup")) {
         mh_cleanup_run(t, mh_role(t, "client", 0), "echo timeout >> " ORDER);
         sleep(30);
 }
