@@ -53,19 +53,16 @@ static void cleanup_command(mh_test *t, mh_host *h, const char *command) {
         if (mh_test_wire_get_u32(&rd, &code) < 0 || mh_test_wire_get_u32(&rd, &id) < 0 ||
             mh_test_wire_get_bytes(&rd, &message, NULL) < 0 || (int32_t) code < 0 || id == 0)
                 mh_test_runner_lost();
-        push_cleanup(t, (cleanup){ .id = id, .host = h, .command = mh_strdup(t, command) });
+        push_cleanup(t, (cleanup){ .id = id, .host = h, .command = command });
 }
 
 void mh_cleanup_run(mh_test *t, mh_host *h, const char *fmt, ...) {
-        _cleanup_free_ char *command = NULL;
+        const char *command;
         va_list ap;
-        int r;
 
         va_start(ap, fmt);
-        r = vasprintf(&command, fmt, ap);
+        command = mh_test_vprintf(t, fmt, ap);
         va_end(ap);
-        if (r < 0)
-                mh_test_oom(t);
         cleanup_command(t, h, command);
 }
 

@@ -116,6 +116,9 @@ int mh_test_set_error(mh_test *t, int code, const char *fmt, ...) MH_PRINTF(3, 4
 /* Take p (malloc'd; NULL ends the test as out of memory) as the test's, freed with it. */
 void *mh_test_own(mh_test *t, void *p);
 
+/* mh_printf() with a va_list. */
+char *mh_test_vprintf(mh_test *t, const char *fmt, va_list ap) MH_PRINTF(2, 0);
+
 /* s on one line (newlines as spaces, no blanks at its end), the test's. */
 const char *mh_test_one_line(mh_test *t, const char *s);
 

@@ -170,16 +170,14 @@ int mh_wait_journal(mh_test *t, mh_host *h, const char *unit, const char *patter
 mh_job *mh_job_start(mh_test *t, mh_host *h, const char *fmt, ...) {
         test_host *th = &t->hosts[mh_test_host_index(t, h)];
         const char *scratch, *base;
-        _cleanup_free_ char *command = NULL;
+        const char *command;
         mh_job *job;
         va_list ap;
         int r;
 
         va_start(ap, fmt);
-        r = vasprintf(&command, fmt, ap);
+        command = mh_test_vprintf(t, fmt, ap);
         va_end(ap);
-        if (r < 0)
-                mh_test_oom(t);
         scratch = mh_scratch_dir(t, h);
         if (!scratch)
                 return NULL;

@@ -555,15 +555,20 @@ char *mh_strdup(mh_test *t, const char *s) {
         return mh_test_own(t, strdup(strempty(s)));
 }
 
+char *mh_test_vprintf(mh_test *t, const char *fmt, va_list ap) {
+        char *s;
+
+        return mh_test_own(t, vasprintf(&s, fmt, ap) < 0 ? NULL : s);
+}
+
 char *mh_printf(mh_test *t, const char *fmt, ...) {
         char *s;
         va_list ap;
-        int r;
 
         va_start(ap, fmt);
-        r = vasprintf(&s, fmt, ap);
+        s = mh_test_vprintf(t, fmt, ap);
         va_end(ap);
-        return mh_test_own(t, r < 0 ? NULL : s);
+        return s;
 }
 
 const char *mh_quote(mh_test *t, const char *s) {
