@@ -680,6 +680,7 @@ _Noreturn void mh_test_process_main(const mh_test_plan *plan, int fd) {
         }
         t.phase = PHASE_CLEANUP;
         mh_test_run_cleanups(&t);
+        mh_test_hosts_dispose(&t);
 
         if (mh_test_wire_put_u32(&b, t.status) < 0 || mh_test_wire_put_str(&b, t.message) < 0 ||
             mh_test_wire_put_bytes(&b, strempty(t.details.data), t.details.size) < 0)

@@ -324,6 +324,8 @@ MH_EXPORT int mh_wait_journal(mh_test *t, mh_host *h, const char *unit, const ch
  *
  * mh_file_read() returns the content (NUL-terminated, binary-safe: its size
  * in *ret_size, which may be NULL), freed with the test, or NULL.
+ * mh_file_write() gives a file it creates mode; an existing file keeps its
+ * mode and owner.
  */
 MH_EXPORT char *mh_file_read(mh_test *t, mh_host *h, const char *path, size_t *ret_size);
 MH_EXPORT int mh_file_write(mh_test *t, mh_host *h, const char *path, const void *data,
